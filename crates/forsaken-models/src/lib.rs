@@ -1,0 +1,71 @@
+//! # forsaken-models
+//!
+//! The classifiers and everything done to them below the unlearning layer:
+//! * [`Net`], one network type for the MLP and the small CNN of PROTOCOL.md, with a
+//!   **neuron-mask slot** after each hidden activation ([`Net::forward_masked`]; a mask of ones
+//!   is the identity) and exact folding of masks into the next layer's weights
+//!   ([`Net::fold_neuron_masks`]);
+//! * [`train()`], the one training loop (Adam, seeded shuffling) shared by target models,
+//!   shadow models, retraining and fine-tuning; [`eval`] for per-sample softmax, loss and
+//!   accuracy;
+//! * [`checkpoint`]: save and load of trained weights;
+//! * the [`Unlearner`] trait every unlearning method implements, with its [`UnlearnRequest`].
+//!
+//! Everything is generic over burn's backend: `B: Backend` for inference, `B: AutodiffBackend`
+//! for training. No concrete backend is named outside tests.
+
+pub mod checkpoint;
+pub mod eval;
+pub mod net;
+pub mod progress;
+pub mod train;
+pub mod unlearn;
+
+pub use eval::{predict, Outputs};
+pub use net::{Activation, Net, NetConfig};
+pub use train::{train, TrainConfig};
+pub use unlearn::{
+    MembershipJudge, StoppingRule, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner,
+};
+
+/// Errors of model construction, training and checkpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The data does not fit the network.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    /// Training diverged.
+    #[error("training diverged: loss became {loss} at step {step} ({context})")]
+    Diverged {
+        /// The non-finite or exploding loss.
+        loss: f32,
+        /// Optimizer step.
+        step: usize,
+        /// Which run.
+        context: String,
+    },
+    /// Loading or saving a checkpoint failed.
+    #[error("checkpoint {path}: {msg}")]
+    Checkpoint {
+        /// File.
+        path: String,
+        /// What went wrong.
+        msg: String,
+    },
+    /// A request that a method cannot serve.
+    #[error("invalid request: {0}")]
+    Request(String),
+    /// Data error passed through.
+    #[error(transparent)]
+    Data(#[from] forsaken_data::DataError),
+}
+
+/// Convert any float tensor to a `Vec<f32>`.
+pub fn to_vec<B: burn::tensor::backend::Backend, const D: usize>(
+    t: burn::tensor::Tensor<B, D>,
+) -> Vec<f32> {
+    t.into_data().iter::<f32>().collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+//! The one training loop: Adam, seeded shuffling, mini-batches, cross-entropy. Target models,
+//! shadow models, retraining and fine-tuning all go through [`train`].
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use forsaken_data::Dataset;
+
+use crate::{progress, ModelError, Net};
+
+/// Hyper-parameters of the training recipe (PROTOCOL.md: Adam 1e-3, batch 64 to 128).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Seed for initialization and batch order.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            batch_size: 64,
+            lr: 1e-3,
+            seed: 0,
+        }
+    }
+}
+
+/// Upload the rows `idx` of `data` as a `[n, dim]` float tensor and a `[n]` label tensor.
+pub fn to_tensors<B: Backend>(
+    data: &Dataset,
+    idx: &[usize],
+    device: &B::Device,
+) -> (Tensor<B, 2>, Tensor<B, 1, Int>) {
+    let d = data.dim();
+    let mut x = Vec::with_capacity(idx.len() * d);
+    let mut y = Vec::with_capacity(idx.len());
+    for &i in idx {
+        x.extend_from_slice(data.row(i));
+        y.push(data.labels[i] as i64);
+    }
+    (
+        Tensor::from_data(TensorData::new(x, [idx.len(), d]), device),
+        Tensor::from_data(TensorData::new(y, [idx.len()]), device),
+    )
+}
+
+/// An index tensor for `select`.
+pub fn index_tensor<B: Backend>(idx: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    Tensor::from_data(
+        TensorData::new(
+            idx.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+            [idx.len()],
+        ),
+        device,
+    )
+}
+
+/// Mean cross-entropy of logits against integer labels.
+pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, y: Tensor<B, 1, Int>) -> Tensor<B, 1> {
+    let n = y.dims()[0];
+    let logp = log_softmax(logits, 1);
+    logp.gather(1, y.reshape([n, 1])).mean().neg()
+}
+
+/// Train `net` on the rows `idx` of `data` with `cfg`. Returns the trained network.
+///
+/// Fails with [`ModelError::Diverged`] on a non-finite loss instead of returning garbage.
+pub fn train<B: AutodiffBackend>(
+    mut net: Net<B>,
+    data: &Dataset,
+    idx: &[usize],
+    cfg: &TrainConfig,
+    label: &str,
+) -> Result<Net<B>, ModelError> {
+    if idx.is_empty() {
+        return Err(ModelError::Request(format!("{label}: no training samples")));
+    }
+    if data.dim() != net.config.input_dim() {
+        return Err(ModelError::Shape(format!(
+            "{label}: data has {} features per sample, the network expects {}",
+            data.dim(),
+            net.config.input_dim()
+        )));
+    }
+    let device = net.head.weight.device();
+    let (x_all, y_all) = to_tensors::<B>(data, idx, &device);
+    let mut optim = AdamConfig::new().init::<B, Net<B>>();
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7a1_0000);
+    let mut order: Vec<usize> = (0..idx.len()).collect();
+    let bs = cfg.batch_size.max(1);
+    let steps_per_epoch = idx.len().div_ceil(bs);
+    let pb = progress::bar((cfg.epochs * steps_per_epoch) as u64, label.to_string());
+    let mut step = 0;
+    for _epoch in 0..cfg.epochs {
+        order.shuffle(&mut rng);
+        for chunk in order.chunks(bs) {
+            let it = index_tensor::<B>(chunk, &device);
+            let x = x_all.clone().select(0, it.clone());
+            let y = y_all.clone().select(0, it);
+            let loss = cross_entropy(net.forward(x), y);
+            if step % 50 == 0 {
+                let l: f32 = loss
+                    .clone()
+                    .into_data()
+                    .iter::<f32>()
+                    .next()
+                    .unwrap_or(f32::NAN);
+                if !l.is_finite() {
+                    pb.finish_and_clear();
+                    return Err(ModelError::Diverged {
+                        loss: l,
+                        step,
+                        context: label.to_string(),
+                    });
+                }
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(cfg.lr, net, grads);
+            step += 1;
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    // a final check of the weights' sanity on one batch
+    let n = idx.len().min(256);
+    let probe = net.valid().forward(x_all.inner().slice([0..n]));
+    if probe.into_data().iter::<f32>().any(|v: f32| !v.is_finite()) {
+        return Err(ModelError::Diverged {
+            loss: f32::NAN,
+            step,
+            context: format!("{label}: non-finite logits after training"),
+        });
+    }
+    Ok(net)
+}
+
+/// A fresh network whose initial weights depend on `seed` only (see
+/// [`crate::NetConfig::init_seeded`]): every model in this project is created this way.
+pub fn fresh<B: Backend>(
+    config: &crate::NetConfig,
+    seed: u64,
+    device: &B::Device,
+) -> Result<Net<B>, ModelError> {
+    config.init_seeded::<B>(seed, device)
+}

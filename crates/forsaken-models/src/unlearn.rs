@@ -1,0 +1,104 @@
+//! The `Unlearner` trait: one concept, one trait. A method takes an [`UnlearnRequest`] (the
+//! original model and what the method may use) and returns an [`UnlearnOutcome`].
+//!
+//! Methods that stop on a target forgetting rate consult a [`MembershipJudge`], the part of a
+//! membership oracle a method needs (its decisions); the oracles themselves live in
+//! `forsaken-mia`, one layer up, and implement this trait.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use serde::{Deserialize, Serialize};
+
+use forsaken_data::Dataset;
+
+use crate::{ModelError, Net, TrainConfig};
+
+/// What a method needs from a membership oracle: a name and member / non-member decisions.
+pub trait MembershipJudge<B: Backend> {
+    /// Oracle id, e.g. `shadow` (reported with every result that it stopped).
+    fn name(&self) -> String;
+    /// `true` = the oracle calls the sample a member (memorized) of `net`'s training set.
+    fn decide(&self, net: &Net<B>, data: &Dataset, idx: &[usize]) -> Vec<bool>;
+}
+
+/// Stop when the forgetting rate on the forget set, judged by `oracle`, reaches `target_fr`.
+pub struct StoppingRule<'a, B: Backend> {
+    /// The stopping oracle (never re-fitted during the run).
+    pub oracle: &'a dyn MembershipJudge<B>,
+    /// Target FR, e.g. 0.9.
+    pub target_fr: f64,
+    /// The oracle's decisions on the forget set for the original model (B_T / B_F).
+    pub before: Vec<bool>,
+    /// Check every this many steps.
+    pub check_every: usize,
+    /// Step cap.
+    pub max_steps: usize,
+}
+
+/// Called at each check with the current (folded) model; returns named values recorded in
+/// the trace (e.g. test accuracy for figures). Its time is measured and excluded from the
+/// method's time by the caller.
+pub type Observer<'a, B> = dyn Fn(&Net<B>) -> BTreeMap<String, f64> + 'a;
+
+/// Everything a method may use (ARCHITECTURE.md, "One request type").
+pub struct UnlearnRequest<'a, B: AutodiffBackend> {
+    /// The trained original model.
+    pub original: &'a Net<B>,
+    /// The pooled dataset; the index lists below point into it.
+    pub data: &'a Dataset,
+    /// D_u, the samples to forget.
+    pub forget: &'a [usize],
+    /// target_train minus D_u.
+    pub retain: &'a [usize],
+    /// The owner's held-out reference split (non-members).
+    pub reference: &'a [usize],
+    /// The recipe the original was trained with (retraining reuses it).
+    pub train: &'a TrainConfig,
+    /// Optional stopping oracle with its target FR.
+    pub stopping: Option<StoppingRule<'a, B::InnerBackend>>,
+    /// Optional observer for traces.
+    pub observer: Option<&'a Observer<'a, B::InnerBackend>>,
+    /// Seed of this run.
+    pub seed: u64,
+    /// The method's strength knob; `None` = the method's default.
+    pub strength: Option<f64>,
+}
+
+/// One point of a method's trajectory (Forsaken: every stopping check).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TracePoint {
+    /// Step count at this point.
+    pub step: usize,
+    /// Named values (`fr_stop`, `kl_forget`, `retain_acc`, observer values...).
+    pub values: BTreeMap<String, f64>,
+}
+
+/// What a method returns.
+#[derive(Debug)]
+pub struct UnlearnOutcome<B: AutodiffBackend> {
+    /// The unlearned model, a plain network of the original architecture.
+    pub model: Net<B>,
+    /// Steps (or epochs) actually run.
+    pub steps: usize,
+    /// Name of the oracle that decided when to stop, if any.
+    pub stopping_oracle: Option<String>,
+    /// Why the run stopped (`target reached`, `step cap`, `epochs done`, ...).
+    pub stop_reason: String,
+    /// The trajectory, for figures.
+    pub trace: Vec<TracePoint>,
+    /// Seconds spent in the observer (to subtract from the method's wall time).
+    pub observer_seconds: f64,
+    /// The strength actually used.
+    pub strength: f64,
+}
+
+/// An unlearning method.
+pub trait Unlearner<B: AutodiffBackend> {
+    /// Method id as in PROTOCOL.md (`forsaken`, `retrain`, `finetune`, ...).
+    fn id(&self) -> &'static str;
+    /// What the strength knob means, e.g. `epochs` or `target FR`.
+    fn strength_knob(&self) -> &'static str;
+    /// Run the method.
+    fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError>;
+}

@@ -1,0 +1,170 @@
+//! Experiment suites: which datasets, seeds, forget set, models and method settings a
+//! reproduction runs. Typed and validated: unknown keys are errors when read from a file.
+
+use serde::{Deserialize, Serialize};
+
+use forsaken_data::{ForgetSpec, ModelFamily, SplitSizes};
+use forsaken_mask::ForsakenConfig;
+use forsaken_mia::ShadowConfig;
+
+/// One dataset of a suite, with optional overrides of the registry's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Registry id.
+    pub dataset: String,
+    /// Model family (default: the registry's).
+    #[serde(default)]
+    pub model: Option<ModelFamily>,
+    /// Use only a seeded subset of this many pooled samples (smoke runs).
+    #[serde(default)]
+    pub pool_limit: Option<usize>,
+    /// Split sizes (default: the registry's).
+    #[serde(default)]
+    pub sizes: Option<SplitSizes>,
+    /// Training epochs of target, shadow and retrained models (default: the registry's).
+    #[serde(default)]
+    pub epochs: Option<usize>,
+}
+
+/// A whole suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    /// Name (also the output folder under `results/`).
+    pub name: String,
+    /// Seeds; each gives its own splits, models and forget set.
+    pub seeds: Vec<u64>,
+    /// Datasets.
+    pub entries: Vec<Entry>,
+    /// Forget set.
+    pub forget: ForgetSpec,
+    /// Methods to run, by id.
+    pub methods: Vec<String>,
+    /// Shadow attack settings (its seed is combined with the run seed).
+    pub shadow: ShadowConfig,
+    /// Forsaken's settings.
+    pub forsaken: ForsakenConfig,
+    /// Target FR of methods that stop on one.
+    pub target_fr: f64,
+    /// Fine-tuning epochs.
+    pub finetune_epochs: usize,
+    /// Training batch size.
+    pub batch_size: usize,
+    /// Training learning rate.
+    pub lr: f64,
+}
+
+impl Suite {
+    /// The quick suite of issue 2 / PROTOCOL.md: Location and digits, one seed, 10% forget.
+    pub fn quick() -> Self {
+        Self {
+            name: "quick".into(),
+            seeds: vec![0],
+            entries: vec![
+                Entry {
+                    dataset: "location".into(),
+                    model: None,
+                    pool_limit: None,
+                    sizes: None,
+                    epochs: None,
+                },
+                Entry {
+                    dataset: "digits".into(),
+                    model: None,
+                    pool_limit: None,
+                    sizes: None,
+                    epochs: None,
+                },
+            ],
+            forget: ForgetSpec::Fraction(0.1),
+            methods: vec!["retrain".into(), "forsaken".into(), "finetune".into()],
+            shadow: ShadowConfig::default(),
+            forsaken: ForsakenConfig::default(),
+            target_fr: 0.9,
+            finetune_epochs: 5,
+            batch_size: 64,
+            lr: 1e-3,
+        }
+    }
+
+    /// A tiny end-to-end suite for tests: an MLP and a CNN on an MNIST subset, seconds.
+    pub fn smoke() -> Self {
+        let sizes = SplitSizes {
+            target_train: 160,
+            target_test: 160,
+            reference: 80,
+            shadow: Some(160),
+        };
+        Self {
+            name: "smoke".into(),
+            seeds: vec![0],
+            entries: vec![
+                Entry {
+                    dataset: "mnist".into(),
+                    model: Some(ModelFamily::Mlp),
+                    pool_limit: Some(600),
+                    sizes: Some(sizes),
+                    epochs: Some(8),
+                },
+                Entry {
+                    dataset: "mnist".into(),
+                    model: Some(ModelFamily::Cnn),
+                    pool_limit: Some(600),
+                    sizes: Some(sizes),
+                    epochs: Some(8),
+                },
+            ],
+            forget: ForgetSpec::Fraction(0.1),
+            methods: vec!["retrain".into(), "forsaken".into(), "finetune".into()],
+            shadow: ShadowConfig {
+                k: 2,
+                top_k: 10,
+                seed: 0,
+            },
+            forsaken: ForsakenConfig {
+                max_steps: 20,
+                check_every: 10,
+                ..ForsakenConfig::default()
+            },
+            target_fr: 0.9,
+            finetune_epochs: 1,
+            batch_size: 32,
+            lr: 1e-3,
+        }
+    }
+
+    /// A built-in suite by name.
+    pub fn builtin(name: &str) -> Option<Self> {
+        match name {
+            "quick" => Some(Self::quick()),
+            "smoke" => Some(Self::smoke()),
+            _ => None,
+        }
+    }
+
+    /// Check the values a run relies on.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.seeds.is_empty() || self.entries.is_empty() {
+            return Err(format!(
+                "suite `{}` needs at least one seed and one dataset",
+                self.name
+            ));
+        }
+        for m in &self.methods {
+            if !crate::pipeline::METHODS.contains(&m.as_str()) {
+                return Err(format!(
+                    "unknown method `{m}`; known: {}",
+                    crate::pipeline::METHODS.join(", ")
+                ));
+            }
+        }
+        if !(self.target_fr > 0.0 && self.target_fr <= 1.0) {
+            return Err(format!("target_fr {} must be in (0, 1]", self.target_fr));
+        }
+        for e in &self.entries {
+            forsaken_data::registry::info(&e.dataset).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}

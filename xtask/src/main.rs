@@ -1,0 +1,87 @@
+//! `cargo xtask`: project automation.
+//!
+//! * `cargo xtask reproduce --quick` runs the quick reproduction (Location and digits, one
+//!   seed) and writes `results/quick/`. Every other flag is passed to `forsaken reproduce`
+//!   (`--suite`, `--datasets`, `--seeds`, `--out`, `--data-dir`, `--backend`, `--quiet`...).
+//!
+//! xtask builds and runs the `forsaken` binary through cargo rather than linking the library
+//! crates itself: the backend-generic code is then compiled for concrete backends once (in
+//! `forsaken`), not twice, which matters on a two-core CI machine.
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project automation for forsaken")]
+struct Xtask {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a reproduction suite through `forsaken reproduce` (default: --quick). Results go to
+    /// results/<suite>/ (runs.jsonl, summary.csv, summary.md, fr_vs_accuracy.svg); an
+    /// interrupted run resumes.
+    Reproduce {
+        /// Build and run with the release profile (faster on long suites; compiles every
+        /// dependency a second time).
+        #[arg(long)]
+        release: bool,
+        /// Cargo features of the forsaken binary, e.g. `cuda`.
+        #[arg(long)]
+        features: Option<String>,
+        /// Arguments for `forsaken reproduce` (e.g. --quick, --suite smoke, --backend cuda).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    match Xtask::parse().cmd {
+        Cmd::Reproduce {
+            release,
+            features,
+            args,
+        } => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut c = Command::new(cargo);
+            c.args([
+                "run",
+                "--quiet",
+                "--package",
+                "forsaken",
+                "--bin",
+                "forsaken",
+            ]);
+            if release {
+                c.arg("--release");
+            }
+            if let Some(f) = features {
+                c.args(["--features", &f]);
+            }
+            c.args(["--", "reproduce"]);
+            if args.is_empty() {
+                c.arg("--quick");
+            }
+            c.args(&args);
+            let status = c.status()?;
+            if !status.success() {
+                bail!("forsaken reproduce failed ({status})");
+            }
+            Ok(())
+        }
+    }
+}
