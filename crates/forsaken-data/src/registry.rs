@@ -80,7 +80,7 @@ pub const DATASETS: &[DatasetInfo] = &[
             reference: 300,
             shadow: None,
         },
-        epochs: 60,
+        epochs: 150,
         pool: 1797,
         files: &["digits/digits.csv.gz"],
     },
