@@ -3,21 +3,37 @@
 //! Everything about data and nothing about models:
 //! * [`Dataset`], the one type that every loader returns (row-major `f32` features, `u32`
 //!   labels, per-sample shape, class count, name);
-//! * format readers: [`idx`] (MNIST-style IDX, gzip or raw), [`location`] (the Shokri et al.
-//!   Location `.tgz` as shipped), [`sklearn_csv`] (scikit-learn's bundled `digits.csv.gz`);
-//! * the [`registry`] of named datasets, with their default model family and split sizes;
+//! * format readers, one module per format: [`idx`] (MNIST, Fashion-MNIST; gzip or raw),
+//!   [`cifar10`] (the CIFAR-10 binary version, tarball streamed or unpacked), [`location`] (the
+//!   Shokri et al. Location `.tgz` as shipped), [`adult`] (UCI Adult), [`arff`] (Weka ARFF, e.g.
+//!   Pima diabetes), [`sklearn_csv`] (scikit-learn's bundled digits and breast cancer),
+//!   [`csv_table`] (a user's own CSV table), [`purchase`] and [`texas`] (Purchase-100 and
+//!   Texas-100 in their published layouts);
+//! * the [`registry`] of named datasets, with their default model family and split sizes, and
+//!   [`registry::load_spec`] for `csv:PATH` and friends;
+//! * [`verify`]: SHA-256 of every file against the manifest of SOURCES.md, plus pool and class
+//!   counts;
+//! * standardization with training-split statistics only ([`Dataset::standardize_on`]);
 //! * seeded [`split`]s into target_train / target_test / reference / shadow, and forget-set
 //!   selection (random fraction, whole class, index file).
 //!
 //! Bad input never panics: every reader returns a [`DataError`] that names the file and what
 //! was wrong (offset, line, field).
 
+pub mod adult;
+pub mod arff;
+pub mod cifar10;
+pub mod csv_table;
 pub mod error;
 pub mod idx;
 pub mod location;
+pub mod purchase;
 pub mod registry;
 pub mod sklearn_csv;
 pub mod split;
+pub mod texas;
+mod util;
+pub mod verify;
 
 pub use error::DataError;
 pub use registry::{DatasetInfo, ModelFamily, SplitSizes};
@@ -41,6 +57,14 @@ pub struct Dataset {
     pub shape: Vec<usize>,
     /// Number of classes.
     pub num_classes: usize,
+    /// Feature indices (into one sample's flat features) still to be standardized with
+    /// training-split statistics: see [`Dataset::standardize_on`]. Loaders of tables fill it
+    /// for raw numeric columns; it is emptied once standardization has been applied.
+    #[serde(default)]
+    pub standardize: Vec<usize>,
+    /// Class names, indexed by label, where the format carries them (may be empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_names: Vec<String>,
 }
 
 impl Dataset {
@@ -82,7 +106,65 @@ impl Dataset {
             labels,
             shape,
             num_classes,
+            standardize: Vec::new(),
+            class_names: Vec::new(),
         })
+    }
+
+    /// Mark feature indices for standardization (sorted, deduplicated; indices past the
+    /// sample width are ignored).
+    pub fn with_standardized(mut self, cols: impl IntoIterator<Item = usize>) -> Self {
+        let dim = self.dim();
+        self.standardize = cols.into_iter().filter(|&c| c < dim).collect();
+        self.standardize.sort_unstable();
+        self.standardize.dedup();
+        self
+    }
+
+    /// Attach class names (indexed by label). Ignored unless there is one per class.
+    pub fn with_class_names(mut self, names: Vec<String>) -> Self {
+        if names.len() == self.num_classes {
+            self.class_names = names;
+        }
+        self
+    }
+
+    /// Standardize the columns listed in [`Dataset::standardize`] with the mean and
+    /// (population) standard deviation computed on the samples `rows` only, typically
+    /// target_train, and apply them to every sample; a column whose standard deviation is 0
+    /// (or not finite) is divided by 1. The list is cleared afterwards, so calling it twice
+    /// does not standardize twice. Does nothing when `rows` is empty or nothing is marked.
+    ///
+    /// Panics if a row index is out of range (as [`Dataset::subset`] does).
+    pub fn standardize_on(&mut self, rows: &[usize]) {
+        if rows.is_empty() || self.standardize.is_empty() {
+            return;
+        }
+        let d = self.dim();
+        let n = self.len();
+        let cols = std::mem::take(&mut self.standardize);
+        for &c in &cols {
+            let mut sum = 0.0f64;
+            for &r in rows {
+                sum += self.features[r * d + c] as f64;
+            }
+            let mean = sum / rows.len() as f64;
+            let mut ss = 0.0f64;
+            for &r in rows {
+                let x = self.features[r * d + c] as f64 - mean;
+                ss += x * x;
+            }
+            let std = (ss / rows.len() as f64).sqrt();
+            let std = if std > 0.0 && std.is_finite() {
+                std
+            } else {
+                1.0
+            };
+            for i in 0..n {
+                let v = &mut self.features[i * d + c];
+                *v = ((*v as f64 - mean) / std) as f32;
+            }
+        }
     }
 
     /// Number of samples.
@@ -121,6 +203,8 @@ impl Dataset {
             labels,
             shape: self.shape.clone(),
             num_classes: self.num_classes,
+            standardize: self.standardize.clone(),
+            class_names: self.class_names.clone(),
         }
     }
 
@@ -134,6 +218,8 @@ impl Dataset {
     }
 
     /// Concatenate two datasets with the same shape and classes (e.g. official train + test).
+    /// The columns to standardize are the union of both lists; class names are `self`'s, else
+    /// `other`'s.
     pub fn concat(mut self, other: Dataset) -> Result<Dataset, DataError> {
         if self.shape != other.shape || self.num_classes != other.num_classes {
             return Err(DataError::Shape {
@@ -146,6 +232,12 @@ impl Dataset {
         }
         self.features.extend(other.features);
         self.labels.extend(other.labels);
+        self.standardize.extend(other.standardize);
+        self.standardize.sort_unstable();
+        self.standardize.dedup();
+        if self.class_names.is_empty() {
+            self.class_names = other.class_names;
+        }
         Ok(self)
     }
 }
@@ -177,5 +269,48 @@ mod tests {
         assert_eq!(s.features, vec![4.0, 5.0, 0.0, 1.0]);
         assert_eq!(s.labels, vec![0, 0]);
         assert_eq!(d.class_counts(), vec![2, 1]);
+    }
+
+    #[test]
+    fn standardize_uses_only_the_given_rows_and_runs_once() {
+        // Column 0 standardized, column 1 left alone.
+        let d = Dataset::new(
+            "x",
+            vec![1.0, 10.0, 3.0, 20.0, 100.0, 30.0, 7.0, 40.0],
+            vec![0, 1, 0, 1],
+            vec![2],
+            2,
+        )
+        .unwrap()
+        .with_standardized([0, 5]);
+        assert_eq!(d.standardize, vec![0]);
+        let s = d.subset(&[0, 1]);
+        assert_eq!(s.standardize, vec![0]);
+        let mut d = d.concat(s).unwrap();
+        assert_eq!(d.standardize, vec![0]);
+        // Statistics from rows 0 and 1 only (values 1 and 3): mean 2, std 1.
+        d.standardize_on(&[0, 1]);
+        assert!(d.standardize.is_empty());
+        assert_eq!(d.row(0), &[-1.0, 10.0]);
+        assert_eq!(d.row(1), &[1.0, 20.0]);
+        assert_eq!(d.row(2), &[98.0, 30.0]);
+        assert_eq!(d.row(3), &[5.0, 40.0]);
+        // Cleared: a second call changes nothing.
+        let before = d.clone();
+        d.standardize_on(&[2, 3]);
+        assert_eq!(d, before);
+        // A constant column is only centred.
+        let mut c = Dataset::new("c", vec![5.0, 5.0, 6.0], vec![0, 0, 0], vec![1], 1)
+            .unwrap()
+            .with_standardized([0]);
+        c.standardize_on(&[0, 1]);
+        assert_eq!(c.features, vec![0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn old_serialized_datasets_still_deserialize() {
+        let json = r#"{"name":"x","features":[0.0],"labels":[0],"shape":[1],"num_classes":1}"#;
+        let d: Dataset = serde_json::from_str(json).unwrap();
+        assert!(d.standardize.is_empty() && d.class_names.is_empty());
     }
 }
