@@ -46,9 +46,8 @@ fn cuda(cli: &Cli) -> Result<()> {
 /// panic in a worker thread).
 #[cfg(feature = "cuda")]
 fn cuda_available() -> Result<()> {
-    let mut dirs: Vec<std::path::PathBuf> = std::env::var_os("LD_LIBRARY_PATH")
-        .map(|v| std::env::split_paths(&v).collect())
-        .unwrap_or_default();
+    let mut dirs: Vec<std::path::PathBuf> =
+        std::env::var_os("LD_LIBRARY_PATH").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default();
     for d in [
         "/usr/lib/x86_64-linux-gnu",
         "/usr/lib64",
@@ -60,9 +59,7 @@ fn cuda_available() -> Result<()> {
     ] {
         dirs.push(d.into());
     }
-    let found = dirs
-        .iter()
-        .any(|d| d.join("libcuda.so").exists() || d.join("libcuda.so.1").exists());
+    let found = dirs.iter().any(|d| d.join("libcuda.so").exists() || d.join("libcuda.so.1").exists());
     let ldconfig = std::process::Command::new("ldconfig")
         .arg("-p")
         .output()

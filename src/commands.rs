@@ -12,10 +12,10 @@ use forsaken_data::split::{read_indices, write_indices};
 use forsaken_data::{registry, ForgetSpec, ModelFamily};
 use forsaken_mask::ForsakenConfig;
 use forsaken_metrics::FrCounts;
-use forsaken_mia::{MembershipOracle, ShadowConfig};
+use forsaken_mia::{ShadowConfig, ORACLE_IDS, WEAK_ORACLE_AUC};
 use forsaken_models::{checkpoint, predict, MembershipJudge, StoppingRule, UnlearnRequest};
 use forsaken_repro::io::write_atomic;
-use forsaken_repro::pipeline::{self, inner, ExperimentSpec};
+use forsaken_repro::pipeline::{self, inner, Baseline, ExperimentSpec, OracleConfig};
 use forsaken_repro::suite::{Entry, Suite};
 use forsaken_repro::RunOptions;
 
@@ -24,9 +24,13 @@ use crate::{Cli, Command};
 /// `forsaken train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Dataset id (see `forsaken datasets`).
+    /// Dataset: a registry id (see `forsaken datasets`) or `csv:PATH` for your own table
+    /// (with --label).
     #[arg(long)]
     pub dataset: String,
+    /// Label column of a `csv:` table (header name or 0-based index; default: the last column).
+    #[arg(long)]
+    pub label: Option<String>,
     /// Output folder for the model, its splits and manifest.json.
     #[arg(long)]
     pub out: PathBuf,
@@ -39,7 +43,8 @@ pub struct TrainArgs {
     /// Training epochs (default: the dataset's).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Use only a seeded subset of this many samples (quick experiments).
+    /// Use only a seeded subset of this many samples (quick experiments); split sizes shrink
+    /// in proportion.
     #[arg(long)]
     pub limit: Option<usize>,
 }
@@ -50,8 +55,10 @@ pub struct UnlearnArgs {
     /// Folder written by `forsaken train`.
     #[arg(long)]
     pub model: PathBuf,
-    /// Method: `forsaken` (neuron masks, stops on a target FR), `retrain` (from scratch on the
-    /// retained set: exact) or `finetune` (continue training on the retained set).
+    /// Method: `forsaken` (neuron masks from a trained mask-gradient generator; stops on a
+    /// target FR), `retrain` (from scratch on the retained set: exact), `finetune` (continue
+    /// training on the retained set) or `scale` (data-free control: last hidden layer times a
+    /// factor).
     #[arg(long)]
     pub method: String,
     /// The forget set D_u: a fraction of target_train (`0.1` or `10%`), a whole class
@@ -61,16 +68,23 @@ pub struct UnlearnArgs {
     /// Output folder for the unlearned model.
     #[arg(long)]
     pub out: PathBuf,
-    /// Forsaken: target forgetting rate under the stopping oracle (the shadow oracle).
+    /// Forsaken: target forgetting rate under the stopping oracle.
     #[arg(long, default_value_t = 0.9)]
     pub target_fr: f64,
+    /// Forsaken: the oracle checked every 10 steps to stop (`loss` by default, so that FR
+    /// reported under another oracle is not the one optimized).
+    #[arg(long, default_value = "loss")]
+    pub stop_oracle: String,
     /// Forsaken: step cap.
     #[arg(long, default_value_t = 500)]
     pub max_steps: usize,
     /// Fine-tune / retrain: epochs (default: 5 for fine-tune, the original's for retrain).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Shadow models of the stopping oracle.
+    /// Scale: the factor in [0, 1] (default 0.6).
+    #[arg(long)]
+    pub factor: Option<f64>,
+    /// Shadow models of the stopping oracle's pool.
     #[arg(long, default_value_t = 4)]
     pub shadows: usize,
 }
@@ -84,10 +98,15 @@ pub struct AuditArgs {
     /// Folder of the unlearned model (`forsaken unlearn`).
     #[arg(long)]
     pub after: PathBuf,
-    /// Oracle: `shadow` (the only one in this build; `all` is accepted and means the same).
-    #[arg(long, default_value = "all")]
-    pub oracle: String,
-    /// Shadow models.
+    /// Folder of a model retrained without the forget set (`forsaken unlearn --method
+    /// retrain`), if you have one: enables the selectivity ratio.
+    #[arg(long)]
+    pub retrained: Option<PathBuf>,
+    /// Oracles, comma-separated: shadow, loss, confidence, entropy, m-entropy, lira, or all.
+    #[arg(long, default_value = "all", value_delimiter = ',')]
+    pub oracle: Vec<String>,
+    /// Shadow models for the shadow attack (LiRA's pool uses at least 16 for tables, 8 for
+    /// images).
     #[arg(long, default_value_t = 4)]
     pub shadows: usize,
     /// Also write the audit as JSON to this file.
@@ -144,43 +163,59 @@ pub struct Manifest {
 
 fn read_manifest(dir: &Path) -> Result<Manifest> {
     let p = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&p).with_context(|| {
-        format!(
-            "reading {} (is this a folder written by `forsaken train` or `unlearn`?)",
-            p.display()
-        )
-    })?;
+    let text = std::fs::read_to_string(&p)
+        .with_context(|| format!("reading {} (is this a folder written by `forsaken train` or `unlearn`?)", p.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not a valid manifest", p.display()))
 }
 
+fn prepared(spec: &ExperimentSpec, data_dir: &Path) -> Result<pipeline::Prepared> {
+    let data = pipeline::load_data(&spec.dataset, spec.label.as_deref(), data_dir, spec.pool_limit, spec.seed)?;
+    pipeline::prepare(spec.clone(), data)
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or("undefined".into(), |v| format!("{:.1}%", 100.0 * v))
+}
+
 /// Run the parsed command on backend `B`.
-pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()> {
+pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()>
+where
+    B::InnerBackend: 'static,
+{
     let data_dir = registry::resolve_data_dir(cli.data_dir.as_deref());
     let cache = Some(cli.cache_dir.as_path());
     let backend = cli.backend.name();
     match &cli.command {
         Command::Datasets => {
-            println!(
-                "{:<10} {:<5} {:>7} {:>7} {:>6} {:>7}  description",
-                "id", "model", "train", "test", "ref", "shadow"
-            );
+            println!("{:<14} {:<5} {:>7} {:>7} {:>6} {:>7} {:>7}  description", "id", "model", "train", "test", "ref", "shadow", "epochs");
             for d in registry::DATASETS {
                 let shadow = d.sizes.shadow.map_or("rest".to_string(), |s| s.to_string());
                 println!(
-                    "{:<10} {:<5} {:>7} {:>7} {:>6} {:>7}  {}",
+                    "{:<14} {:<5} {:>7} {:>7} {:>6} {:>7} {:>7}  {}",
                     d.id,
                     format!("{:?}", d.family).to_lowercase(),
                     d.sizes.target_train,
                     d.sizes.target_test,
                     d.sizes.reference,
                     shadow,
+                    d.epochs,
                     d.description
                 );
             }
-            println!(
-                "\ndata directory: {} (flag --data-dir or FORSAKEN_DATA_DIR)",
-                data_dir.display()
-            );
+            println!("\nAlso: csv:PATH (with --label COLUMN), arff:PATH, purchase:PATH, texas:DIR.");
+            println!("data directory: {} (flag --data-dir or FORSAKEN_DATA_DIR)", data_dir.display());
+            Ok(())
+        }
+        Command::VerifyData => {
+            let lines = forsaken_data::verify::verify(&data_dir);
+            let mut problems = 0;
+            for l in &lines {
+                println!("{l}");
+                problems += l.is_problem() as usize;
+            }
+            if problems > 0 {
+                bail!("{problems} dataset(s) missing or not verified under {}", data_dir.display());
+            }
             Ok(())
         }
         Command::Train(a) => {
@@ -190,21 +225,13 @@ pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()> {
                 Some("cnn") => Some(ModelFamily::Cnn),
                 Some(o) => bail!("--model {o}: expected `mlp` or `cnn`"),
             };
-            let entry = Entry {
-                dataset: a.dataset.clone(),
-                model,
-                pool_limit: a.limit,
-                sizes: None,
-                epochs: a.epochs,
-            };
-            let data = pipeline::load_data(&a.dataset, &data_dir, a.limit, a.seed)?;
+            let entry = Entry { dataset: a.dataset.clone(), model, pool_limit: a.limit, sizes: None, epochs: a.epochs };
+            let data = pipeline::load_data(&a.dataset, a.label.as_deref(), &data_dir, a.limit, a.seed)?;
             let mut spec = ExperimentSpec::resolve(&entry, a.seed, &data, 64, 1e-3)?;
-            if a.limit.is_some() {
-                spec.sizes = forsaken_data::Splits::scaled(
-                    spec.sizes,
-                    data.len(),
-                    (data.len() as f64 / registry::info(&a.dataset)?.pool as f64).min(1.0),
-                );
+            spec.label = a.label.clone();
+            if a.limit.is_some() && registry::is_registered(&a.dataset) {
+                let pool = registry::info(&a.dataset)?.pool as f64;
+                spec.sizes = forsaken_data::Splits::scaled(spec.sizes, data.len(), (data.len() as f64 / pool).min(1.0));
             }
             let p = pipeline::prepare(spec, data)?;
             let t = Instant::now();
@@ -226,18 +253,17 @@ pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()> {
                 test_acc,
                 backend: backend.into(),
             };
-            write_atomic(
-                &a.out.join("manifest.json"),
-                serde_json::to_string_pretty(&man)?.as_bytes(),
-            )?;
+            write_atomic(&a.out.join("manifest.json"), serde_json::to_string_pretty(&man)?.as_bytes())?;
             println!(
-                "trained {} ({:?}) on {} samples{}: train accuracy {:.1}%, test accuracy {:.1}% -> {}",
+                "trained {} ({:?}) on {} samples ({} epochs){}: train accuracy {:.1}%, test accuracy {:.1}%, {:.1} s -> {}",
                 p.spec.dataset,
                 p.spec.family,
                 p.splits.target_train.len(),
+                p.spec.recipe.epochs,
                 if cached { " (from cache)" } else { "" },
                 100.0 * train_acc,
                 100.0 * test_acc,
+                secs,
                 a.out.display()
             );
             Ok(())
@@ -247,34 +273,25 @@ pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()> {
             if man.kind != "trained" {
                 bail!("{} holds a `{}` model; unlearn starts from a model written by `forsaken train`", a.model.display(), man.kind);
             }
-            let data = pipeline::load_data(
-                &man.spec.dataset,
-                &data_dir,
-                man.spec.pool_limit,
-                man.spec.seed,
-            )?;
-            let p = pipeline::prepare(man.spec.clone(), data)?;
+            if !ORACLE_IDS.contains(&a.stop_oracle.as_str()) {
+                bail!("--stop-oracle {}: known oracles are {}", a.stop_oracle, ORACLE_IDS.join(", "));
+            }
+            let p = prepared(&man.spec, &data_dir)?;
             let original = checkpoint::load::<B>(&a.model.join("model"), &device)?;
             let spec: ForgetSpec = a.forget.parse()?;
             let fs = spec.select(&p.data, &p.splits.target_train, man.spec.seed)?;
-            let fcfg = ForsakenConfig {
-                max_steps: a.max_steps,
-                ..ForsakenConfig::default()
-            };
+            let fcfg = ForsakenConfig { max_steps: a.max_steps, ..ForsakenConfig::default() };
             let method = pipeline::method::<B>(&a.method, &fcfg, a.epochs.unwrap_or(5))?;
-            let shadow_cfg = ShadowConfig {
-                k: a.shadows,
-                ..ShadowConfig::default()
+            let stops = a.method == "forsaken";
+            let oc = OracleConfig {
+                ids: vec![a.stop_oracle.clone()],
+                shadow: ShadowConfig { k: a.shadows, ..ShadowConfig::default() },
+                ..OracleConfig::default()
             };
-            let oracle = if a.method == "forsaken" {
-                Some(pipeline::shadow_oracle::<B>(&p, &shadow_cfg, cache, &device)?.0)
-            } else {
-                None
-            };
+            let set = if stops { Some(pipeline::oracles::<B>(&p, &oc, cache, &device)?.0) } else { None };
             let orig_inner = inner(&original);
-            let before = oracle.as_ref().map(|o| {
-                MembershipJudge::<B::InnerBackend>::decide(o, &orig_inner, &p.data, &fs.forget)
-            });
+            let stop = set.as_ref().and_then(|s| s.get(&a.stop_oracle));
+            let before = stop.map(|o| o.decide(&orig_inner, &p.data, &fs.forget));
             let req = UnlearnRequest::<B> {
                 original: &original,
                 data: &p.data,
@@ -282,20 +299,18 @@ pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()> {
                 retain: &fs.retain,
                 reference: &p.splits.reference,
                 train: &p.spec.recipe,
-                stopping: oracle
-                    .as_ref()
-                    .zip(before.clone())
-                    .map(|(o, before)| StoppingRule {
-                        oracle: o as &dyn MembershipJudge<B::InnerBackend>,
-                        target_fr: a.target_fr,
-                        before,
-                        check_every: fcfg.check_every,
-                        max_steps: a.max_steps,
-                    }),
+                stopping: stop.zip(before).map(|(o, before)| StoppingRule {
+                    oracle: o as &dyn MembershipJudge<B::InnerBackend>,
+                    target_fr: a.target_fr,
+                    before,
+                    check_every: fcfg.check_every,
+                    max_steps: a.max_steps,
+                }),
                 observer: None,
                 seed: man.spec.seed,
                 strength: match a.method.as_str() {
                     "forsaken" => Some(a.target_fr),
+                    "scale" => a.factor,
                     _ => a.epochs.map(|e| e as f64),
                 },
             };
@@ -318,10 +333,7 @@ pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()> {
                 test_acc,
                 backend: backend.into(),
             };
-            write_atomic(
-                &a.out.join("manifest.json"),
-                serde_json::to_string_pretty(&man2)?.as_bytes(),
-            )?;
+            write_atomic(&a.out.join("manifest.json"), serde_json::to_string_pretty(&man2)?.as_bytes())?;
             println!(
                 "{}: forgot {} samples in {:.1} s ({}); retained accuracy {:.1}%, test accuracy {:.1}% -> {}",
                 a.method,
@@ -335,106 +347,96 @@ pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()> {
             Ok(())
         }
         Command::Audit(a) => {
-            if !matches!(a.oracle.as_str(), "all" | "shadow") {
-                bail!("--oracle {}: this build has the `shadow` oracle (and `all`, meaning every oracle available)", a.oracle);
-            }
             let before_m = read_manifest(&a.before)?;
             let after_m = read_manifest(&a.after)?;
             if before_m.spec != after_m.spec {
-                bail!("{} and {} were not made from the same experiment (dataset, seed, splits, model)", a.before.display(), a.after.display());
-            }
-            let data = pipeline::load_data(
-                &before_m.spec.dataset,
-                &data_dir,
-                before_m.spec.pool_limit,
-                before_m.spec.seed,
-            )?;
-            let p = pipeline::prepare(before_m.spec.clone(), data)?;
-            let forget = read_indices(&a.after.join("forget.idx.txt"))?;
-            let fset: std::collections::HashSet<usize> = forget.iter().copied().collect();
-            let retain: Vec<usize> = p
-                .splits
-                .target_train
-                .iter()
-                .copied()
-                .filter(|i| !fset.contains(i))
-                .collect();
-            let before = checkpoint::load::<B::InnerBackend>(&a.before.join("model"), &device)?;
-            let after = checkpoint::load::<B::InnerBackend>(&a.after.join("model"), &device)?;
-            let (oracle, _) = pipeline::shadow_oracle::<B>(
-                &p,
-                &ShadowConfig {
-                    k: a.shadows,
-                    ..ShadowConfig::default()
-                },
-                cache,
-                &device,
-            )?;
-            let strength = MembershipOracle::<B::InnerBackend>::strength(
-                &oracle,
-                &before,
-                &p.data,
-                &p.splits.target_train,
-                &p.splits.target_test,
-            )?;
-            let mb = pipeline::measure(
-                &before,
-                &p.data,
-                &forget,
-                &retain,
-                &p.splits.target_test,
-                &oracle,
-            );
-            let ma = pipeline::measure(
-                &after,
-                &p.data,
-                &forget,
-                &retain,
-                &p.splits.target_test,
-                &oracle,
-            );
-            let counts = FrCounts::from_decisions(&mb.forget_members, &ma.forget_members)?;
-            let fr = counts.forgetting_rate();
-            let s = &strength.summary;
-            println!("oracle `shadow` on the original (target_train vs target_test):");
-            println!(
-                "  AUC {:.3}, balanced accuracy {:.1}%, TPR at 1% FPR {}, advantage {:.3}{}",
-                s.auc,
-                100.0 * s.balanced_accuracy,
-                s.tpr_at_1pct_fpr
-                    .map_or("n/a".into(), |v| format!("{:.1}%", 100.0 * v)),
-                s.advantage,
-                if s.auc < forsaken_mia::WEAK_ORACLE_AUC {
-                    "  [weak: this oracle cannot see membership here]"
-                } else {
-                    ""
-                }
-            );
-            println!(
-                "forget set: {} samples; members before B_T = {}, after A_T = {}",
-                forget.len(),
-                counts.b_t,
-                counts.a_t
-            );
-            println!("forgetting rate (shadow): {}%", fr.display_percent());
-            println!("{:<10} {:>8} {:>8} {:>8}", "", "UA", "RA", "TA");
-            for (name, m) in [("before", &mb), ("after", &ma)] {
-                println!(
-                    "{:<10} {:>7.1}% {:>7.1}% {:>7.1}%",
-                    name,
-                    100.0 * (1.0 - m.acc_forget),
-                    100.0 * m.acc_retain,
-                    100.0 * m.acc_test
+                bail!(
+                    "{} and {} were not made from the same experiment (dataset, seed, splits, model)",
+                    a.before.display(),
+                    a.after.display()
                 );
             }
+            let p = prepared(&before_m.spec, &data_dir)?;
+            let forget = read_indices(&a.after.join("forget.idx.txt"))?;
+            let fset: std::collections::HashSet<usize> = forget.iter().copied().collect();
+            let retain: Vec<usize> = p.splits.target_train.iter().copied().filter(|i| !fset.contains(i)).collect();
+            let retained = pipeline::retained_sample(&retain, p.spec.seed);
+            let before = checkpoint::load::<B::InnerBackend>(&a.before.join("model"), &device)?;
+            let after = checkpoint::load::<B::InnerBackend>(&a.after.join("model"), &device)?;
+            let oc = OracleConfig {
+                ids: a.oracle.clone(),
+                shadow: ShadowConfig { k: a.shadows, ..ShadowConfig::default() },
+                ..OracleConfig::default()
+            };
+            let (set, _) = pipeline::oracles::<B>(&p, &oc, cache, &device)?;
+            let base = Baseline::new(&set, &before, &p.data, &forget, &retained);
+            let mut views = pipeline::oracle_views(&set, &base, &after, &p.data, &forget, &retained, p.spec.seed)?;
+            if let Some(rdir) = &a.retrained {
+                let rm = read_manifest(rdir)?;
+                if rm.spec != before_m.spec || read_indices(&rdir.join("forget.idx.txt"))? != forget {
+                    bail!("{} was not retrained from the same experiment and forget set", rdir.display());
+                }
+                let rnet = checkpoint::load::<B::InnerBackend>(&rdir.join("model"), &device)?;
+                let rv = pipeline::oracle_views(&set, &base, &rnet, &p.data, &forget, &retained, p.spec.seed)?;
+                for (id, v) in views.iter_mut() {
+                    let r = &rv[id];
+                    v.selectivity = forsaken_metrics::selectivity::selectivity(v.fr, v.fr_retained, r.fr, r.fr_retained);
+                }
+            }
+            let ab = pipeline::accuracies(&before, &p.data, &forget, &retain, &p.splits.target_test);
+            let aa = pipeline::accuracies(&after, &p.data, &forget, &retain, &p.splits.target_test);
+            println!("forget set: {} samples; retained sample for FR_r: {}", forget.len(), retained.len());
+            println!(
+                "{:<11} {:>6} {:>8} {:>9} {:>9} | {:>8} {:>15} {:>8} {:>8} {:>11}",
+                "oracle", "AUC", "bal.acc", "TPR@1%", "TPR@0.1%", "FR", "95% CI", "FR_r", "select.", "ret-v-f AUC"
+            );
+            let mut json_oracles = serde_json::Map::new();
+            for (id, o) in &set.oracles {
+                let s = o.strength(&before, &p.data, &p.splits.target_train, &p.splits.target_test)?.summary;
+                let v = &views[id];
+                let ci = match (v.fr_ci_low, v.fr_ci_high) {
+                    (Some(l), Some(h)) => format!("[{:.1}, {:.1}]", 100.0 * l, 100.0 * h),
+                    _ => "n/a".into(),
+                };
+                println!(
+                    "{:<11} {:>6.3} {:>7.1}% {:>9} {:>9} | {:>8} {:>15} {:>8} {:>8} {:>11}{}",
+                    id,
+                    s.auc,
+                    100.0 * s.balanced_accuracy,
+                    s.tpr_at_1pct_fpr.map_or("n/a".into(), |v| format!("{:.1}%", 100.0 * v)),
+                    s.tpr_at_0_1pct_fpr.map_or("n/a".into(), |v| format!("{:.1}%", 100.0 * v)),
+                    pct(v.fr),
+                    ci,
+                    pct(v.fr_retained),
+                    v.selectivity.map_or("n/a".into(), |x| format!("{x:.2}")),
+                    v.ret_vs_forget_auc.map_or("n/a".into(), |x| format!("{x:.3}")),
+                    if s.auc < WEAK_ORACLE_AUC { "  <- weak: cannot see membership here" } else { "" }
+                );
+                json_oracles.insert(id.clone(), serde_json::json!({ "strength": s, "after": v }));
+            }
+            println!(
+                "\nforgetting rate (shadow): {}",
+                views.get("shadow").map_or("n/a (shadow oracle not selected)".into(), |v| pct(v.fr))
+            );
+            println!("{:<10} {:>8} {:>8} {:>8}", "", "UA", "RA", "TA");
+            for (name, m) in [("before", &ab), ("after", &aa)] {
+                println!("{:<10} {:>7.1}% {:>7.1}% {:>7.1}%", name, 100.0 * (1.0 - m.forget), 100.0 * m.retain, 100.0 * m.test);
+            }
+            if a.retrained.is_none() {
+                println!("(pass --retrained DIR, a model retrained without the forget set, for the selectivity ratio)");
+            }
             if let Some(j) = &a.json {
+                let shadow_counts = views.get("shadow").map(|v| FrCounts {
+                    b_t: v.members_before,
+                    b_f: forget.len() - v.members_before,
+                    a_t: v.members_after,
+                    a_f: forget.len() - v.members_after,
+                });
                 let v = serde_json::json!({
-                    "oracle": "shadow",
-                    "strength": s,
-                    "fr": fr,
-                    "counts": counts,
-                    "before": {"acc_forget": mb.acc_forget, "acc_retain": mb.acc_retain, "acc_test": mb.acc_test},
-                    "after": {"acc_forget": ma.acc_forget, "acc_retain": ma.acc_retain, "acc_test": ma.acc_test},
+                    "oracles": json_oracles,
+                    "shadow_counts": shadow_counts,
+                    "before": {"acc_forget": ab.forget, "acc_retain": ab.retain, "acc_test": ab.test},
+                    "after": {"acc_forget": aa.forget, "acc_retain": aa.retain, "acc_test": aa.test},
                 });
                 write_atomic(j, serde_json::to_string_pretty(&v)?.as_bytes())?;
             }
@@ -446,27 +448,20 @@ pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()> {
                 Some(name) => match Suite::builtin(name) {
                     Some(s) => s,
                     None => {
-                        let text = std::fs::read_to_string(name).with_context(|| format!("`{name}` is neither a built-in suite (quick, smoke) nor a readable file"))?;
-                        serde_json::from_str(&text)
-                            .with_context(|| format!("{name}: not a valid suite"))?
+                        let text = std::fs::read_to_string(name)
+                            .with_context(|| format!("`{name}` is neither a built-in suite (quick, smoke) nor a readable file"))?;
+                        serde_json::from_str(&text).with_context(|| format!("{name}: not a valid suite"))?
                     }
                 },
             };
             if let Some(n) = a.seeds {
                 suite.seeds = (0..n).collect();
             }
-            let out_dir = a
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("results").join(&suite.name));
+            let out_dir = a.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&suite.name));
             let opts = RunOptions {
                 data_dir,
                 out_dir: out_dir.clone(),
-                cache_dir: if a.no_cache {
-                    None
-                } else {
-                    Some(cli.cache_dir.clone())
-                },
+                cache_dir: if a.no_cache { None } else { Some(cli.cache_dir.clone()) },
                 backend: backend.into(),
                 datasets: a.datasets.clone(),
                 verbose: !cli.quiet,

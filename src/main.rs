@@ -17,13 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///   forsaken audit --before runs/loc --after runs/loc-forsaken
 ///   forsaken reproduce --quick
 #[derive(Parser, Debug)]
-#[command(
-    name = "forsaken",
-    version,
-    about,
-    long_about,
-    propagate_version = true
-)]
+#[command(name = "forsaken", version, about, long_about, propagate_version = true)]
 pub struct Cli {
     /// Compute backend: `flex` (pure-Rust CPU, default), `ndarray` (classic CPU backend,
     /// needs the `ndarray` feature, on by default) or `cuda` (needs `--features cuda` and an
@@ -76,13 +70,17 @@ impl BackendKind {
 pub enum Command {
     /// List the datasets this build knows, with their default model and split sizes.
     Datasets,
+    /// Check every dataset file under the data directory against its SHA-256 (SOURCES.md)
+    /// and print one line per dataset (found, verified, sample counts).
+    VerifyData,
     /// Train the original ("target") model on a dataset's target_train split and save it with
     /// its splits and a manifest.
     Train(commands::TrainArgs),
     /// Unlearn a forget set from a trained model with one method and save the result.
     Unlearn(commands::UnlearnArgs),
-    /// Audit an unlearned model against its original: the oracle's strength, the forgetting
-    /// rate on the forget set, and accuracies on forget / retained / test data.
+    /// Audit an unlearned model against its original under every membership oracle: each
+    /// oracle's strength, the forgetting rate on the forget set (with a 95% interval), FR on the
+    /// retained set, selectivity (with --retrained) and accuracies.
     Audit(commands::AuditArgs),
     /// Run a reproduction suite and write runs.jsonl, summary.csv, summary.md and
     /// fr_vs_accuracy.svg (resumes an interrupted run).

@@ -27,119 +27,76 @@ fn tmp(name: &str) -> PathBuf {
 fn ok(o: Output) -> String {
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(
-        o.status.success(),
-        "command failed ({}):\nstdout:\n{out}\nstderr:\n{err}",
-        o.status
-    );
+    assert!(o.status.success(), "command failed ({}):\nstdout:\n{out}\nstderr:\n{err}", o.status);
     out
 }
 
 fn fails(o: Output) -> String {
     let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(
-        !o.status.success(),
-        "command should have failed; stderr: {err}"
-    );
-    assert!(
-        !err.contains("panicked"),
-        "a bad input must give an error, not a panic: {err}"
-    );
+    assert!(!o.status.success(), "command should have failed; stderr: {err}");
+    assert!(!err.contains("panicked"), "a bad input must give an error, not a panic: {err}");
     err
 }
 
 #[test]
 fn help_explains_the_commands() {
     let out = ok(bin().arg("--help").output().unwrap());
-    for word in [
-        "train",
-        "unlearn",
-        "audit",
-        "reproduce",
-        "--backend",
-        "--data-dir",
-    ] {
+    for word in ["train", "unlearn", "audit", "reproduce", "--backend", "--data-dir"] {
         assert!(out.contains(word), "--help lacks {word}:\n{out}");
     }
     let out = ok(bin().args(["unlearn", "--help"]).output().unwrap());
-    assert!(
-        out.contains("class:3") && out.contains("--target-fr"),
-        "{out}"
-    );
+    assert!(out.contains("class:3") && out.contains("--target-fr"), "{out}");
 }
 
 #[test]
 fn smoke_suite_runs_end_to_end_and_resumes() {
     let out = tmp("smoke");
     let run = || {
-        bin()
-            .args(["reproduce", "--suite", "smoke", "--no-cache", "--out"])
-            .arg(&out)
-            .arg("--data-dir")
-            .arg(repo_data())
-            .output()
-            .unwrap()
+        bin().args(["reproduce", "--suite", "smoke", "--no-cache", "--out"]).arg(&out).arg("--data-dir").arg(repo_data()).output().unwrap()
     };
     ok(run());
-    for f in [
-        "runs.jsonl",
-        "summary.csv",
-        "summary.md",
-        "fr_vs_accuracy.svg",
-        "fr_vs_accuracy.png",
-        "splits/mnist-cnn-s0/forget.idx.txt",
-    ] {
+    for f in ["runs.jsonl", "summary.csv", "summary.md", "fr_vs_accuracy.svg", "fr_vs_accuracy.png", "splits/mnist-cnn-s0/forget.idx.txt"] {
         assert!(out.join(f).exists(), "missing {f}");
     }
     let text = std::fs::read_to_string(out.join("runs.jsonl")).unwrap();
-    let recs: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(recs.len(), 6, "2 models x 3 methods");
+    let recs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(recs.len(), 8, "2 models x 4 methods");
     for r in &recs {
-        for key in [
-            "fr.shadow",
-            "acc_forget",
-            "acc_retain",
-            "acc_test",
-            "seconds",
-            "config",
-            "config_hash",
-            "oracle_auc",
-        ] {
+        for key in ["oracles", "acc_forget", "acc_retain", "acc_test", "seconds", "config", "config_hash", "oracle_strength"] {
             assert!(r.get(key).is_some(), "record lacks {key}: {r}");
+        }
+        for oracle in ["shadow", "loss", "confidence", "entropy", "m-entropy", "lira"] {
+            assert!(r["oracles"][oracle].get("fr_retained").is_some(), "no {oracle} view: {r}");
+            assert!(r["oracle_strength"][oracle]["auc"].as_f64().is_some());
         }
         let acc = r["acc_test"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc));
         // 10 classes: a trained model must beat chance clearly even in a smoke run
-        assert!(
-            acc > 0.3,
-            "test accuracy {acc} of {} / {}",
-            r["model"],
-            r["method"]
-        );
+        assert!(acc > 0.3, "test accuracy {acc} of {} / {}", r["model"], r["method"]);
     }
     let fs: Vec<&serde_json::Value> = recs.iter().filter(|r| r["method"] == "forsaken").collect();
     assert_eq!(fs.len(), 2);
     for r in fs {
-        assert!(r["stopping_oracle"].as_str().unwrap().starts_with("shadow"));
+        assert_eq!(r["stopping_oracle"].as_str(), Some("loss"));
         assert!(!r["trace"].as_array().unwrap().is_empty());
     }
+    // selectivity is defined against retrain: retrain's own is exactly 1 wherever defined
+    for r in recs.iter().filter(|r| r["method"] == "retrain") {
+        for (_, v) in r["oracles"].as_object().unwrap() {
+            if let Some(s) = v["selectivity"].as_f64() {
+                assert!((s - 1.0).abs() < 1e-9, "retrain selectivity {s}");
+            }
+        }
+    }
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(
-        md.contains("| mnist | cnn | forsaken |") && md.contains("oracle AUC"),
-        "{md}"
-    );
+    assert!(md.contains("| mnist | cnn | forsaken |") && md.contains("| mnist | mlp | scale |") && md.contains("selectivity"), "{md}");
+    assert!(out.join("roc/mnist-mlp-s0-lira-original.csv").exists());
     let svg = std::fs::read_to_string(out.join("fr_vs_accuracy.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("forgetting rate"));
 
     // resume: a second run recomputes nothing (the records, timings included, are unchanged)
     ok(run());
-    assert_eq!(
-        std::fs::read_to_string(out.join("runs.jsonl")).unwrap(),
-        text
-    );
+    assert_eq!(std::fs::read_to_string(out.join("runs.jsonl")).unwrap(), text);
     std::fs::remove_dir_all(&out).ok();
 }
 
@@ -148,24 +105,18 @@ fn train_unlearn_audit_flow() {
     let dir = tmp("flow");
     let cache = dir.join("cache");
     let common = |c: &mut Command| {
-        c.arg("--data-dir")
-            .arg(repo_data())
-            .arg("--cache-dir")
-            .arg(&cache);
+        c.arg("--data-dir").arg(repo_data()).arg("--cache-dir").arg(&cache);
     };
     let mut c = bin();
-    c.args(["train", "--dataset", "digits", "--epochs", "10", "--out"])
-        .arg(dir.join("orig"));
+    c.args(["train", "--dataset", "digits", "--epochs", "10", "--out"]).arg(dir.join("orig"));
     common(&mut c);
     let out = ok(c.output().unwrap());
     assert!(out.contains("train accuracy"), "{out}");
     let mut c = bin();
-    c.args([
-        "unlearn", "--method", "finetune", "--epochs", "1", "--forget", "class:3", "--model",
-    ])
-    .arg(dir.join("orig"))
-    .arg("--out")
-    .arg(dir.join("ft"));
+    c.args(["unlearn", "--method", "finetune", "--epochs", "1", "--forget", "class:3", "--model"])
+        .arg(dir.join("orig"))
+        .arg("--out")
+        .arg(dir.join("ft"));
     common(&mut c);
     ok(c.output().unwrap());
     let forget = std::fs::read_to_string(dir.join("ft/forget.idx.txt")).unwrap();
@@ -179,14 +130,29 @@ fn train_unlearn_audit_flow() {
         .arg(dir.join("audit.json"));
     common(&mut c);
     let out = ok(c.output().unwrap());
-    assert!(
-        out.contains("forgetting rate (shadow)") && out.contains("AUC"),
-        "{out}"
-    );
-    let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("audit.json")).unwrap()).unwrap();
-    let auc = j["strength"]["auc"].as_f64().unwrap();
+    assert!(out.contains("forgetting rate (shadow)") && out.contains("AUC") && out.contains("--retrained"), "{out}");
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("audit.json")).unwrap()).unwrap();
+    let auc = j["oracles"]["shadow"]["strength"]["auc"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&auc));
+    assert!(j["oracles"]["lira"]["after"].get("fr_retained").is_some());
+    // with a retrained model the audit reports selectivity
+    let mut c = bin();
+    c.args(["unlearn", "--method", "retrain", "--epochs", "10", "--forget", "class:3", "--model"])
+        .arg(dir.join("orig"))
+        .arg("--out")
+        .arg(dir.join("rt"));
+    common(&mut c);
+    ok(c.output().unwrap());
+    let mut c = bin();
+    c.args(["audit", "--shadows", "2", "--oracle", "loss,shadow", "--before"])
+        .arg(dir.join("orig"))
+        .arg("--after")
+        .arg(dir.join("rt"))
+        .arg("--retrained")
+        .arg(dir.join("rt"));
+    common(&mut c);
+    let out = ok(c.output().unwrap());
+    assert!(out.contains("loss") && !out.contains("--retrained DIR"), "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -196,33 +162,11 @@ fn truncated_data_file_is_a_clear_error() {
     std::fs::create_dir_all(dir.join("digits")).unwrap();
     let full = std::fs::read(repo_data().join("digits/digits.csv.gz")).unwrap();
     std::fs::write(dir.join("digits/digits.csv.gz"), &full[..full.len() / 2]).unwrap();
-    let err = fails(
-        bin()
-            .args(["train", "--dataset", "digits", "--no-such-flag"])
-            .output()
-            .unwrap(),
-    );
+    let err = fails(bin().args(["train", "--dataset", "digits", "--no-such-flag"]).output().unwrap());
     assert!(err.contains("--no-such-flag"), "{err}");
-    let err = fails(
-        bin()
-            .args(["train", "--dataset", "digits", "--out"])
-            .arg(dir.join("o"))
-            .arg("--data-dir")
-            .arg(&dir)
-            .output()
-            .unwrap(),
-    );
-    assert!(
-        err.contains("digits.csv.gz") && err.contains("offset"),
-        "{err}"
-    );
-    let err = fails(
-        bin()
-            .args(["train", "--dataset", "nope", "--out"])
-            .arg(dir.join("o"))
-            .output()
-            .unwrap(),
-    );
+    let err = fails(bin().args(["train", "--dataset", "digits", "--out"]).arg(dir.join("o")).arg("--data-dir").arg(&dir).output().unwrap());
+    assert!(err.contains("digits.csv.gz") && err.contains("offset"), "{err}");
+    let err = fails(bin().args(["train", "--dataset", "nope", "--out"]).arg(dir.join("o")).output().unwrap());
     assert!(err.contains("unknown dataset `nope`"), "{err}");
     let err = fails(
         bin()
@@ -242,28 +186,14 @@ fn suite_files_reject_unknown_keys() {
     let dir = tmp("suite");
     let p = dir.join("s.json");
     std::fs::write(&p, r#"{"name":"x","seeds":[0],"entries":[],"bogus":1}"#).unwrap();
-    let err = fails(
-        bin()
-            .args(["reproduce", "--suite"])
-            .arg(&p)
-            .output()
-            .unwrap(),
-    );
-    assert!(
-        err.contains("bogus") || err.contains("unknown field"),
-        "{err}"
-    );
+    let err = fails(bin().args(["reproduce", "--suite"]).arg(&p).output().unwrap());
+    assert!(err.contains("bogus") || err.contains("unknown field"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn cuda_without_the_feature_is_a_clear_error() {
-    let err = fails(
-        bin()
-            .args(["--backend", "cuda", "datasets"])
-            .output()
-            .unwrap(),
-    );
+    let err = fails(bin().args(["--backend", "cuda", "datasets"]).output().unwrap());
     assert!(err.contains("--features cuda"), "{err}");
 }

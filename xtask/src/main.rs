@@ -51,21 +51,10 @@ fn main() -> ExitCode {
 
 fn run() -> Result<()> {
     match Xtask::parse().cmd {
-        Cmd::Reproduce {
-            release,
-            features,
-            args,
-        } => {
+        Cmd::Reproduce { release, features, args } => {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut c = Command::new(cargo);
-            c.args([
-                "run",
-                "--quiet",
-                "--package",
-                "forsaken",
-                "--bin",
-                "forsaken",
-            ]);
+            c.args(["run", "--quiet", "--package", "forsaken", "--bin", "forsaken"]);
             if release {
                 c.arg("--release");
             }

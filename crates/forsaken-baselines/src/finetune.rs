@@ -25,21 +25,9 @@ impl<B: AutodiffBackend> Unlearner<B> for FineTune {
         "epochs"
     }
     fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
-        let epochs = req
-            .strength
-            .map_or(self.epochs, |e| e.round().max(1.0) as usize);
-        let recipe = TrainConfig {
-            epochs,
-            seed: req.seed.wrapping_add(0xf1_7e),
-            ..req.train.clone()
-        };
-        let model = train(
-            req.original.clone(),
-            req.data,
-            req.retain,
-            &recipe,
-            "fine-tune on retained",
-        )?;
+        let epochs = req.strength.map_or(self.epochs, |e| e.round().max(1.0) as usize);
+        let recipe = TrainConfig { epochs, seed: req.seed.wrapping_add(0xf1_7e), ..req.train.clone() };
+        let model = train(req.original.clone(), req.data, req.retain, &recipe, "fine-tune on retained")?;
         Ok(UnlearnOutcome {
             model,
             steps: epochs,

@@ -6,9 +6,16 @@
 //!   retained set with the original recipe; the reference point of every table.
 //! * [`finetune::FineTune`]: continue training the original on the retained set only
 //!   (knob: epochs), relying on catastrophic forgetting of D_u.
+//! * [`scale::Scale`]: the data-free control: the last hidden layer's neuron masks times one
+//!   factor (knob), folded into the output layer; reads no data (FORSAKEN.md section 4).
 
 pub mod finetune;
 pub mod retrain;
+pub mod scale;
 
 pub use finetune::FineTune;
 pub use retrain::Retrain;
+pub use scale::Scale;
+
+#[cfg(test)]
+mod tests;

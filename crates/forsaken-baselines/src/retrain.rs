@@ -16,23 +16,11 @@ impl<B: AutodiffBackend> Unlearner<B> for Retrain {
         "epochs"
     }
     fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
-        let epochs = req
-            .strength
-            .map_or(req.train.epochs, |e| e.round().max(1.0) as usize);
-        let recipe = TrainConfig {
-            epochs,
-            seed: req.seed.wrapping_add(0x2e7_2a1),
-            ..req.train.clone()
-        };
+        let epochs = req.strength.map_or(req.train.epochs, |e| e.round().max(1.0) as usize);
+        let recipe = TrainConfig { epochs, seed: req.seed.wrapping_add(0x2e7_2a1), ..req.train.clone() };
         let device = req.original.head.weight.device();
         let fresh = forsaken_models::train::fresh::<B>(&req.original.config, recipe.seed, &device)?;
-        let model = train(
-            fresh,
-            req.data,
-            req.retain,
-            &recipe,
-            "retrain (from scratch)",
-        )?;
+        let model = train(fresh, req.data, req.retain, &recipe, "retrain (from scratch)")?;
         Ok(UnlearnOutcome {
             model,
             steps: epochs,

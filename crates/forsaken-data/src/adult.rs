@@ -84,20 +84,14 @@ pub fn parse_names(text: &str, path: &Path) -> Result<Vec<Attribute>, DataError>
                     format!("attribute `{name}` has an empty value in its list"),
                 ));
             }
-            attrs.push(Attribute {
-                name,
-                values: Some(values),
-            });
+            attrs.push(Attribute { name, values: Some(values) });
         }
     }
     if attrs.len() != 14 {
         return Err(DataError::format(
             path,
             "attribute list",
-            format!(
-                "{} attribute declarations (`name: continuous.` or `name: v1, v2.`), expected 14",
-                attrs.len()
-            ),
+            format!("{} attribute declarations (`name: continuous.` or `name: v1, v2.`), expected 14", attrs.len()),
         ));
     }
     Ok(attrs)
@@ -110,19 +104,11 @@ pub fn load(dir: &Path) -> Result<Dataset, DataError> {
 
 /// [`load`], also returning the missing-value counts and feature names.
 pub fn load_with_report(dir: &Path) -> Result<(Dataset, AdultReport), DataError> {
-    load_files_with_report(
-        &dir.join("adult.data"),
-        &dir.join("adult.test"),
-        &dir.join("adult.names"),
-    )
+    load_files_with_report(&dir.join("adult.data"), &dir.join("adult.test"), &dir.join("adult.names"))
 }
 
 /// Load from explicit paths: train, test (pooled in that order) and the names file.
-pub fn load_files_with_report(
-    data: &Path,
-    test: &Path,
-    names: &Path,
-) -> Result<(Dataset, AdultReport), DataError> {
+pub fn load_files_with_report(data: &Path, test: &Path, names: &Path) -> Result<(Dataset, AdultReport), DataError> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| DataError::io(p, e));
     let names_bytes = read(names)?;
     let attrs = parse_names(utf8(&names_bytes, names)?, names)?;
@@ -145,10 +131,7 @@ pub fn load_files_with_report(
                 return Err(DataError::format(
                     path,
                     format!("line {}", ln + 1),
-                    format!(
-                        "{} fields, expected 15 (14 attributes + income)",
-                        fields.len()
-                    ),
+                    format!("{} fields, expected 15 (14 attributes + income)", fields.len()),
                 ));
             }
             let mut any = false;
@@ -156,13 +139,11 @@ pub fn load_files_with_report(
                 let at = || format!("line {}, field {} ({})", ln + 1, j + 1, a.name);
                 match &a.values {
                     None => {
-                        let v: f64 =
-                            f.parse()
-                                .ok()
-                                .filter(|v: &f64| v.is_finite())
-                                .ok_or_else(|| {
-                                    DataError::format(path, at(), format!("`{f}` is not a number"))
-                                })?;
+                        let v: f64 = f
+                            .parse()
+                            .ok()
+                            .filter(|v: &f64| v.is_finite())
+                            .ok_or_else(|| DataError::format(path, at(), format!("`{f}` is not a number")))?;
                         features.push(v as f32);
                     }
                     Some(values) => {
@@ -175,13 +156,10 @@ pub fn load_files_with_report(
                             }
                             values.len()
                         } else {
-                            values.iter().position(|v| v == f).ok_or_else(|| {
-                                DataError::format(
-                                    path,
-                                    at(),
-                                    format!("`{f}` is not a value that adult.names lists"),
-                                )
-                            })?
+                            values
+                                .iter()
+                                .position(|v| v == f)
+                                .ok_or_else(|| DataError::format(path, at(), format!("`{f}` is not a value that adult.names lists")))?
                         };
                         let start = features.len();
                         features.resize(start + values.len() + 1, 0.0);
@@ -226,11 +204,7 @@ pub fn load_files_with_report(
             .iter()
             .zip(&missing)
             .filter(|(_, m)| m.0 + m.1 > 0)
-            .map(|(a, m)| MissingCount {
-                column: a.name.clone(),
-                train: m.0,
-                test: m.1,
-            })
+            .map(|(a, m)| MissingCount { column: a.name.clone(), train: m.0, test: m.1 })
             .collect(),
         feature_names: enc.names,
     };
@@ -261,11 +235,7 @@ impl Encoder {
                 }
             }
         }
-        Self {
-            width: names.len(),
-            numeric,
-            names,
-        }
+        Self { width: names.len(), numeric, names }
     }
 }
 
@@ -294,7 +264,8 @@ hours-per-week: continuous.
 native-country: United-States, Cuba, Holand-Netherlands.
 ";
 
-    const TRAIN: &str = "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, Male, 2174, 0, 40, United-States, <=50K
+    const TRAIN: &str =
+        "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, Male, 2174, 0, 40, United-States, <=50K
 50, ?, 83311, Bachelors, 13, Divorced, ?, Husband, White, Male, 0, 0, 13, ?, >50K
 
 ";
@@ -324,19 +295,8 @@ native-country: United-States, Cuba, Holand-Netherlands.
         assert_eq!(d.labels, vec![0, 1, 0, 1]);
         assert_eq!((r.train_rows, r.test_rows), (2, 2));
         assert_eq!(r.rows_with_missing, (1, 1));
-        let m: Vec<(&str, usize, usize)> = r
-            .missing
-            .iter()
-            .map(|m| (m.column.as_str(), m.train, m.test))
-            .collect();
-        assert_eq!(
-            m,
-            vec![
-                ("workclass", 1, 0),
-                ("occupation", 1, 1),
-                ("native-country", 1, 0)
-            ]
-        );
+        let m: Vec<(&str, usize, usize)> = r.missing.iter().map(|m| (m.column.as_str(), m.train, m.test)).collect();
+        assert_eq!(m, vec![("workclass", 1, 0), ("occupation", 1, 1), ("native-country", 1, 0)]);
         assert_eq!(r.feature_names[0], "age");
         assert_eq!(r.feature_names[1], "workclass=Private");
         assert_eq!(r.feature_names[4], "workclass=?");
@@ -346,22 +306,8 @@ native-country: United-States, Cuba, Holand-Netherlands.
         // Row 1: workclass `?` sets the missing slot.
         assert_eq!(&d.row(1)[1..5], &[0.0, 0.0, 0.0, 1.0]);
         // Numerics marked for standardization, at their encoded positions.
-        let numeric: Vec<&str> = d
-            .standardize
-            .iter()
-            .map(|&i| r.feature_names[i].as_str())
-            .collect();
-        assert_eq!(
-            numeric,
-            vec![
-                "age",
-                "fnlwgt",
-                "education-num",
-                "capital-gain",
-                "capital-loss",
-                "hours-per-week"
-            ]
-        );
+        let numeric: Vec<&str> = d.standardize.iter().map(|&i| r.feature_names[i].as_str()).collect();
+        assert_eq!(numeric, vec!["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]);
         assert_eq!(d.class_names, vec!["<=50K", ">50K"]);
         std::fs::remove_dir_all(&dir).ok();
     }
@@ -370,16 +316,10 @@ native-country: United-States, Cuba, Holand-Netherlands.
     fn bad_records_name_file_line_and_field() {
         let dir = write("badlabel", TRAIN, &TEST.replace(">50K.", "maybe"));
         let e = load(&dir).unwrap_err().to_string();
-        assert!(
-            e.contains("adult.test") && e.contains("line 3, field 15") && e.contains("maybe"),
-            "{e}"
-        );
+        assert!(e.contains("adult.test") && e.contains("line 3, field 15") && e.contains("maybe"), "{e}");
         let dir2 = write("badcat", &TRAIN.replace("State-gov", "Space-gov"), TEST);
         let e = load(&dir2).unwrap_err().to_string();
-        assert!(
-            e.contains("adult.data") && e.contains("line 1, field 2 (workclass)"),
-            "{e}"
-        );
+        assert!(e.contains("adult.data") && e.contains("line 1, field 2 (workclass)"), "{e}");
         let dir3 = write("badnum", &TRAIN.replace("77516", "7x"), TEST);
         let e = load(&dir3).unwrap_err().to_string();
         assert!(e.contains("line 1, field 3 (fnlwgt)"), "{e}");
@@ -396,10 +336,7 @@ native-country: United-States, Cuba, Holand-Netherlands.
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/adult/adult.names");
         let text = std::fs::read_to_string(&p).unwrap();
         let attrs = parse_names(&text, &p).unwrap();
-        let sizes: Vec<usize> = attrs
-            .iter()
-            .filter_map(|a| a.values.as_ref().map(Vec::len))
-            .collect();
+        let sizes: Vec<usize> = attrs.iter().filter_map(|a| a.values.as_ref().map(Vec::len)).collect();
         assert_eq!(sizes, vec![8, 16, 7, 14, 6, 5, 2, 41]);
         assert_eq!(Encoder::new(&attrs).width, 6 + 99 + 8);
     }
@@ -410,19 +347,8 @@ native-country: United-States, Cuba, Holand-Netherlands.
         let (d, r) = load_with_report(&dir).unwrap();
         assert_eq!((r.train_rows, r.test_rows, d.len()), (32561, 16281, 48842));
         assert_eq!(r.rows_with_missing, (2399, 1221));
-        let m: Vec<(&str, usize, usize)> = r
-            .missing
-            .iter()
-            .map(|m| (m.column.as_str(), m.train, m.test))
-            .collect();
-        assert_eq!(
-            m,
-            vec![
-                ("workclass", 1836, 963),
-                ("occupation", 1843, 966),
-                ("native-country", 583, 274)
-            ]
-        );
+        let m: Vec<(&str, usize, usize)> = r.missing.iter().map(|m| (m.column.as_str(), m.train, m.test)).collect();
+        assert_eq!(m, vec![("workclass", 1836, 963), ("occupation", 1843, 966), ("native-country", 583, 274)]);
         assert_eq!(d.class_counts(), vec![24720 + 12435, 7841 + 3846]);
         assert_eq!(d.dim(), 113);
     }

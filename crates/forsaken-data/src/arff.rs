@@ -105,22 +105,14 @@ pub fn parse(text: &str, path: &Path, name: &str) -> Result<ArffTable, DataError
             relation = unquote(&t["@relation".len()..]).to_string();
         } else if lower.starts_with("@attribute") {
             let rest = &t["@attribute".len()..];
-            let (aname, ty) = split_name(rest)
-                .ok_or_else(|| DataError::format(path, at(), "expected `@attribute NAME TYPE`"))?;
+            let (aname, ty) = split_name(rest).ok_or_else(|| DataError::format(path, at(), "expected `@attribute NAME TYPE`"))?;
             let tyl = ty.to_ascii_lowercase();
             let kind = if ["numeric", "real", "integer"].contains(&tyl.as_str()) {
                 AttrType::Numeric
             } else if ty.starts_with('{') && ty.ends_with('}') {
-                let values: Vec<String> = ty[1..ty.len() - 1]
-                    .split(',')
-                    .map(|v| unquote(v).to_string())
-                    .collect();
+                let values: Vec<String> = ty[1..ty.len() - 1].split(',').map(|v| unquote(v).to_string()).collect();
                 if values.iter().any(String::is_empty) {
-                    return Err(DataError::format(
-                        path,
-                        at(),
-                        format!("attribute `{aname}`: empty nominal value"),
-                    ));
+                    return Err(DataError::format(path, at(), format!("attribute `{aname}`: empty nominal value")));
                 }
                 AttrType::Nominal(values)
             } else {
@@ -133,40 +125,22 @@ pub fn parse(text: &str, path: &Path, name: &str) -> Result<ArffTable, DataError
                     ),
                 ));
             };
-            attrs.push(Attribute {
-                name: aname.to_string(),
-                kind,
-            });
+            attrs.push(Attribute { name: aname.to_string(), kind });
         } else if lower.starts_with("@data") {
             in_data = true;
             break;
         } else {
-            return Err(DataError::format(
-                path,
-                at(),
-                format!("unexpected header line `{t}` (data before `@data`?)"),
-            ));
+            return Err(DataError::format(path, at(), format!("unexpected header line `{t}` (data before `@data`?)")));
         }
     }
     if !in_data {
         return Err(DataError::format(path, "header", "no `@data` section"));
     }
     let Some((class, inputs)) = attrs.split_last() else {
-        return Err(DataError::format(
-            path,
-            "header",
-            "no `@attribute` declared",
-        ));
+        return Err(DataError::format(path, "header", "no `@attribute` declared"));
     };
     let AttrType::Nominal(classes) = &class.kind else {
-        return Err(DataError::format(
-            path,
-            "header",
-            format!(
-                "the last attribute `{}` is the class and must be nominal",
-                class.name
-            ),
-        ));
+        return Err(DataError::format(path, "header", format!("the last attribute `{}` is the class and must be nominal", class.name)));
     };
     let mut feature_names = Vec::new();
     let mut numeric = Vec::new();
@@ -190,48 +164,31 @@ pub fn parse(text: &str, path: &Path, name: &str) -> Result<ArffTable, DataError
             continue;
         }
         if t.starts_with('{') {
-            return Err(DataError::format(
-                path,
-                format!("line {}", ln + 1),
-                "sparse ARFF rows are not supported",
-            ));
+            return Err(DataError::format(path, format!("line {}", ln + 1), "sparse ARFF rows are not supported"));
         }
         let fields: Vec<&str> = t.split(',').map(unquote).collect();
         if fields.len() != attrs.len() {
-            return Err(DataError::format(
-                path,
-                format!("line {}", ln + 1),
-                format!("{} fields, expected {}", fields.len(), attrs.len()),
-            ));
+            return Err(DataError::format(path, format!("line {}", ln + 1), format!("{} fields, expected {}", fields.len(), attrs.len())));
         }
         for (j, (a, f)) in inputs.iter().zip(&fields).enumerate() {
             let at = || format!("line {}, field {} ({})", ln + 1, j + 1, a.name);
             if *f == "?" {
-                return Err(DataError::format(
-                    path,
-                    at(),
-                    "missing value `?` is not supported",
-                ));
+                return Err(DataError::format(path, at(), "missing value `?` is not supported"));
             }
             match &a.kind {
                 AttrType::Numeric => {
-                    let v: f64 =
-                        f.parse()
-                            .ok()
-                            .filter(|v: &f64| v.is_finite())
-                            .ok_or_else(|| {
-                                DataError::format(path, at(), format!("`{f}` is not a number"))
-                            })?;
+                    let v: f64 = f
+                        .parse()
+                        .ok()
+                        .filter(|v: &f64| v.is_finite())
+                        .ok_or_else(|| DataError::format(path, at(), format!("`{f}` is not a number")))?;
                     features.push(v as f32);
                 }
                 AttrType::Nominal(vs) => {
-                    let k = vs.iter().position(|v| v == f).ok_or_else(|| {
-                        DataError::format(
-                            path,
-                            at(),
-                            format!("`{f}` is not one of the declared values {vs:?}"),
-                        )
-                    })?;
+                    let k = vs
+                        .iter()
+                        .position(|v| v == f)
+                        .ok_or_else(|| DataError::format(path, at(), format!("`{f}` is not one of the declared values {vs:?}")))?;
                     let start = features.len();
                     features.resize(start + vs.len(), 0.0);
                     features[start + k] = 1.0;
@@ -254,15 +211,9 @@ pub fn parse(text: &str, path: &Path, name: &str) -> Result<ArffTable, DataError
     if width == 0 {
         return Err(DataError::format(path, "header", "no input attribute"));
     }
-    let dataset = Dataset::new(name, features, labels, vec![width], classes.len())?
-        .with_standardized(numeric)
-        .with_class_names(classes.clone());
-    Ok(ArffTable {
-        relation,
-        attributes: attrs,
-        feature_names,
-        dataset,
-    })
+    let dataset =
+        Dataset::new(name, features, labels, vec![width], classes.len())?.with_standardized(numeric).with_class_names(classes.clone());
+    Ok(ArffTable { relation, attributes: attrs, feature_names, dataset })
 }
 
 #[cfg(test)]
@@ -286,10 +237,7 @@ mod tests {
         let t = parse(PIMA_LIKE, Path::new("d.arff"), "diabetes").unwrap();
         assert_eq!(t.relation, "pima_diabetes");
         assert_eq!(t.attributes.len(), 4);
-        assert_eq!(
-            t.feature_names,
-            vec!["preg", "plas", "colour=red", "colour=green"]
-        );
+        assert_eq!(t.feature_names, vec!["preg", "plas", "colour=red", "colour=green"]);
         let d = t.dataset;
         assert_eq!(d.labels, vec![1, 0]);
         // Zeros are left as they are.
@@ -302,46 +250,18 @@ mod tests {
     #[test]
     fn errors_name_line_and_field() {
         let p = Path::new("d.arff");
-        let e = parse(&PIMA_LIKE.replace("1,0,red", "1,x,red"), p, "d")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("d.arff") && e.contains("line 10, field 2 (plas)"),
-            "{e}"
-        );
-        let e = parse(&PIMA_LIKE.replace("tested_negative\n", "maybe\n"), p, "d")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("line 10, field 4 (class)") && e.contains("maybe"),
-            "{e}"
-        );
-        let e = parse(&PIMA_LIKE.replace("1,0,red,", "1,0,"), p, "d")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("line 10") && e.contains("3 fields, expected 4"),
-            "{e}"
-        );
-        let e = parse(&PIMA_LIKE.replace("1,0,red", "1,?,red"), p, "d")
-            .unwrap_err()
-            .to_string();
+        let e = parse(&PIMA_LIKE.replace("1,0,red", "1,x,red"), p, "d").unwrap_err().to_string();
+        assert!(e.contains("d.arff") && e.contains("line 10, field 2 (plas)"), "{e}");
+        let e = parse(&PIMA_LIKE.replace("tested_negative\n", "maybe\n"), p, "d").unwrap_err().to_string();
+        assert!(e.contains("line 10, field 4 (class)") && e.contains("maybe"), "{e}");
+        let e = parse(&PIMA_LIKE.replace("1,0,red,", "1,0,"), p, "d").unwrap_err().to_string();
+        assert!(e.contains("line 10") && e.contains("3 fields, expected 4"), "{e}");
+        let e = parse(&PIMA_LIKE.replace("1,0,red", "1,?,red"), p, "d").unwrap_err().to_string();
         assert!(e.contains("line 10, field 2") && e.contains('?'), "{e}");
-        let e = parse(&PIMA_LIKE.replace("@data\n", ""), p, "d")
-            .unwrap_err()
-            .to_string();
+        let e = parse(&PIMA_LIKE.replace("@data\n", ""), p, "d").unwrap_err().to_string();
         assert!(e.contains("line 8") && e.contains("@data"), "{e}");
-        let e = parse(
-            &PIMA_LIKE.replace("'plas' numeric", "'plas' string"),
-            p,
-            "d",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.contains("line 5") && e.contains("unsupported type"),
-            "{e}"
-        );
+        let e = parse(&PIMA_LIKE.replace("'plas' numeric", "'plas' string"), p, "d").unwrap_err().to_string();
+        assert!(e.contains("line 5") && e.contains("unsupported type"), "{e}");
     }
 
     #[test]

@@ -22,18 +22,7 @@ pub const RECORD: usize = 3073;
 /// Number of classes.
 pub const CLASSES: usize = 10;
 /// The official class names, indexed by label.
-pub const CLASS_NAMES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+pub const CLASS_NAMES: [&str; 10] = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 /// The tarball, relative to the data directory.
 pub const TARBALL: &str = "cifar-10/cifar-10-binary.tar.gz";
 /// The unpacked folder, relative to the data directory.
@@ -89,10 +78,7 @@ fn is_batch(name: &str) -> bool {
 pub fn load_tarball(path: &Path) -> Result<Dataset, DataError> {
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     let count = std::rc::Rc::new(std::cell::Cell::new(0u64));
-    let gz = Counting {
-        inner: flate2::read::GzDecoder::new(std::io::BufReader::new(file)),
-        count: count.clone(),
-    };
+    let gz = Counting { inner: flate2::read::GzDecoder::new(std::io::BufReader::new(file)), count: count.clone() };
     let corrupt = |e: std::io::Error, what: &str| DataError::Format {
         path: path.into(),
         location: format!("decompressed byte offset {}", count.get()),
@@ -106,23 +92,18 @@ pub fn load_tarball(path: &Path) -> Result<Dataset, DataError> {
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let member = entry
-            .path()
-            .map(|p| p.to_string_lossy().into_owned())
-            .map_err(|e| corrupt(e, "member name"))?;
+        let member = entry.path().map(|p| p.to_string_lossy().into_owned()).map_err(|e| corrupt(e, "member name"))?;
         let name = member.rsplit('/').next().unwrap_or("").to_string();
         if !is_batch(&name) {
             continue;
         }
         // Capacity capped: a corrupt header must not cause a huge allocation.
         let mut buf = Vec::with_capacity((entry.size() as usize).min(1 << 26));
-        entry
-            .read_to_end(&mut buf)
-            .map_err(|e| DataError::Truncated {
-                path: member_path(path, &member),
-                offset: buf.len() as u64,
-                msg: format!("member could not be read to its end: {e}"),
-            })?;
+        entry.read_to_end(&mut buf).map_err(|e| DataError::Truncated {
+            path: member_path(path, &member),
+            offset: buf.len() as u64,
+            msg: format!("member could not be read to its end: {e}"),
+        })?;
         batches.insert(name, (member_path(path, &member), buf));
     }
     assemble(batches, path)
@@ -146,23 +127,12 @@ pub fn load_folder(dir: &Path) -> Result<Dataset, DataError> {
 }
 
 /// Decode the data batches (sorted by name) then the test batch.
-fn assemble(
-    mut batches: BTreeMap<String, (PathBuf, Vec<u8>)>,
-    source: &Path,
-) -> Result<Dataset, DataError> {
-    let test = batches.remove("test_batch.bin").ok_or_else(|| {
-        DataError::format(
-            source,
-            "file list",
-            "no `test_batch.bin` (expected the official cifar-10-batches-bin layout)",
-        )
-    })?;
+fn assemble(mut batches: BTreeMap<String, (PathBuf, Vec<u8>)>, source: &Path) -> Result<Dataset, DataError> {
+    let test = batches
+        .remove("test_batch.bin")
+        .ok_or_else(|| DataError::format(source, "file list", "no `test_batch.bin` (expected the official cifar-10-batches-bin layout)"))?;
     if batches.is_empty() {
-        return Err(DataError::format(
-            source,
-            "file list",
-            "no `data_batch_*.bin` (expected the official cifar-10-batches-bin layout)",
-        ));
+        return Err(DataError::format(source, "file list", "no `data_batch_*.bin` (expected the official cifar-10-batches-bin layout)"));
     }
     let total: usize = batches.values().map(|(_, b)| b.len()).sum::<usize>() + test.1.len();
     let n = total / RECORD;
@@ -171,19 +141,12 @@ fn assemble(
     for (path, bytes) in batches.values().chain(std::iter::once(&test)) {
         decode_records(bytes, path, &mut features, &mut labels)?;
     }
-    Ok(
-        Dataset::new("cifar-10", features, labels, vec![3, 32, 32], CLASSES)?
-            .with_class_names(CLASS_NAMES.iter().map(|s| s.to_string()).collect()),
-    )
+    Ok(Dataset::new("cifar-10", features, labels, vec![3, 32, 32], CLASSES)?
+        .with_class_names(CLASS_NAMES.iter().map(|s| s.to_string()).collect()))
 }
 
 /// Decode one `.bin` file's records, appending to `features` and `labels`.
-pub fn decode_records(
-    bytes: &[u8],
-    path: &Path,
-    features: &mut Vec<f32>,
-    labels: &mut Vec<u32>,
-) -> Result<(), DataError> {
+pub fn decode_records(bytes: &[u8], path: &Path, features: &mut Vec<f32>, labels: &mut Vec<u32>) -> Result<(), DataError> {
     if bytes.is_empty() {
         return Err(DataError::format(path, "byte offset 0", "empty batch file"));
     }
@@ -220,13 +183,7 @@ mod tests {
 
     fn record(label: u8, fill: u8) -> Vec<u8> {
         let mut r = vec![label];
-        r.extend((0..3072).map(|k| {
-            if k < 1024 {
-                fill
-            } else {
-                (k / 1024) as u8 * 100
-            }
-        }));
+        r.extend((0..3072).map(|k| if k < 1024 { fill } else { (k / 1024) as u8 * 100 }));
         r
     }
 
@@ -259,10 +216,7 @@ mod tests {
         let t = [record(9, 0), record(0, 0)].concat();
         // Members out of order in the archive: data batches are still read sorted by name.
         let gz = tarball(&[
-            (
-                "cifar-10-batches-bin/batches.meta.txt",
-                b"airplane\n".to_vec(),
-            ),
+            ("cifar-10-batches-bin/batches.meta.txt", b"airplane\n".to_vec()),
             ("cifar-10-batches-bin/test_batch.bin", t.clone()),
             ("cifar-10-batches-bin/data_batch_2.bin", b2.clone()),
             ("cifar-10-batches-bin/data_batch_1.bin", b1.clone()),
@@ -292,19 +246,13 @@ mod tests {
         // Record length not a multiple of 3073: file and offset named.
         std::fs::write(unpacked.join("data_batch_2.bin"), &b2[..b2.len() - 5]).unwrap();
         let e = load(&folder).unwrap_err().to_string();
-        assert!(
-            e.contains("data_batch_2.bin") && e.contains("offset 3073") && e.contains("3073-byte"),
-            "{e}"
-        );
+        assert!(e.contains("data_batch_2.bin") && e.contains("offset 3073") && e.contains("3073-byte"), "{e}");
         // Bad label byte.
         let mut bad = b1.clone();
         bad[0] = 10;
         std::fs::write(unpacked.join("data_batch_2.bin"), &bad).unwrap();
         let e = load(&folder).unwrap_err().to_string();
-        assert!(
-            e.contains("data_batch_2.bin") && e.contains("byte offset 0") && e.contains("label 10"),
-            "{e}"
-        );
+        assert!(e.contains("data_batch_2.bin") && e.contains("byte offset 0") && e.contains("label 10"), "{e}");
         // No test batch.
         std::fs::remove_file(unpacked.join("test_batch.bin")).unwrap();
         let e = load(&folder).unwrap_err().to_string();
@@ -317,22 +265,13 @@ mod tests {
     fn bad_member_and_truncated_tarball_are_named() {
         let dir = tmp("bad");
         std::fs::create_dir_all(dir.join("cifar-10")).unwrap();
-        let gz = tarball(&[
-            ("cifar-10-batches-bin/data_batch_1.bin", vec![0u8; 3074]),
-            ("cifar-10-batches-bin/test_batch.bin", record(1, 1)),
-        ]);
+        let gz =
+            tarball(&[("cifar-10-batches-bin/data_batch_1.bin", vec![0u8; 3074]), ("cifar-10-batches-bin/test_batch.bin", record(1, 1))]);
         std::fs::write(dir.join(TARBALL), &gz).unwrap();
         let e = load(&dir).unwrap_err().to_string();
-        assert!(
-            e.contains("cifar-10-binary.tar.gz:cifar-10-batches-bin/data_batch_1.bin")
-                && e.contains("offset 3073"),
-            "{e}"
-        );
+        assert!(e.contains("cifar-10-binary.tar.gz:cifar-10-batches-bin/data_batch_1.bin") && e.contains("offset 3073"), "{e}");
         let good = tarball(&[
-            (
-                "cifar-10-batches-bin/data_batch_1.bin",
-                record(0, 7).repeat(20),
-            ),
+            ("cifar-10-batches-bin/data_batch_1.bin", record(0, 7).repeat(20)),
             ("cifar-10-batches-bin/test_batch.bin", record(1, 1)),
         ]);
         std::fs::write(dir.join(TARBALL), &good[..good.len() / 2]).unwrap();
@@ -343,9 +282,7 @@ mod tests {
 
     #[test]
     fn missing_cifar_says_where_it_looked_and_how_to_get_it() {
-        let e = load(Path::new("/nonexistent-forsaken"))
-            .unwrap_err()
-            .to_string();
+        let e = load(Path::new("/nonexistent-forsaken")).unwrap_err().to_string();
         for needle in [
             "/nonexistent-forsaken/cifar-10/cifar-10-binary.tar.gz",
             "/nonexistent-forsaken/cifar-10/cifar-10-batches-bin",

@@ -83,14 +83,7 @@ pub struct CsvOptions {
 
 impl Default for CsvOptions {
     fn default() -> Self {
-        Self {
-            label: None,
-            header: None,
-            numeric: Vec::new(),
-            categorical: Vec::new(),
-            delimiter: b',',
-            name: None,
-        }
+        Self { label: None, header: None, numeric: Vec::new(), categorical: Vec::new(), delimiter: b',', name: None }
     }
 }
 
@@ -134,12 +127,8 @@ fn is_number(v: &str) -> bool {
 pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvTable, DataError> {
     let bytes = read_maybe_gz(path)?;
     utf8(&bytes, path)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .delimiter(opts.delimiter)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(&bytes[..]);
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).delimiter(opts.delimiter).flexible(true).trim(csv::Trim::All).from_reader(&bytes[..]);
     // (line number, fields)
     let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
     for rec in reader.records() {
@@ -160,21 +149,14 @@ pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvTable, DataError> {
         return Err(DataError::format(
             path,
             format!("line {line}"),
-            format!(
-                "{} fields, expected {width} (as on line {})",
-                r.len(),
-                rows[0].0
-            ),
+            format!("{} fields, expected {width} (as on line {})", r.len(), rows[0].0),
         ));
     }
     if width < 2 {
         return Err(DataError::format(
             path,
             format!("line {}", rows[0].0),
-            format!(
-                "{width} column: need a label and at least one feature (is the delimiter `{}`?)",
-                opts.delimiter as char
-            ),
+            format!("{width} column: need a label and at least one feature (is the delimiter `{}`?)", opts.delimiter as char),
         ));
     }
     // Header: declared or detected.
@@ -193,28 +175,13 @@ pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvTable, DataError> {
         }
     };
     let names: Vec<String> = if header {
-        rows[0]
-            .1
-            .iter()
-            .enumerate()
-            .map(|(j, n)| {
-                if n.is_empty() {
-                    format!("col{j}")
-                } else {
-                    n.clone()
-                }
-            })
-            .collect()
+        rows[0].1.iter().enumerate().map(|(j, n)| if n.is_empty() { format!("col{j}") } else { n.clone() }).collect()
     } else {
         (0..width).map(|j| format!("col{j}")).collect()
     };
     let data = if header { &rows[1..] } else { &rows[..] };
     if data.is_empty() {
-        return Err(DataError::format(
-            path,
-            format!("line {}", rows[0].0),
-            "a header but no data rows",
-        ));
+        return Err(DataError::format(path, format!("line {}", rows[0].0), "a header but no data rows"));
     }
     let resolve = |c: &ColumnRef, role: &str| -> Result<usize, DataError> {
         let found = match c {
@@ -244,21 +211,11 @@ pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvTable, DataError> {
         None => width - 1,
     };
     let mut forced: HashMap<usize, ColumnKind> = HashMap::new();
-    for (list, kind) in [
-        (&opts.numeric, ColumnKind::Numeric),
-        (&opts.categorical, ColumnKind::Categorical),
-    ] {
+    for (list, kind) in [(&opts.numeric, ColumnKind::Numeric), (&opts.categorical, ColumnKind::Categorical)] {
         for c in list {
             let j = resolve(c, "declared")?;
             if forced.insert(j, kind).is_some_and(|k| k != kind) {
-                return Err(DataError::format(
-                    path,
-                    "columns",
-                    format!(
-                        "column `{}` is declared both numeric and categorical",
-                        names[j]
-                    ),
-                ));
+                return Err(DataError::format(path, "columns", format!("column `{}` is declared both numeric and categorical", names[j])));
             }
         }
     }
@@ -267,10 +224,7 @@ pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvTable, DataError> {
     let mut numeric = Vec::new();
     for j in (0..width).filter(|&j| j != label) {
         let kind = forced.get(&j).copied().unwrap_or_else(|| {
-            let mut vals = data
-                .iter()
-                .map(|r| r.1[j].as_str())
-                .filter(|v| !is_missing(v));
+            let mut vals = data.iter().map(|r| r.1[j].as_str()).filter(|v| !is_missing(v));
             if vals.clone().next().is_some() && vals.all(is_number) {
                 ColumnKind::Numeric
             } else {
@@ -284,43 +238,20 @@ pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvTable, DataError> {
                 Vec::new()
             }
             ColumnKind::Categorical => {
-                let v: BTreeSet<&str> = data
-                    .iter()
-                    .map(|r| {
-                        if r.1[j].is_empty() {
-                            "?"
-                        } else {
-                            r.1[j].as_str()
-                        }
-                    })
-                    .collect();
+                let v: BTreeSet<&str> = data.iter().map(|r| if r.1[j].is_empty() { "?" } else { r.1[j].as_str() }).collect();
                 let v: Vec<String> = v.into_iter().map(str::to_string).collect();
                 feature_names.extend(v.iter().map(|x| format!("{}={x}", names[j])));
                 v
             }
         };
-        columns.push(Column {
-            name: names[j].clone(),
-            index: j,
-            kind,
-            vocabulary,
-        });
+        columns.push(Column { name: names[j].clone(), index: j, kind, vocabulary });
     }
     // Classes.
     let at = |line: u64, j: usize| format!("line {line}, column {} (`{}`)", j, names[j]);
     if let Some((line, _)) = data.iter().find(|r| is_missing(&r.1[label])) {
-        return Err(DataError::format(
-            path,
-            at(*line, label),
-            "missing label (`?` or empty)",
-        ));
+        return Err(DataError::format(path, at(*line, label), "missing label (`?` or empty)"));
     }
-    let mut classes: Vec<String> = data
-        .iter()
-        .map(|r| r.1[label].clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let mut classes: Vec<String> = data.iter().map(|r| r.1[label].clone()).collect::<BTreeSet<_>>().into_iter().collect();
     if classes.iter().all(|c| is_number(c)) {
         classes.sort_by(|a, b| {
             let (x, y) = (a.parse::<f64>().unwrap(), b.parse::<f64>().unwrap());
@@ -331,17 +262,10 @@ pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvTable, DataError> {
         return Err(DataError::format(
             path,
             format!("column {label} (`{}`)", names[label]),
-            format!(
-                "the label column has {} distinct value(s); a classifier needs at least 2",
-                classes.len()
-            ),
+            format!("the label column has {} distinct value(s); a classifier needs at least 2", classes.len()),
         ));
     }
-    let class_of: HashMap<&str, u32> = classes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i as u32))
-        .collect();
+    let class_of: HashMap<&str, u32> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
     // Encode.
     let dim = feature_names.len();
     let mut features = Vec::with_capacity(data.len() * dim);
@@ -352,31 +276,16 @@ pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvTable, DataError> {
             match c.kind {
                 ColumnKind::Numeric => {
                     if is_missing(v) {
-                        return Err(DataError::format(
-                            path,
-                            at(*line, c.index),
-                            "missing value (`?` or empty) in a numeric column",
-                        ));
+                        return Err(DataError::format(path, at(*line, c.index), "missing value (`?` or empty) in a numeric column"));
                     }
-                    let x: f64 =
-                        v.parse()
-                            .ok()
-                            .filter(|x: &f64| x.is_finite())
-                            .ok_or_else(|| {
-                                DataError::format(
-                                    path,
-                                    at(*line, c.index),
-                                    format!("`{v}` is not a finite number (numeric column)"),
-                                )
-                            })?;
+                    let x: f64 = v.parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| {
+                        DataError::format(path, at(*line, c.index), format!("`{v}` is not a finite number (numeric column)"))
+                    })?;
                     features.push(x as f32);
                 }
                 ColumnKind::Categorical => {
                     let v = if v.is_empty() { "?" } else { v };
-                    let k = c
-                        .vocabulary
-                        .binary_search_by(|x| x.as_str().cmp(v))
-                        .expect("vocabulary built from these rows");
+                    let k = c.vocabulary.binary_search_by(|x| x.as_str().cmp(v)).expect("vocabulary built from these rows");
                     let start = features.len();
                     features.resize(start + c.vocabulary.len(), 0.0);
                     features[start + k] = 1.0;
@@ -387,16 +296,8 @@ pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvTable, DataError> {
     }
     let name = opts.name.clone().unwrap_or_else(|| default_name(path));
     let k = classes.len();
-    let dataset = Dataset::new(name, features, labels, vec![dim], k)?
-        .with_standardized(numeric)
-        .with_class_names(classes);
-    Ok(CsvTable {
-        dataset,
-        header,
-        label_column: names[label].clone(),
-        columns,
-        feature_names,
-    })
+    let dataset = Dataset::new(name, features, labels, vec![dim], k)?.with_standardized(numeric).with_class_names(classes);
+    Ok(CsvTable { dataset, header, label_column: names[label].clone(), columns, feature_names })
 }
 
 /// The file name without `.gz` and `.csv`.
@@ -429,19 +330,13 @@ mod tests {
 
     #[test]
     fn detects_header_types_and_one_hot() {
-        let p = write(
-            "people.csv",
-            "age,city,income,label\n30,paris,1.5,yes\n40,\"berlin\",2.5,no\n\n50,paris,3,yes\n",
-        );
+        let p = write("people.csv", "age,city,income,label\n30,paris,1.5,yes\n40,\"berlin\",2.5,no\n\n50,paris,3,yes\n");
         let t = load(&p, &CsvOptions::default()).unwrap();
         assert!(t.header);
         assert_eq!(t.label_column, "label");
         let d = &t.dataset;
         assert_eq!(d.name, "people");
-        assert_eq!(
-            t.feature_names,
-            vec!["age", "city=berlin", "city=paris", "income"]
-        );
+        assert_eq!(t.feature_names, vec!["age", "city=berlin", "city=paris", "income"]);
         assert_eq!(d.row(1), &[40.0, 1.0, 0.0, 2.5]);
         assert_eq!(d.standardize, vec![0, 3]);
         assert_eq!(d.class_names, vec!["no", "yes"]);
@@ -452,11 +347,7 @@ mod tests {
     #[test]
     fn no_header_label_by_index_and_numeric_class_order() {
         let p = write("plain.csv", "10;1.0;a\n2;2.0;b\n10;3.0;?\n");
-        let opts = CsvOptions {
-            label: Some("0".parse().unwrap()),
-            delimiter: b';',
-            ..Default::default()
-        };
+        let opts = CsvOptions { label: Some("0".parse().unwrap()), delimiter: b';', ..Default::default() };
         let t = load(&p, &opts).unwrap();
         assert!(!t.header);
         // Numeric label order: 2 < 10 (not the string order "10" < "2").
@@ -464,11 +355,7 @@ mod tests {
         assert_eq!(t.dataset.labels, vec![1, 0, 1]);
         assert_eq!(t.feature_names, vec!["col1", "col2=?", "col2=a", "col2=b"]);
         // A column declared categorical although numeric; header forced off.
-        let opts = CsvOptions {
-            header: Some(false),
-            categorical: vec![ColumnRef::Index(1)],
-            ..opts
-        };
+        let opts = CsvOptions { header: Some(false), categorical: vec![ColumnRef::Index(1)], ..opts };
         let t = load(&p, &opts).unwrap();
         assert_eq!(t.columns[0].vocabulary, vec!["1.0", "2.0", "3.0"]);
         assert!(t.dataset.standardize.is_empty());
@@ -487,53 +374,27 @@ mod tests {
     fn errors_name_line_and_column() {
         let body = "f1,f2,y\n1,2,a\n3,?,b\n";
         let p = write("miss.csv", body);
-        let opts = CsvOptions {
-            numeric: vec![ColumnRef::Name("f2".into())],
-            ..Default::default()
-        };
+        let opts = CsvOptions { numeric: vec![ColumnRef::Name("f2".into())], ..Default::default() };
         let e = load(&p, &opts).unwrap_err().to_string();
-        assert!(
-            e.contains("miss.csv")
-                && e.contains("line 3, column 1 (`f2`)")
-                && e.contains("missing"),
-            "{e}"
-        );
+        assert!(e.contains("miss.csv") && e.contains("line 3, column 1 (`f2`)") && e.contains("missing"), "{e}");
         let p = write("ragged.csv", "f1,f2,y\n1,2,a\n3,b\n");
         let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
-        assert!(
-            e.contains("line 3") && e.contains("2 fields, expected 3"),
-            "{e}"
-        );
+        assert!(e.contains("line 3") && e.contains("2 fields, expected 3"), "{e}");
         let p = write("lab.csv", body);
-        let opts = CsvOptions {
-            label: Some(ColumnRef::Name("target".into())),
-            ..Default::default()
-        };
+        let opts = CsvOptions { label: Some(ColumnRef::Name("target".into())), ..Default::default() };
         let e = load(&p, &opts).unwrap_err().to_string();
-        assert!(
-            e.contains("unknown label column `target`") && e.contains("f1, f2, y"),
-            "{e}"
-        );
-        let opts = CsvOptions {
-            label: Some(ColumnRef::Index(7)),
-            ..Default::default()
-        };
+        assert!(e.contains("unknown label column `target`") && e.contains("f1, f2, y"), "{e}");
+        let opts = CsvOptions { label: Some(ColumnRef::Index(7)), ..Default::default() };
         let e = load(&p, &opts).unwrap_err().to_string();
         assert!(e.contains("unknown label column index 7"), "{e}");
         let p = write("nolab.csv", "f1,y\n1,a\n2,\n");
         let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
-        assert!(
-            e.contains("line 3, column 1 (`y`)") && e.contains("missing label"),
-            "{e}"
-        );
+        assert!(e.contains("line 3, column 1 (`y`)") && e.contains("missing label"), "{e}");
         let p = write("one.csv", "f1,y\n1,a\n2,a\n");
         let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
         assert!(e.contains("1 distinct"), "{e}");
         let p = write("noheader.csv", "1,a\n2,b\n");
-        let opts = CsvOptions {
-            label: Some(ColumnRef::Name("y".into())),
-            ..Default::default()
-        };
+        let opts = CsvOptions { label: Some(ColumnRef::Name("y".into())), ..Default::default() };
         let e = load(&p, &opts).unwrap_err().to_string();
         assert!(e.contains("no header"), "{e}");
     }

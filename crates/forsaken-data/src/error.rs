@@ -61,21 +61,10 @@ pub enum DataError {
 
 impl DataError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        DataError::Io {
-            path: path.into(),
-            source,
-        }
+        DataError::Io { path: path.into(), source }
     }
-    pub(crate) fn format(
-        path: impl Into<PathBuf>,
-        location: impl Into<String>,
-        msg: impl Into<String>,
-    ) -> Self {
-        DataError::Format {
-            path: path.into(),
-            location: location.into(),
-            msg: msg.into(),
-        }
+    pub(crate) fn format(path: impl Into<PathBuf>, location: impl Into<String>, msg: impl Into<String>) -> Self {
+        DataError::Format { path: path.into(), location: location.into(), msg: msg.into() }
     }
 }
 
@@ -85,13 +74,11 @@ pub(crate) fn read_maybe_gz(path: &std::path::Path) -> Result<Vec<u8>, DataError
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     if raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::Format {
-                path: path.into(),
-                location: format!("decompressed byte offset {}", out.len()),
-                msg: format!("corrupt or truncated gzip stream: {e}"),
-            })?;
+        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| DataError::Format {
+            path: path.into(),
+            location: format!("decompressed byte offset {}", out.len()),
+            msg: format!("corrupt or truncated gzip stream: {e}"),
+        })?;
         Ok(out)
     } else {
         Ok(raw)

@@ -90,25 +90,10 @@ impl Dataset {
                 ),
             });
         }
-        if let Some((i, l)) = labels
-            .iter()
-            .enumerate()
-            .find(|(_, &l)| l as usize >= num_classes)
-        {
-            return Err(DataError::Shape {
-                dataset: name,
-                msg: format!("sample {i} has label {l} but there are {num_classes} classes"),
-            });
+        if let Some((i, l)) = labels.iter().enumerate().find(|(_, &l)| l as usize >= num_classes) {
+            return Err(DataError::Shape { dataset: name, msg: format!("sample {i} has label {l} but there are {num_classes} classes") });
         }
-        Ok(Self {
-            name,
-            features,
-            labels,
-            shape,
-            num_classes,
-            standardize: Vec::new(),
-            class_names: Vec::new(),
-        })
+        Ok(Self { name, features, labels, shape, num_classes, standardize: Vec::new(), class_names: Vec::new() })
     }
 
     /// Mark feature indices for standardization (sorted, deduplicated; indices past the
@@ -155,11 +140,7 @@ impl Dataset {
                 ss += x * x;
             }
             let std = (ss / rows.len() as f64).sqrt();
-            let std = if std > 0.0 && std.is_finite() {
-                std
-            } else {
-                1.0
-            };
+            let std = if std > 0.0 && std.is_finite() { std } else { 1.0 };
             for i in 0..n {
                 let v = &mut self.features[i * d + c];
                 *v = ((*v as f64 - mean) / std) as f32;
@@ -257,14 +238,7 @@ mod tests {
 
     #[test]
     fn subset_gathers_rows_in_order() {
-        let d = Dataset::new(
-            "x",
-            (0..6).map(|v| v as f32).collect(),
-            vec![0, 1, 0],
-            vec![2],
-            2,
-        )
-        .unwrap();
+        let d = Dataset::new("x", (0..6).map(|v| v as f32).collect(), vec![0, 1, 0], vec![2], 2).unwrap();
         let s = d.subset(&[2, 0]);
         assert_eq!(s.features, vec![4.0, 5.0, 0.0, 1.0]);
         assert_eq!(s.labels, vec![0, 0]);
@@ -274,15 +248,9 @@ mod tests {
     #[test]
     fn standardize_uses_only_the_given_rows_and_runs_once() {
         // Column 0 standardized, column 1 left alone.
-        let d = Dataset::new(
-            "x",
-            vec![1.0, 10.0, 3.0, 20.0, 100.0, 30.0, 7.0, 40.0],
-            vec![0, 1, 0, 1],
-            vec![2],
-            2,
-        )
-        .unwrap()
-        .with_standardized([0, 5]);
+        let d = Dataset::new("x", vec![1.0, 10.0, 3.0, 20.0, 100.0, 30.0, 7.0, 40.0], vec![0, 1, 0, 1], vec![2], 2)
+            .unwrap()
+            .with_standardized([0, 5]);
         assert_eq!(d.standardize, vec![0]);
         let s = d.subset(&[0, 1]);
         assert_eq!(s.standardize, vec![0]);
@@ -300,9 +268,7 @@ mod tests {
         d.standardize_on(&[2, 3]);
         assert_eq!(d, before);
         // A constant column is only centred.
-        let mut c = Dataset::new("c", vec![5.0, 5.0, 6.0], vec![0, 0, 0], vec![1], 1)
-            .unwrap()
-            .with_standardized([0]);
+        let mut c = Dataset::new("c", vec![5.0, 5.0, 6.0], vec![0, 0, 0], vec![1], 1).unwrap().with_standardized([0]);
         c.standardize_on(&[0, 1]);
         assert_eq!(c.features, vec![0.0, 0.0, 1.0]);
     }

@@ -19,39 +19,24 @@ pub fn load(path: &Path) -> Result<Dataset, DataError> {
     let text = if raw.starts_with(&[0x1f, 0x8b]) {
         let gz = flate2::read::GzDecoder::new(&raw[..]);
         let mut archive = tar::Archive::new(gz);
-        let entries = archive
-            .entries()
-            .map_err(|e| DataError::format(path, "tar header", e.to_string()))?;
+        let entries = archive.entries().map_err(|e| DataError::format(path, "tar header", e.to_string()))?;
         let mut found = None;
         for entry in entries {
-            let mut entry = entry.map_err(|e| {
-                DataError::format(
-                    path,
-                    "tar entry",
-                    format!("corrupt or truncated archive: {e}"),
-                )
-            })?;
+            let mut entry = entry.map_err(|e| DataError::format(path, "tar entry", format!("corrupt or truncated archive: {e}")))?;
             let is_file = entry.header().entry_type().is_file();
             if is_file {
                 let mut buf = Vec::new();
-                let name = entry
-                    .path()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
-                entry
-                    .read_to_end(&mut buf)
-                    .map_err(|e| DataError::Truncated {
-                        path: path.into(),
-                        offset: buf.len() as u64,
-                        msg: format!("member `{name}` could not be read: {e}"),
-                    })?;
+                let name = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
+                entry.read_to_end(&mut buf).map_err(|e| DataError::Truncated {
+                    path: path.into(),
+                    offset: buf.len() as u64,
+                    msg: format!("member `{name}` could not be read: {e}"),
+                })?;
                 found = Some(buf);
                 break;
             }
         }
-        found.ok_or_else(|| {
-            DataError::format(path, "tar archive", "no regular file in the archive")
-        })?
+        found.ok_or_else(|| DataError::format(path, "tar archive", "no regular file in the archive"))?
     } else {
         raw
     };
@@ -60,13 +45,8 @@ pub fn load(path: &Path) -> Result<Dataset, DataError> {
 
 /// Parse the `bangkok` CSV text.
 pub fn parse_csv(text: &[u8], path: &Path) -> Result<Dataset, DataError> {
-    let text = std::str::from_utf8(text).map_err(|e| {
-        DataError::format(
-            path,
-            format!("byte offset {}", e.valid_up_to()),
-            "not UTF-8/ASCII text",
-        )
-    })?;
+    let text = std::str::from_utf8(text)
+        .map_err(|e| DataError::format(path, format!("byte offset {}", e.valid_up_to()), "not UTF-8/ASCII text"))?;
     let mut features = Vec::new();
     let mut labels = Vec::new();
     for (ln, line) in text.lines().enumerate() {
@@ -76,18 +56,10 @@ pub fn parse_csv(text: &[u8], path: &Path) -> Result<Dataset, DataError> {
         let mut fields = line.split(',');
         let label_field = fields.next().unwrap_or("");
         let label: u32 = label_field.trim_matches('"').parse().map_err(|_| {
-            DataError::format(
-                path,
-                format!("line {}, field 1", ln + 1),
-                format!("label `{label_field}` is not a quoted integer"),
-            )
+            DataError::format(path, format!("line {}, field 1", ln + 1), format!("label `{label_field}` is not a quoted integer"))
         })?;
         if !(1..=CLASSES as u32).contains(&label) {
-            return Err(DataError::format(
-                path,
-                format!("line {}, field 1", ln + 1),
-                format!("label {label} outside 1..={CLASSES}"),
-            ));
+            return Err(DataError::format(path, format!("line {}, field 1", ln + 1), format!("label {label} outside 1..={CLASSES}")));
         }
         labels.push(label - 1);
         let mut n = 0;
@@ -96,22 +68,14 @@ pub fn parse_csv(text: &[u8], path: &Path) -> Result<Dataset, DataError> {
                 "0" => 0.0,
                 "1" => 1.0,
                 other => {
-                    return Err(DataError::format(
-                        path,
-                        format!("line {}, field {}", ln + 1, j + 2),
-                        format!("`{other}` is not 0 or 1"),
-                    ))
+                    return Err(DataError::format(path, format!("line {}, field {}", ln + 1, j + 2), format!("`{other}` is not 0 or 1")))
                 }
             };
             features.push(v);
             n += 1;
         }
         if n != FEATURES {
-            return Err(DataError::format(
-                path,
-                format!("line {}", ln + 1),
-                format!("{} fields, expected {}", n + 1, FEATURES + 1),
-            ));
+            return Err(DataError::format(path, format!("line {}", ln + 1), format!("{} fields, expected {}", n + 1, FEATURES + 1)));
         }
     }
     if labels.is_empty() {
@@ -145,18 +109,10 @@ mod tests {
     #[test]
     fn rejects_bad_rows_with_line_and_field() {
         let bad = row(3).replacen(",0", ",x", 1);
-        let e = parse_csv(
-            format!("{}{}", row(1), bad).as_bytes(),
-            Path::new("bangkok"),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = parse_csv(format!("{}{}", row(1), bad).as_bytes(), Path::new("bangkok")).unwrap_err().to_string();
         assert!(e.contains("bangkok") && e.contains("line 2"), "{e}");
         let short = "\"2\",1,0\n";
-        assert!(parse_csv(short.as_bytes(), Path::new("b"))
-            .unwrap_err()
-            .to_string()
-            .contains("3 fields"));
+        assert!(parse_csv(short.as_bytes(), Path::new("b")).unwrap_err().to_string().contains("3 fields"));
         assert!(parse_csv(row(31).as_bytes(), Path::new("b")).is_err());
     }
 
@@ -168,9 +124,7 @@ mod tests {
         h.set_size(body.len() as u64);
         h.set_mode(0o644);
         h.set_cksum();
-        tarbuf
-            .append_data(&mut h, "bangkok", body.as_bytes())
-            .unwrap();
+        tarbuf.append_data(&mut h, "bangkok", body.as_bytes()).unwrap();
         let tarbytes = tarbuf.into_inner().unwrap();
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut enc, &tarbytes).unwrap();

@@ -36,11 +36,7 @@ pub fn load_with(path: &Path, features: usize, classes: usize) -> Result<Dataset
             return Err(DataError::format(
                 &name,
                 format!("line {}", ln + 1),
-                format!(
-                    "{} fields, expected {} (label + {features} features)",
-                    fields.len(),
-                    features + 1
-                ),
+                format!("{} fields, expected {} (label + {features} features)", fields.len(), features + 1),
             ));
         }
         y.push(one_based_label(fields[0], classes).ok_or_else(|| {
@@ -51,13 +47,10 @@ pub fn load_with(path: &Path, features: usize, classes: usize) -> Result<Dataset
             )
         })?);
         for (j, f) in fields[1..].iter().enumerate() {
-            x.push(binary(f).ok_or_else(|| {
-                DataError::format(
-                    &name,
-                    format!("line {}, field {}", ln + 1, j + 2),
-                    format!("`{f}` is not 0 or 1"),
-                )
-            })?);
+            x.push(
+                binary(f)
+                    .ok_or_else(|| DataError::format(&name, format!("line {}, field {}", ln + 1, j + 2), format!("`{f}` is not 0 or 1")))?,
+            );
         }
     }
     if y.is_empty() {
@@ -83,11 +76,7 @@ mod tests {
             }
             s + "\n"
         };
-        std::fs::write(
-            &p,
-            format!("{}{}{}", line("1", 0), line("100", 599), line("\"7\"", 3)),
-        )
-        .unwrap();
+        std::fs::write(&p, format!("{}{}{}", line("1", 0), line("100", 599), line("\"7\"", 3))).unwrap();
         let d = load(&p).unwrap();
         assert_eq!(d.labels, vec![0, 99, 6]);
         assert_eq!((d.dim(), d.num_classes), (600, 100));
@@ -104,10 +93,7 @@ mod tests {
         ] {
             std::fs::write(&p, body).unwrap();
             let e = load_with(&p, 3, 5).unwrap_err().to_string();
-            assert!(
-                e.contains("dataset_purchase") && e.contains(needle),
-                "{needle}: {e}"
-            );
+            assert!(e.contains("dataset_purchase") && e.contains(needle), "{needle}: {e}");
         }
         std::fs::remove_dir_all(&dir).ok();
     }

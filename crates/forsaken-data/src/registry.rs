@@ -62,8 +62,7 @@ pub struct DatasetInfo {
 pub const DATASETS: &[DatasetInfo] = &[
     DatasetInfo {
         id: "mnist",
-        description:
-            "MNIST handwritten digits (IDX, 60,000 + 10,000 pooled): 28x28 gray, 10 classes",
+        description: "MNIST handwritten digits (IDX, 60,000 + 10,000 pooled): 28x28 gray, 10 classes",
         family: ModelFamily::Cnn,
         sizes: IMAGE_SIZES,
         epochs: 15,
@@ -102,15 +101,9 @@ pub const DATASETS: &[DatasetInfo] = &[
     },
     DatasetInfo {
         id: "location",
-        description:
-            "Foursquare check-ins in Bangkok (Shokri et al. 2017): 5,010 x 446 binary, 30 classes",
+        description: "Foursquare check-ins in Bangkok (Shokri et al. 2017): 5,010 x 446 binary, 30 classes",
         family: ModelFamily::Mlp,
-        sizes: SplitSizes {
-            target_train: 1200,
-            target_test: 1200,
-            reference: 600,
-            shadow: None,
-        },
+        sizes: SplitSizes { target_train: 1200, target_test: 1200, reference: 600, shadow: None },
         epochs: 40,
         pool: 5010,
         files: &["location/dataset_location.tgz"],
@@ -120,12 +113,7 @@ pub const DATASETS: &[DatasetInfo] = &[
         description: "UCI Adult census income (32,561 + 16,281 pooled): 6 numeric + 8 one-hot \
                       categorical columns (113 features), 2 classes",
         family: ModelFamily::Mlp,
-        sizes: SplitSizes {
-            target_train: 5000,
-            target_test: 5000,
-            reference: 2500,
-            shadow: Some(10000),
-        },
+        sizes: SplitSizes { target_train: 5000, target_test: 5000, reference: 2500, shadow: Some(10000) },
         epochs: 20,
         pool: 48842,
         files: &["adult/adult.data", "adult/adult.test", "adult/adult.names"],
@@ -134,12 +122,7 @@ pub const DATASETS: &[DatasetInfo] = &[
         id: "diabetes",
         description: "Pima Indians diabetes (Weka ARFF): 768 x 8 numeric, 2 classes",
         family: ModelFamily::Mlp,
-        sizes: SplitSizes {
-            target_train: 192,
-            target_test: 192,
-            reference: 128,
-            shadow: None,
-        },
+        sizes: SplitSizes { target_train: 192, target_test: 192, reference: 128, shadow: None },
         epochs: 200,
         pool: 768,
         files: &["diabetes/diabetes.arff"],
@@ -148,27 +131,16 @@ pub const DATASETS: &[DatasetInfo] = &[
         id: "digits",
         description: "UCI optical digits 8x8 (scikit-learn copy): 1,797 x 64, 10 classes",
         family: ModelFamily::Mlp,
-        sizes: SplitSizes {
-            target_train: 450,
-            target_test: 450,
-            reference: 300,
-            shadow: None,
-        },
+        sizes: SplitSizes { target_train: 450, target_test: 450, reference: 300, shadow: None },
         epochs: 150,
         pool: 1797,
         files: &["digits/digits.csv.gz"],
     },
     DatasetInfo {
         id: "breast-cancer",
-        description:
-            "Breast Cancer Wisconsin diagnostic (scikit-learn CSV): 569 x 30 numeric, 2 classes",
+        description: "Breast Cancer Wisconsin diagnostic (scikit-learn CSV): 569 x 30 numeric, 2 classes",
         family: ModelFamily::Mlp,
-        sizes: SplitSizes {
-            target_train: 142,
-            target_test: 142,
-            reference: 95,
-            shadow: None,
-        },
+        sizes: SplitSizes { target_train: 142, target_test: 142, reference: 95, shadow: None },
         epochs: 200,
         pool: 569,
         files: &["breast-cancer/breast_cancer.csv"],
@@ -176,47 +148,25 @@ pub const DATASETS: &[DatasetInfo] = &[
 ];
 
 /// Default split sizes of the image sets (PROTOCOL.md).
-const IMAGE_SIZES: SplitSizes = SplitSizes {
-    target_train: 5000,
-    target_test: 5000,
-    reference: 2500,
-    shadow: Some(10000),
-};
+const IMAGE_SIZES: SplitSizes = SplitSizes { target_train: 5000, target_test: 5000, reference: 2500, shadow: Some(10000) };
 
 /// Fashion-MNIST class names, indexed by label.
-pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
+pub const FASHION_MNIST_CLASSES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
 /// Default split sizes for a table that is not in the registry (`csv:PATH` and friends):
 /// about a quarter of the pool each for target_train and target_test, a sixth for reference,
 /// the rest for shadow (the rule PROTOCOL.md gives for the small sets).
 pub fn default_sizes(pool: usize) -> SplitSizes {
-    SplitSizes {
-        target_train: pool / 4,
-        target_test: pool / 4,
-        reference: pool / 6,
-        shadow: None,
-    }
+    SplitSizes { target_train: pool / 4, target_test: pool / 4, reference: pool / 6, shadow: None }
 }
 
 /// Look up a dataset by id.
 pub fn info(id: &str) -> Result<&'static DatasetInfo, DataError> {
-    DATASETS.iter().find(|d| d.id == id).ok_or_else(|| {
-        DataError::Unknown(
-            id.to_string(),
-            DATASETS.iter().map(|d| d.id).collect::<Vec<_>>().join(", "),
-        )
-    })
+    DATASETS
+        .iter()
+        .find(|d| d.id == id)
+        .ok_or_else(|| DataError::Unknown(id.to_string(), DATASETS.iter().map(|d| d.id).collect::<Vec<_>>().join(", ")))
 }
 
 /// The data directory: the explicit flag, else `FORSAKEN_DATA_DIR`, else `data`.
@@ -259,24 +209,12 @@ pub fn load(id: &str, data_dir: &Path) -> Result<Dataset, DataError> {
             let train = idx::read_images_labels(id, &f(0), &f(1), 10)?;
             let test = idx::read_images_labels(id, &f(2), &f(3), 10)?;
             let d = train.concat(test)?;
-            Ok(if id == "fashion-mnist" {
-                d.with_class_names(
-                    FASHION_MNIST_CLASSES
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect(),
-                )
-            } else {
-                d
-            })
+            Ok(if id == "fashion-mnist" { d.with_class_names(FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect()) } else { d })
         }
         "adult" => adult::load_files_with_report(&f(0), &f(1), &f(2)).map(|(d, _)| d),
         "diabetes" => arff::load(&f(0), "diabetes"),
         "breast-cancer" => sklearn_csv::load_breast_cancer(&f(0)),
-        other => Err(DataError::Unknown(
-            other.to_string(),
-            "(registry entry without a loader: a bug)".into(),
-        )),
+        other => Err(DataError::Unknown(other.to_string(), "(registry entry without a loader: a bug)".into())),
     }
 }
 
@@ -295,10 +233,7 @@ pub fn load_spec(spec: &str, data_dir: &Path, csv: &CsvOptions) -> Result<Datase
     }
     if let Some(p) = spec.strip_prefix("arff:") {
         let p = Path::new(p);
-        let name = p
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "arff".into());
+        let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "arff".into());
         return arff::load(p, &name);
     }
     if let Some(p) = spec.strip_prefix("purchase:") {
@@ -308,10 +243,7 @@ pub fn load_spec(spec: &str, data_dir: &Path, csv: &CsvOptions) -> Result<Datase
         return texas::load_dir(Path::new(p));
     }
     load(spec, data_dir).map_err(|e| match e {
-        DataError::Unknown(id, known) => DataError::Unknown(
-            id,
-            format!("{known}; or csv:PATH, arff:PATH, purchase:PATH, texas:DIR"),
-        ),
+        DataError::Unknown(id, known) => DataError::Unknown(id, format!("{known}; or csv:PATH, arff:PATH, purchase:PATH, texas:DIR")),
         e => e,
     })
 }
@@ -330,40 +262,18 @@ mod tests {
     fn unknown_and_missing_datasets_are_clear_errors() {
         let e = info("nope").unwrap_err().to_string();
         assert!(e.contains("location") && e.contains("nope"), "{e}");
-        let e = load("digits", Path::new("/nonexistent-dir"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("/nonexistent-dir/digits/digits.csv.gz") && e.contains("--data-dir"),
-            "{e}"
-        );
-        let e = load_spec("nope", Path::new("data"), &CsvOptions::default())
-            .unwrap_err()
-            .to_string();
+        let e = load("digits", Path::new("/nonexistent-dir")).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent-dir/digits/digits.csv.gz") && e.contains("--data-dir"), "{e}");
+        let e = load_spec("nope", Path::new("data"), &CsvOptions::default()).unwrap_err().to_string();
         assert!(e.contains("csv:PATH"), "{e}");
     }
 
     #[test]
     fn registry_holds_the_eight_protocol_datasets() {
         let ids: Vec<&str> = DATASETS.iter().map(|d| d.id).collect();
-        assert_eq!(
-            ids,
-            vec![
-                "mnist",
-                "fashion-mnist",
-                "cifar-10",
-                "location",
-                "adult",
-                "diabetes",
-                "digits",
-                "breast-cancer"
-            ]
-        );
+        assert_eq!(ids, vec!["mnist", "fashion-mnist", "cifar-10", "location", "adult", "diabetes", "digits", "breast-cancer"]);
         for d in DATASETS {
-            let fixed = d.sizes.target_train
-                + d.sizes.target_test
-                + d.sizes.reference
-                + d.sizes.shadow.unwrap_or(0);
+            let fixed = d.sizes.target_train + d.sizes.target_test + d.sizes.reference + d.sizes.shadow.unwrap_or(0);
             assert!(fixed <= d.pool, "{}: splits exceed the pool", d.id);
             let images = matches!(d.id, "mnist" | "fashion-mnist" | "cifar-10");
             assert_eq!(d.family == ModelFamily::Cnn, images, "{}", d.id);
@@ -381,16 +291,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("t.csv");
         std::fs::write(&p, "x,y\n1,a\n2,b\n").unwrap();
-        let d = load_spec(
-            &format!("csv:{}", p.display()),
-            &data,
-            &CsvOptions::default(),
-        )
-        .unwrap();
+        let d = load_spec(&format!("csv:{}", p.display()), &data, &CsvOptions::default()).unwrap();
         assert_eq!((d.name.as_str(), d.len()), ("t", 2));
-        let e = load_spec("cifar-10", &dir, &CsvOptions::default())
-            .unwrap_err()
-            .to_string();
+        let e = load_spec("cifar-10", &dir, &CsvOptions::default()).unwrap_err().to_string();
         assert!(e.contains("cifar-10-batches-bin"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -16,13 +16,8 @@ use crate::Dataset;
 /// Read `digits.csv.gz` (or the uncompressed `digits.csv`).
 pub fn load_digits(path: &Path) -> Result<Dataset, DataError> {
     let bytes = read_maybe_gz(path)?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
-        DataError::format(
-            path,
-            format!("byte offset {}", e.valid_up_to()),
-            "not UTF-8/ASCII text",
-        )
-    })?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| DataError::format(path, format!("byte offset {}", e.valid_up_to()), "not UTF-8/ASCII text"))?;
     let mut features = Vec::new();
     let mut labels = Vec::new();
     for (ln, line) in text.lines().enumerate() {
@@ -38,13 +33,10 @@ pub fn load_digits(path: &Path) -> Result<Dataset, DataError> {
             ));
         }
         for (j, f) in fields[..64].iter().enumerate() {
-            let v: f32 = f.trim().parse().map_err(|_| {
-                DataError::format(
-                    path,
-                    format!("line {}, field {}", ln + 1, j + 1),
-                    format!("`{f}` is not a number"),
-                )
-            })?;
+            let v: f32 = f
+                .trim()
+                .parse()
+                .map_err(|_| DataError::format(path, format!("line {}, field {}", ln + 1, j + 1), format!("`{f}` is not a number")))?;
             if !(0.0..=16.0).contains(&v) {
                 return Err(DataError::format(
                     path,
@@ -55,18 +47,10 @@ pub fn load_digits(path: &Path) -> Result<Dataset, DataError> {
             features.push(v / 16.0);
         }
         let label: u32 = fields[64].trim().parse().map_err(|_| {
-            DataError::format(
-                path,
-                format!("line {}, field 65", ln + 1),
-                format!("label `{}` is not an integer", fields[64]),
-            )
+            DataError::format(path, format!("line {}, field 65", ln + 1), format!("label `{}` is not an integer", fields[64]))
         })?;
         if label > 9 {
-            return Err(DataError::format(
-                path,
-                format!("line {}, field 65", ln + 1),
-                format!("label {label} outside 0..=9"),
-            ));
+            return Err(DataError::format(path, format!("line {}, field 65", ln + 1), format!("label {label} outside 0..=9")));
         }
         labels.push(label);
     }
@@ -105,11 +89,7 @@ pub fn load_breast_cancer(path: &Path) -> Result<Dataset, DataError> {
         if d == 0 {
             return Err(bad());
         }
-        break (
-            n,
-            d,
-            f[2..].iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        );
+        break (n, d, f[2..].iter().map(|s| s.to_string()).collect::<Vec<_>>());
     };
     let mut features = Vec::with_capacity(n * d);
     let mut labels = Vec::with_capacity(n);
@@ -122,55 +102,30 @@ pub fn load_breast_cancer(path: &Path) -> Result<Dataset, DataError> {
             return Err(DataError::format(
                 path,
                 format!("line {}", ln + 1),
-                format!(
-                    "{} fields, expected {} ({d} features + label, per the header)",
-                    fields.len(),
-                    d + 1
-                ),
+                format!("{} fields, expected {} ({d} features + label, per the header)", fields.len(), d + 1),
             ));
         }
         for (j, f) in fields[..d].iter().enumerate() {
-            let v: f64 = f
-                .parse()
-                .ok()
-                .filter(|v: &f64| v.is_finite())
-                .ok_or_else(|| {
-                    DataError::format(
-                        path,
-                        format!("line {}, field {}", ln + 1, j + 1),
-                        format!("`{f}` is not a number"),
-                    )
+            let v: f64 =
+                f.parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
+                    DataError::format(path, format!("line {}, field {}", ln + 1, j + 1), format!("`{f}` is not a number"))
                 })?;
             features.push(v as f32);
         }
-        let label = fields[d]
-            .parse::<u32>()
-            .ok()
-            .filter(|&l| (l as usize) < classes.len())
-            .ok_or_else(|| {
-                DataError::format(
-                    path,
-                    format!("line {}, field {}", ln + 1, d + 1),
-                    format!(
-                        "label `{}` is not an integer in 0..{}",
-                        fields[d],
-                        classes.len()
-                    ),
-                )
-            })?;
+        let label = fields[d].parse::<u32>().ok().filter(|&l| (l as usize) < classes.len()).ok_or_else(|| {
+            DataError::format(
+                path,
+                format!("line {}, field {}", ln + 1, d + 1),
+                format!("label `{}` is not an integer in 0..{}", fields[d], classes.len()),
+            )
+        })?;
         labels.push(label);
     }
     if labels.len() != n {
-        return Err(DataError::format(
-            path,
-            "end of file",
-            format!("{} data rows, but the header announces {n}", labels.len()),
-        ));
+        return Err(DataError::format(path, "end of file", format!("{} data rows, but the header announces {n}", labels.len())));
     }
     let k = classes.len();
-    Ok(Dataset::new("breast-cancer", features, labels, vec![d], k)?
-        .with_standardized(0..d)
-        .with_class_names(classes))
+    Ok(Dataset::new("breast-cancer", features, labels, vec![d], k)?.with_standardized(0..d).with_class_names(classes))
 }
 
 #[cfg(test)]
@@ -189,10 +144,7 @@ mod tests {
         assert_eq!(d.standardize, vec![0, 1, 2]);
         assert_eq!(d.class_names, vec!["malignant", "benign"]);
         for (body, needle) in [
-            (
-                "3,3,m,b\n1,2,3,0\n1,2,3,1\n",
-                "2 data rows, but the header announces 3",
-            ),
+            ("3,3,m,b\n1,2,3,0\n1,2,3,1\n", "2 data rows, but the header announces 3"),
             ("2,3,m,b\n1,2,3,0\n1,2,1\n", "line 3"),
             ("2,3,m,b\n1,2,3,0\n1,2,x,1\n", "line 3, field 3"),
             ("2,3,m,b\n1,2,3,0\n1,2,3,2\n", "line 3, field 4"),
@@ -207,8 +159,7 @@ mod tests {
 
     #[test]
     fn reads_the_vendored_breast_cancer_file() {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../data/breast-cancer/breast_cancer.csv");
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/breast-cancer/breast_cancer.csv");
         let d = load_breast_cancer(&p).unwrap();
         assert_eq!((d.len(), d.dim()), (569, 30));
         assert_eq!(d.class_counts(), vec![212, 357]);
@@ -232,10 +183,7 @@ mod tests {
         let bad = dir.join("bad.csv");
         std::fs::write(&bad, format!("{}\n", line.join(","))).unwrap();
         let e = load_digits(&bad).unwrap_err().to_string();
-        assert!(
-            e.contains("bad.csv") && e.contains("line 1, field 4"),
-            "{e}"
-        );
+        assert!(e.contains("bad.csv") && e.contains("line 1, field 4"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -109,10 +109,7 @@ impl std::str::FromStr for ForgetSpec {
     /// `0.1` or `10%` (fraction), `class:3`, `file:PATH`.
     fn from_str(s: &str) -> Result<Self, DataError> {
         if let Some(c) = s.strip_prefix("class:") {
-            return c
-                .parse()
-                .map(ForgetSpec::Class)
-                .map_err(|_| DataError::Split(format!("bad class in `{s}`")));
+            return c.parse().map(ForgetSpec::Class).map_err(|_| DataError::Split(format!("bad class in `{s}`")));
         }
         if let Some(p) = s.strip_prefix("file:") {
             return Ok(ForgetSpec::IndexFile(PathBuf::from(p)));
@@ -121,11 +118,9 @@ impl std::str::FromStr for ForgetSpec {
             Some(n) => (n, 0.01),
             None => (s, 1.0),
         };
-        let v: f64 = num.parse().map_err(|_| {
-            DataError::Split(format!(
-                "forget spec `{s}`: expected a fraction (0.1 or 10%), class:N or file:PATH"
-            ))
-        })?;
+        let v: f64 = num
+            .parse()
+            .map_err(|_| DataError::Split(format!("forget spec `{s}`: expected a fraction (0.1 or 10%), class:N or file:PATH")))?;
         Ok(ForgetSpec::Fraction(v * scale))
     }
 }
@@ -141,18 +136,11 @@ pub struct ForgetSplit {
 
 impl ForgetSpec {
     /// Select D_u inside `target_train`.
-    pub fn select(
-        &self,
-        data: &Dataset,
-        target_train: &[usize],
-        seed: u64,
-    ) -> Result<ForgetSplit, DataError> {
+    pub fn select(&self, data: &Dataset, target_train: &[usize], seed: u64) -> Result<ForgetSplit, DataError> {
         let forget: Vec<usize> = match self {
             ForgetSpec::Fraction(f) => {
                 if !(*f > 0.0 && *f < 1.0) {
-                    return Err(DataError::Split(format!(
-                        "forget fraction {f} must be in (0, 1)"
-                    )));
+                    return Err(DataError::Split(format!("forget fraction {f} must be in (0, 1)")));
                 }
                 let k = ((target_train.len() as f64 * f).round() as usize).max(1);
                 let mut v = target_train.to_vec();
@@ -161,45 +149,30 @@ impl ForgetSpec {
                 v
             }
             ForgetSpec::Class(c) => {
-                let v: Vec<usize> = target_train
-                    .iter()
-                    .copied()
-                    .filter(|&i| data.labels[i] == *c)
-                    .collect();
+                let v: Vec<usize> = target_train.iter().copied().filter(|&i| data.labels[i] == *c).collect();
                 if v.is_empty() {
-                    return Err(DataError::Split(format!(
-                        "class {c} has no sample in target_train"
-                    )));
+                    return Err(DataError::Split(format!("class {c} has no sample in target_train")));
                 }
                 v
             }
             ForgetSpec::IndexFile(p) => {
                 let v = read_indices(p)?;
-                let members: std::collections::HashSet<usize> =
-                    target_train.iter().copied().collect();
+                let members: std::collections::HashSet<usize> = target_train.iter().copied().collect();
                 if let Some(bad) = v.iter().find(|i| !members.contains(i)) {
                     return Err(DataError::format(
                         p,
                         "index list",
-                        format!(
-                            "index {bad} is not in target_train: only members can be forgotten"
-                        ),
+                        format!("index {bad} is not in target_train: only members can be forgotten"),
                     ));
                 }
                 v
             }
         };
         if forget.len() == target_train.len() {
-            return Err(DataError::Split(
-                "the forget set is the whole training set".into(),
-            ));
+            return Err(DataError::Split("the forget set is the whole training set".into()));
         }
         let fset: std::collections::HashSet<usize> = forget.iter().copied().collect();
-        let retain = target_train
-            .iter()
-            .copied()
-            .filter(|i| !fset.contains(i))
-            .collect();
+        let retain = target_train.iter().copied().filter(|i| !fset.contains(i)).collect();
         Ok(ForgetSplit { forget, retain })
     }
 }
@@ -225,13 +198,10 @@ pub fn read_indices(path: &Path) -> Result<Vec<usize>, DataError> {
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
-        out.push(t.parse().map_err(|_| {
-            DataError::format(
-                path,
-                format!("line {}", ln + 1),
-                format!("`{t}` is not a non-negative integer index"),
-            )
-        })?);
+        out.push(
+            t.parse()
+                .map_err(|_| DataError::format(path, format!("line {}", ln + 1), format!("`{t}` is not a non-negative integer index")))?,
+        );
     }
     Ok(out)
 }
@@ -241,43 +211,19 @@ mod tests {
     use super::*;
 
     fn toy(n: usize) -> Dataset {
-        Dataset::new(
-            "toy",
-            vec![0.0; n],
-            (0..n as u32).map(|i| i % 3).collect(),
-            vec![1],
-            3,
-        )
-        .unwrap()
+        Dataset::new("toy", vec![0.0; n], (0..n as u32).map(|i| i % 3).collect(), vec![1], 3).unwrap()
     }
 
     #[test]
     fn splits_are_disjoint_seeded_and_sized() {
-        let sizes = SplitSizes {
-            target_train: 30,
-            target_test: 20,
-            reference: 10,
-            shadow: None,
-        };
+        let sizes = SplitSizes { target_train: 30, target_test: 20, reference: 10, shadow: None };
         let a = Splits::new(100, sizes, 7).unwrap();
         let b = Splits::new(100, sizes, 7).unwrap();
         let c = Splits::new(100, sizes, 8).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
-        assert_eq!(
-            (
-                a.target_train.len(),
-                a.target_test.len(),
-                a.reference.len(),
-                a.shadow.len()
-            ),
-            (30, 20, 10, 40)
-        );
-        let mut all: Vec<usize> = [&a.target_train, &a.target_test, &a.reference, &a.shadow]
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
+        assert_eq!((a.target_train.len(), a.target_test.len(), a.reference.len(), a.shadow.len()), (30, 20, 10, 40));
+        let mut all: Vec<usize> = [&a.target_train, &a.target_test, &a.reference, &a.shadow].into_iter().flatten().copied().collect();
         all.sort();
         all.dedup();
         assert_eq!(all.len(), 100);
@@ -287,32 +233,12 @@ mod tests {
     #[test]
     fn forget_selection_by_fraction_class_and_file() {
         let d = toy(100);
-        let s = Splits::new(
-            100,
-            SplitSizes {
-                target_train: 50,
-                target_test: 20,
-                reference: 10,
-                shadow: None,
-            },
-            1,
-        )
-        .unwrap();
-        let f = ForgetSpec::Fraction(0.1)
-            .select(&d, &s.target_train, 3)
-            .unwrap();
+        let s = Splits::new(100, SplitSizes { target_train: 50, target_test: 20, reference: 10, shadow: None }, 1).unwrap();
+        let f = ForgetSpec::Fraction(0.1).select(&d, &s.target_train, 3).unwrap();
         assert_eq!(f.forget.len(), 5);
         assert_eq!(f.retain.len(), 45);
-        assert!(f
-            .forget
-            .iter()
-            .all(|i| s.target_train.contains(i) && !f.retain.contains(i)));
-        assert_eq!(
-            f,
-            ForgetSpec::Fraction(0.1)
-                .select(&d, &s.target_train, 3)
-                .unwrap()
-        );
+        assert!(f.forget.iter().all(|i| s.target_train.contains(i) && !f.retain.contains(i)));
+        assert_eq!(f, ForgetSpec::Fraction(0.1).select(&d, &s.target_train, 3).unwrap());
         let c = ForgetSpec::Class(2).select(&d, &s.target_train, 0).unwrap();
         assert!(c.forget.iter().all(|&i| d.labels[i] == 2));
         assert!(c.retain.iter().all(|&i| d.labels[i] != 2));
@@ -320,33 +246,19 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("f.txt");
         write_indices(&p, &s.target_train[..3]).unwrap();
-        let x = ForgetSpec::IndexFile(p.clone())
-            .select(&d, &s.target_train, 0)
-            .unwrap();
+        let x = ForgetSpec::IndexFile(p.clone()).select(&d, &s.target_train, 0).unwrap();
         assert_eq!(x.forget, s.target_train[..3].to_vec());
         write_indices(&p, &[s.target_test[0]]).unwrap();
-        let e = ForgetSpec::IndexFile(p)
-            .select(&d, &s.target_train, 0)
-            .unwrap_err()
-            .to_string();
+        let e = ForgetSpec::IndexFile(p).select(&d, &s.target_train, 0).unwrap_err().to_string();
         assert!(e.contains("not in target_train"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
     fn forget_spec_parses() {
-        assert_eq!(
-            "10%".parse::<ForgetSpec>().unwrap(),
-            ForgetSpec::Fraction(0.1)
-        );
-        assert_eq!(
-            "0.2".parse::<ForgetSpec>().unwrap(),
-            ForgetSpec::Fraction(0.2)
-        );
-        assert_eq!(
-            "class:4".parse::<ForgetSpec>().unwrap(),
-            ForgetSpec::Class(4)
-        );
+        assert_eq!("10%".parse::<ForgetSpec>().unwrap(), ForgetSpec::Fraction(0.1));
+        assert_eq!("0.2".parse::<ForgetSpec>().unwrap(), ForgetSpec::Fraction(0.2));
+        assert_eq!("class:4".parse::<ForgetSpec>().unwrap(), ForgetSpec::Class(4));
         assert!("abc".parse::<ForgetSpec>().is_err());
     }
 }

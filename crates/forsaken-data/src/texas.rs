@@ -26,11 +26,7 @@ pub fn locate(dir: &Path) -> Result<(PathBuf, PathBuf), DataError> {
     Err(DataError::NotFound {
         dataset: "texas-100".into(),
         path: dir.join("feats"),
-        hint: format!(
-            "Texas-100 needs the files `feats` and `labels` in {} or {}.",
-            dir.display(),
-            dir.join("texas/100").display()
-        ),
+        hint: format!("Texas-100 needs the files `feats` and `labels` in {} or {}.", dir.display(), dir.join("texas/100").display()),
     })
 }
 
@@ -67,12 +63,7 @@ fn lines_of(bytes: &[u8], path: &Path) -> Result<Vec<String>, DataError> {
 }
 
 /// Read files of the Texas layout with `features` binary features and labels `1..=classes`.
-pub fn load_with(
-    feats: &Path,
-    labels: &Path,
-    features: usize,
-    classes: usize,
-) -> Result<Dataset, DataError> {
+pub fn load_with(feats: &Path, labels: &Path, features: usize, classes: usize) -> Result<Dataset, DataError> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| DataError::io(p, e));
     let fl = lines_of(&read(feats)?, feats)?;
     let ll = lines_of(&read(labels)?, labels)?;
@@ -91,11 +82,7 @@ pub fn load_with(
     let mut y = Vec::with_capacity(ll.len());
     for (ln, l) in ll.iter().enumerate() {
         y.push(one_based_label(l, classes).ok_or_else(|| {
-            DataError::format(
-                labels,
-                format!("line {}", ln + 1),
-                format!("label `{}` is not an integer in 1..={classes}", l.trim()),
-            )
+            DataError::format(labels, format!("line {}", ln + 1), format!("label `{}` is not an integer in 1..={classes}", l.trim()))
         })?);
     }
     let mut x = Vec::with_capacity(fl.len() * features);
@@ -105,21 +92,14 @@ pub fn load_with(
             if j >= features {
                 break;
             }
-            x.push(binary(f).ok_or_else(|| {
-                DataError::format(
-                    feats,
-                    format!("line {}, field {}", ln + 1, j + 1),
-                    format!("`{f}` is not 0 or 1"),
-                )
-            })?);
+            x.push(
+                binary(f)
+                    .ok_or_else(|| DataError::format(feats, format!("line {}, field {}", ln + 1, j + 1), format!("`{f}` is not 0 or 1")))?,
+            );
         }
         let n = line.split(',').count();
         if n != features || x.len() - before != features {
-            return Err(DataError::format(
-                feats,
-                format!("line {}", ln + 1),
-                format!("{n} fields, expected {features}"),
-            ));
+            return Err(DataError::format(feats, format!("line {}", ln + 1), format!("{n} fields, expected {features}")));
         }
     }
     Dataset::new("texas-100", x, y, vec![features], classes)
@@ -136,12 +116,7 @@ mod tests {
         std::fs::create_dir_all(&sub).unwrap();
         let (f, l) = (sub.join("feats"), sub.join("labels"));
         // Full width, two lines, found through the published sub-folder.
-        let row = |one: usize| {
-            (0..FEATURES)
-                .map(|j| if j == one { "1" } else { "0" })
-                .collect::<Vec<_>>()
-                .join(",")
-        };
+        let row = |one: usize| (0..FEATURES).map(|j| if j == one { "1" } else { "0" }).collect::<Vec<_>>().join(",");
         std::fs::write(&f, format!("{}\n{}\n", row(0), row(6168))).unwrap();
         std::fs::write(&l, "100\n1\n\n").unwrap();
         let d = load_dir(&dir).unwrap();
@@ -154,11 +129,7 @@ mod tests {
         assert_eq!(load_with(&f, &l, 3, 5).unwrap().labels, vec![1, 4]);
         let cases: [(&str, &str, &str); 5] = [
             ("0,1,1\n1,0,0\n", "2\n", "has 2 lines but"),
-            (
-                "0,1,1\n1,0\n",
-                "2\n5\n",
-                "feats: line 2: 2 fields, expected 3",
-            ),
+            ("0,1,1\n1,0\n", "2\n5\n", "feats: line 2: 2 fields, expected 3"),
             ("0,1,1\n1,0,7\n", "2\n5\n", "feats: line 2, field 3"),
             ("0,1,1\n1,0,0\n", "2\n6\n", "labels: line 2"),
             ("0,1,1\n\n1,0,0\n", "2\n5\n3\n", "feats: line 2: empty line"),
@@ -169,10 +140,7 @@ mod tests {
             let e = load_with(&f, &l, 3, 5).unwrap_err().to_string();
             assert!(e.contains(needle), "{needle}: {e}");
         }
-        assert!(load_dir(&dir.join("nope"))
-            .unwrap_err()
-            .to_string()
-            .contains("feats"));
+        assert!(load_dir(&dir.join("nope")).unwrap_err().to_string().contains("feats"));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -7,13 +7,7 @@ use crate::error::{read_maybe_gz, DataError};
 
 /// Bytes as UTF-8 text, or an error naming the first bad byte offset.
 pub(crate) fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, DataError> {
-    std::str::from_utf8(bytes).map_err(|e| {
-        DataError::format(
-            path,
-            format!("byte offset {}", e.valid_up_to()),
-            "not UTF-8/ASCII text",
-        )
-    })
+    std::str::from_utf8(bytes).map_err(|e| DataError::format(path, format!("byte offset {}", e.valid_up_to()), "not UTF-8/ASCII text"))
 }
 
 /// A reader that counts the bytes it has delivered (for offsets in error messages about
@@ -44,38 +38,21 @@ pub(crate) fn read_plain_gz_or_tgz(path: &Path) -> Result<(Vec<u8>, PathBuf), Da
     // A tar archive has `ustar` at offset 257 of its first header.
     if bytes.len() >= 512 && &bytes[257..262] == b"ustar" {
         let mut archive = tar::Archive::new(&bytes[..]);
-        let entries = archive
-            .entries()
-            .map_err(|e| DataError::format(path, "tar header", e.to_string()))?;
+        let entries = archive.entries().map_err(|e| DataError::format(path, "tar header", e.to_string()))?;
         for entry in entries {
-            let mut entry = entry.map_err(|e| {
-                DataError::format(
-                    path,
-                    "tar entry",
-                    format!("corrupt or truncated archive: {e}"),
-                )
-            })?;
+            let mut entry = entry.map_err(|e| DataError::format(path, "tar entry", format!("corrupt or truncated archive: {e}")))?;
             if entry.header().entry_type().is_file() {
-                let name = entry
-                    .path()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
+                let name = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
                 let mut buf = Vec::new();
-                entry
-                    .read_to_end(&mut buf)
-                    .map_err(|e| DataError::Truncated {
-                        path: member_path(path, &name),
-                        offset: buf.len() as u64,
-                        msg: format!("member could not be read: {e}"),
-                    })?;
+                entry.read_to_end(&mut buf).map_err(|e| DataError::Truncated {
+                    path: member_path(path, &name),
+                    offset: buf.len() as u64,
+                    msg: format!("member could not be read: {e}"),
+                })?;
                 return Ok((buf, member_path(path, &name)));
             }
         }
-        return Err(DataError::format(
-            path,
-            "tar archive",
-            "no regular file in the archive",
-        ));
+        return Err(DataError::format(path, "tar archive", "no regular file in the archive"));
     }
     Ok((bytes, path.to_path_buf()))
 }
@@ -86,11 +63,7 @@ pub(crate) fn binary(field: &str) -> Option<f32> {
     match field.trim().trim_matches('"') {
         "0" => Some(0.0),
         "1" => Some(1.0),
-        other => other
-            .parse::<f64>()
-            .ok()
-            .filter(|v| *v == 0.0 || *v == 1.0)
-            .map(|v| v.abs() as f32),
+        other => other.parse::<f64>().ok().filter(|v| *v == 0.0 || *v == 1.0).map(|v| v.abs() as f32),
     }
 }
 

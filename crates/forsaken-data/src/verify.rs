@@ -41,20 +41,8 @@ pub struct ManifestEntry {
     pub required: bool,
 }
 
-const fn e(
-    dataset: &'static str,
-    path: &'static str,
-    sha256: &'static str,
-    of: HashOf,
-    required: bool,
-) -> ManifestEntry {
-    ManifestEntry {
-        dataset,
-        path,
-        sha256,
-        of,
-        required,
-    }
+const fn e(dataset: &'static str, path: &'static str, sha256: &'static str, of: HashOf, required: bool) -> ManifestEntry {
+    ManifestEntry { dataset, path, sha256, of, required }
 }
 
 use HashOf::{Gunzipped as G, Stored as S};
@@ -62,34 +50,10 @@ use HashOf::{Gunzipped as G, Stored as S};
 /// SHA-256 of every file, copied from `data/SOURCES.md` (uncompressed content for MNIST,
 /// Fashion-MNIST and digits).
 pub const MANIFEST: &[ManifestEntry] = &[
-    e(
-        "mnist",
-        "mnist/train-images-idx3-ubyte.gz",
-        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-        G,
-        true,
-    ),
-    e(
-        "mnist",
-        "mnist/train-labels-idx1-ubyte.gz",
-        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        G,
-        true,
-    ),
-    e(
-        "mnist",
-        "mnist/t10k-images-idx3-ubyte.gz",
-        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        G,
-        true,
-    ),
-    e(
-        "mnist",
-        "mnist/t10k-labels-idx1-ubyte.gz",
-        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        G,
-        true,
-    ),
+    e("mnist", "mnist/train-images-idx3-ubyte.gz", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", G, true),
+    e("mnist", "mnist/train-labels-idx1-ubyte.gz", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", G, true),
+    e("mnist", "mnist/t10k-images-idx3-ubyte.gz", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", G, true),
+    e("mnist", "mnist/t10k-labels-idx1-ubyte.gz", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", G, true),
     e(
         "fashion-mnist",
         "fashion-mnist/train-images-idx3-ubyte.gz",
@@ -118,118 +82,28 @@ pub const MANIFEST: &[ManifestEntry] = &[
         G,
         true,
     ),
-    e(
-        "cifar-10",
-        "cifar-10/cifar-10-binary.tar.gz",
-        "73f17ae8bf563c96fbcd7bc6423ca6589abb3108e1fc6ce110347a65721f66c1",
-        S,
-        true,
-    ),
-    e(
-        "cifar-10",
-        "cifar-10/record-sources.csv.gz",
-        "306dc2d952e3b569d0529324810d2c1edd1c2883713f0bb2dcf105e09122499c",
-        S,
-        false,
-    ),
-    e(
-        "location",
-        "location/dataset_location.tgz",
-        "927203f85a868f8ee17a0ded1dc61699efe602167beabe34fbf45b4b1de94b33",
-        S,
-        true,
-    ),
-    e(
-        "adult",
-        "adult/adult.data",
-        "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d",
-        S,
-        true,
-    ),
-    e(
-        "adult",
-        "adult/adult.test",
-        "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05",
-        S,
-        true,
-    ),
-    e(
-        "adult",
-        "adult/adult.names",
-        "c248284c0b5de30c9e1958d6cdd168a34a654758b620e68f46aefa83fc0a576a",
-        S,
-        true,
-    ),
-    e(
-        "diabetes",
-        "diabetes/diabetes.arff",
-        "01c38ba089121a39a4ee5bafb3c9bddd71e4337d8f0268c85a999a37c1a027e6",
-        S,
-        true,
-    ),
-    e(
-        "digits",
-        "digits/digits.csv.gz",
-        "6ebb3d2fee246a4e99363262ddf8a00a3c41bee6014c373ed9d9216ba7f651b8",
-        G,
-        true,
-    ),
-    e(
-        "digits",
-        "digits/digits.rst",
-        "8e7e58d612958f7d9b0de1931ed68b211703eeb239e808f3d82c5f0837cc0222",
-        S,
-        false,
-    ),
-    e(
-        "breast-cancer",
-        "breast-cancer/breast_cancer.csv",
-        "fed3eb72d0575ef6192293f5093c6e801b1476b577d0386bf4455504522172ed",
-        S,
-        true,
-    ),
-    e(
-        "breast-cancer",
-        "breast-cancer/breast_cancer.rst",
-        "3c5855182a44d12c91f1fb27388741fb70b4b92ba40fb742dca9b5e404c68f19",
-        S,
-        false,
-    ),
+    e("cifar-10", "cifar-10/cifar-10-binary.tar.gz", "73f17ae8bf563c96fbcd7bc6423ca6589abb3108e1fc6ce110347a65721f66c1", S, true),
+    e("cifar-10", "cifar-10/record-sources.csv.gz", "306dc2d952e3b569d0529324810d2c1edd1c2883713f0bb2dcf105e09122499c", S, false),
+    e("location", "location/dataset_location.tgz", "927203f85a868f8ee17a0ded1dc61699efe602167beabe34fbf45b4b1de94b33", S, true),
+    e("adult", "adult/adult.data", "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d", S, true),
+    e("adult", "adult/adult.test", "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05", S, true),
+    e("adult", "adult/adult.names", "c248284c0b5de30c9e1958d6cdd168a34a654758b620e68f46aefa83fc0a576a", S, true),
+    e("diabetes", "diabetes/diabetes.arff", "01c38ba089121a39a4ee5bafb3c9bddd71e4337d8f0268c85a999a37c1a027e6", S, true),
+    e("digits", "digits/digits.csv.gz", "6ebb3d2fee246a4e99363262ddf8a00a3c41bee6014c373ed9d9216ba7f651b8", G, true),
+    e("digits", "digits/digits.rst", "8e7e58d612958f7d9b0de1931ed68b211703eeb239e808f3d82c5f0837cc0222", S, false),
+    e("breast-cancer", "breast-cancer/breast_cancer.csv", "fed3eb72d0575ef6192293f5093c6e801b1476b577d0386bf4455504522172ed", S, true),
+    e("breast-cancer", "breast-cancer/breast_cancer.rst", "3c5855182a44d12c91f1fb27388741fb70b4b92ba40fb742dca9b5e404c68f19", S, false),
 ];
 
 /// Members of the shared CIFAR-10 tarball, for an unpacked `cifar-10-batches-bin/` folder:
 /// (file name, SHA-256, required).
 pub const CIFAR_MEMBERS: &[(&str, &str, bool)] = &[
-    (
-        "README-LOSSY.txt",
-        "d0ee23019c853d09ffa64238cc9ace496c5559e5b9f7b6797832f5b7ba85b728",
-        false,
-    ),
-    (
-        "batches.meta.txt",
-        "2ce042b1e0b48db4bb214408e6414ba18b2731c24af244f2d6c112fddf31af00",
-        false,
-    ),
-    (
-        "data_batch_1.bin",
-        "01e3803c0923ee5e88522ba49ba91c15ae8c0b86f709890527b58704454a04d7",
-        true,
-    ),
-    (
-        "data_batch_2.bin",
-        "54eed81c862aec930bf28585a7e9a82e7f6870e0aa2f5bc960cc7527a92c6e75",
-        true,
-    ),
-    (
-        "data_batch_3.bin",
-        "a13b9ab9db1b1aefa60be682d20a917c72e35baa37832388e094076578c0f855",
-        true,
-    ),
-    (
-        "test_batch.bin",
-        "99549793e9568ed3246692feab7f4a59557fa0581f8545f29456380e266cbdc8",
-        true,
-    ),
+    ("README-LOSSY.txt", "d0ee23019c853d09ffa64238cc9ace496c5559e5b9f7b6797832f5b7ba85b728", false),
+    ("batches.meta.txt", "2ce042b1e0b48db4bb214408e6414ba18b2731c24af244f2d6c112fddf31af00", false),
+    ("data_batch_1.bin", "01e3803c0923ee5e88522ba49ba91c15ae8c0b86f709890527b58704454a04d7", true),
+    ("data_batch_2.bin", "54eed81c862aec930bf28585a7e9a82e7f6870e0aa2f5bc960cc7527a92c6e75", true),
+    ("data_batch_3.bin", "a13b9ab9db1b1aefa60be682d20a917c72e35baa37832388e094076578c0f855", true),
+    ("test_batch.bin", "99549793e9568ed3246692feab7f4a59557fa0581f8545f29456380e266cbdc8", true),
 ];
 
 /// The outcome of one check.
@@ -278,12 +152,7 @@ pub struct VerifyLine {
 
 impl VerifyLine {
     fn new(dataset: &str, status: Status, path: Option<PathBuf>, detail: String) -> Self {
-        Self {
-            dataset: dataset.to_string(),
-            status,
-            path,
-            detail,
-        }
+        Self { dataset: dataset.to_string(), status, path, detail }
     }
 
     /// A mismatch or an error (a missing dataset is not a problem by itself: CIFAR-10 is often
@@ -342,15 +211,8 @@ fn check(id: &str, path: PathBuf, expected: &str, of: HashOf, note: &str) -> Ver
         HashOf::Gunzipped => "sha256 of the uncompressed content",
     };
     match actual {
-        Ok(a) if a == expected => {
-            VerifyLine::new(id, Status::Verified, Some(path), format!("{what} {a}"))
-        }
-        Ok(a) => VerifyLine::new(
-            id,
-            Status::Mismatch,
-            Some(path),
-            format!("{what}: expected {expected}, actual {a}{note}"),
-        ),
+        Ok(a) if a == expected => VerifyLine::new(id, Status::Verified, Some(path), format!("{what} {a}")),
+        Ok(a) => VerifyLine::new(id, Status::Mismatch, Some(path), format!("{what}: expected {expected}, actual {a}{note}")),
         Err(e) => VerifyLine::new(id, Status::Error, Some(path), e.to_string()),
     }
 }
@@ -372,12 +234,7 @@ pub fn verify_datasets(data_dir: &Path, ids: &[&str], load: bool) -> Vec<VerifyL
             _ => verify_files(id, data_dir, &mut out),
         };
         if before == out.len() {
-            out.push(VerifyLine::new(
-                id,
-                Status::Error,
-                None,
-                "no file of this dataset in the manifest".into(),
-            ));
+            out.push(VerifyLine::new(id, Status::Error, None, "no file of this dataset in the manifest".into()));
         }
         if complete && load {
             out.push(count(id, data_dir));
@@ -402,12 +259,7 @@ fn verify_files(id: &str, data_dir: &Path, out: &mut Vec<VerifyLine>) -> bool {
                 "not found (pass --data-dir or set FORSAKEN_DATA_DIR; see data/SOURCES.md)".into(),
             ));
         } else {
-            out.push(VerifyLine::new(
-                id,
-                Status::Note,
-                Some(p),
-                "optional file absent".into(),
-            ));
+            out.push(VerifyLine::new(id, Status::Note, Some(p), "optional file absent".into()));
         }
     }
     complete
@@ -433,10 +285,7 @@ fn verify_cifar(data_dir: &Path, out: &mut Vec<VerifyLine>) -> bool {
     };
     match located {
         cifar10::Source::Tarball(p) => {
-            let m = MANIFEST
-                .iter()
-                .find(|m| m.path == cifar10::TARBALL)
-                .expect("tarball in manifest");
+            let m = MANIFEST.iter().find(|m| m.path == cifar10::TARBALL).expect("tarball in manifest");
             out.push(check(id, p, m.sha256, m.of, CIFAR_NOTE));
         }
         cifar10::Source::Folder(dir) => {
@@ -467,18 +316,12 @@ fn verify_cifar(data_dir: &Path, out: &mut Vec<VerifyLine>) -> bool {
                     id,
                     Status::Note,
                     Some(dir),
-                    format!(
-                        "files without a manifest hash (official release?): {}",
-                        extra.join(", ")
-                    ),
+                    format!("files without a manifest hash (official release?): {}", extra.join(", ")),
                 ));
             }
         }
     }
-    let sources = MANIFEST
-        .iter()
-        .find(|m| m.path == "cifar-10/record-sources.csv.gz")
-        .expect("record sources in manifest");
+    let sources = MANIFEST.iter().find(|m| m.path == "cifar-10/record-sources.csv.gz").expect("record sources in manifest");
     let p = data_dir.join(sources.path);
     if p.is_file() {
         out.push(check(id, p, sources.sha256, sources.of, ""));
@@ -516,12 +359,7 @@ fn count(id: &str, data_dir: &Path) -> VerifyLine {
                 id,
                 if fits { Status::Loaded } else { Status::Error },
                 None,
-                format!(
-                    "{pool}; {} features of shape {:?}; per-class counts {:?}; {splits}",
-                    d.dim(),
-                    d.shape,
-                    d.class_counts()
-                ),
+                format!("{pool}; {} features of shape {:?}; per-class counts {:?}; {splits}", d.dim(), d.shape, d.class_counts()),
             )
         }
     }
@@ -539,10 +377,7 @@ mod tests {
     fn manifest_covers_every_registry_file() {
         for d in DATASETS {
             for f in d.files {
-                assert!(
-                    MANIFEST.iter().any(|m| m.path == *f && m.dataset == d.id),
-                    "{f} has no hash"
-                );
+                assert!(MANIFEST.iter().any(|m| m.path == *f && m.dataset == d.id), "{f} has no hash");
             }
         }
         for m in MANIFEST {
@@ -556,19 +391,10 @@ mod tests {
         let lines = verify_datasets(&vendored(), &["diabetes", "breast-cancer", "digits"], true);
         let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
         assert!(lines.iter().all(|l| !l.is_problem()), "{text:#?}");
-        let verified = lines
-            .iter()
-            .filter(|l| l.status == Status::Verified)
-            .count();
+        let verified = lines.iter().filter(|l| l.status == Status::Verified).count();
         assert_eq!(verified, 5, "{text:#?}");
-        let bc = lines
-            .iter()
-            .find(|l| l.dataset == "breast-cancer" && l.status == Status::Loaded)
-            .unwrap();
-        assert!(
-            bc.detail.contains("pool 569 (as registered)") && bc.detail.contains("[212, 357]"),
-            "{bc}"
-        );
+        let bc = lines.iter().find(|l| l.dataset == "breast-cancer" && l.status == Status::Loaded).unwrap();
+        assert!(bc.detail.contains("pool 569 (as registered)") && bc.detail.contains("[212, 357]"), "{bc}");
     }
 
     #[test]
@@ -577,29 +403,20 @@ mod tests {
         std::fs::create_dir_all(dir.join("diabetes")).unwrap();
         std::fs::write(dir.join("diabetes/diabetes.arff"), "@relation x\n").unwrap();
         let lines = verify(&dir);
-        let bad = lines
-            .iter()
-            .find(|l| l.dataset == "diabetes" && l.status == Status::Mismatch)
-            .expect("a mismatch line");
+        let bad = lines.iter().find(|l| l.dataset == "diabetes" && l.status == Status::Mismatch).expect("a mismatch line");
         let s = bad.to_string();
         assert!(
             s.contains("diabetes.arff")
-                && s.contains(
-                    "expected 01c38ba089121a39a4ee5bafb3c9bddd71e4337d8f0268c85a999a37c1a027e6"
-                )
+                && s.contains("expected 01c38ba089121a39a4ee5bafb3c9bddd71e4337d8f0268c85a999a37c1a027e6")
                 && s.contains("actual "),
             "{s}"
         );
         // The bogus file is then loaded and fails with a clear error.
-        assert!(lines
-            .iter()
-            .any(|l| l.dataset == "diabetes" && l.status == Status::Error));
+        assert!(lines.iter().any(|l| l.dataset == "diabetes" && l.status == Status::Error));
         let cifar = lines.iter().find(|l| l.dataset == "cifar-10").unwrap();
         assert_eq!(cifar.status, Status::Missing);
         assert!(cifar.detail.contains("cifar-10-batches-bin"), "{cifar}");
-        assert!(lines
-            .iter()
-            .any(|l| l.dataset == "mnist" && l.status == Status::Missing));
+        assert!(lines.iter().any(|l| l.dataset == "mnist" && l.status == Status::Missing));
         // A gzip file whose content is wrong.
         std::fs::create_dir_all(dir.join("digits")).unwrap();
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

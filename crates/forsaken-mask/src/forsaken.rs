@@ -17,9 +17,7 @@ use serde::{Deserialize, Serialize};
 use forsaken_data::Dataset;
 use forsaken_metrics::{ForgettingRate, FrCounts};
 use forsaken_models::train::{cross_entropy, index_tensor, to_tensors};
-use forsaken_models::{
-    predict, ModelError, Net, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner,
-};
+use forsaken_models::{predict, ModelError, Net, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner};
 
 use crate::Generator;
 
@@ -132,18 +130,14 @@ impl<B: AutodiffBackend> ForsakenState<B> {
         let sizes = original.config.mask_sizes();
         let n: usize = sizes.iter().sum();
         if n == 0 {
-            return Err(ModelError::Request(
-                "forsaken: the network has no hidden neurons to mask".into(),
-            ));
+            return Err(ModelError::Request("forsaken: the network has no hidden neurons to mask".into()));
         }
         // p_ref[c]: mean softmax of the original on reference samples of class c (uniform when
         // the class has none, or when the uniform target is asked for).
         let mut pref = vec![1.0 / c as f32; c * c];
         if !cfg.uniform_target {
             if reference.is_empty() {
-                return Err(ModelError::Request(
-                    "forsaken: the reference split is empty (needed for p_ref)".into(),
-                ));
+                return Err(ModelError::Request("forsaken: the reference split is empty (needed for p_ref)".into()));
             }
             let out = predict(&original.valid(), data, reference);
             let mut counts = vec![0usize; c];
@@ -171,13 +165,10 @@ impl<B: AutodiffBackend> ForsakenState<B> {
         let rb = cfg.retain_batch.max(1);
         let mut batches = Vec::new();
         for b in 0..cfg.retain_batches.max(1) {
-            let idx: Vec<usize> = (0..rb.min(pool.len()))
-                .map(|k| pool[(b * rb + k) % pool.len()])
-                .collect();
+            let idx: Vec<usize> = (0..rb.min(pool.len())).map(|k| pool[(b * rb + k) % pool.len()]).collect();
             batches.push(to_tensors::<B>(data, &idx, &device));
         }
-        let generator =
-            Generator::new(c, n, cfg.generator_width, seed.wrapping_add(0x6e6), &device);
+        let generator = Generator::new(c, n, cfg.generator_width, seed.wrapping_add(0x6e6), &device);
         let optim = AdamConfig::new().init::<B, Generator<B>>();
         let mut forget_order: Vec<usize> = (0..forget.len()).collect();
         forget_order.shuffle(&mut rng);
@@ -223,10 +214,7 @@ impl<B: AutodiffBackend> ForsakenState<B> {
         }
         let device = self.masks.device();
         let it = index_tensor::<B>(&idx, &device);
-        (
-            self.xf.clone().select(0, it.clone()),
-            self.yf.clone().select(0, it),
-        )
+        (self.xf.clone().select(0, it.clone()), self.yf.clone().select(0, it))
     }
 
     /// One generator step. With `commit = false` the masks stay as they are (used to test that
@@ -236,31 +224,20 @@ impl<B: AutodiffBackend> ForsakenState<B> {
         let (xr, yr) = self.retain[self.step % self.retain.len()].clone();
         let c = self.p_ref.dims()[1];
         let current = self.split(self.masks.clone());
-        let probs_now = softmax(self.net.forward_masked(xb.clone(), Some(&current)), 1)
-            .detach()
-            .mean_dim(0);
+        let probs_now = softmax(self.net.forward_masked(xb.clone(), Some(&current)), 1).detach().mean_dim(0);
         let targets = self.p_ref.clone().select(0, yb);
-        let features =
-            Tensor::cat(vec![probs_now, targets.clone().mean_dim(0)], 1).reshape([1, 2 * c]);
+        let features = Tensor::cat(vec![probs_now, targets.clone().mean_dim(0)], 1).reshape([1, 2 * c]);
         let g = self.generator.forward(features);
         let m_new = self.masks.clone() - g.clone() * self.cfg.eta;
         let masks_new = self.split(m_new.clone());
         let logq = log_softmax(self.net.forward_masked(xb, Some(&masks_new)), 1);
-        let kl = (targets.clone() * (targets.clamp_min(1e-12).log() - logq))
-            .sum_dim(1)
-            .mean();
+        let kl = (targets.clone() * (targets.clamp_min(1e-12).log() - logq)).sum_dim(1).mean();
         let ce = cross_entropy(self.net.forward_masked(xr, Some(&masks_new)), yr);
         let l1 = g.abs().mean();
         let loss = kl.clone() + ce.clone() * self.cfg.alpha + l1.clone() * self.cfg.lambda;
-        let stats = StepStats {
-            kl_forget: scalar(kl),
-            ce_retain: scalar(ce),
-            l1: scalar(l1),
-        };
+        let stats = StepStats { kl_forget: scalar(kl), ce_retain: scalar(ce), l1: scalar(l1) };
         let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
-        self.generator = self
-            .optim
-            .step(self.cfg.generator_lr, self.generator.clone(), grads);
+        self.generator = self.optim.step(self.cfg.generator_lr, self.generator.clone(), grads);
         if commit {
             self.masks = m_new.detach().clamp(0.0, 1.0);
         }
@@ -292,10 +269,7 @@ impl<B: AutodiffBackend> ForsakenState<B> {
 }
 
 fn scalar<B: burn::tensor::backend::Backend>(t: Tensor<B, 1>) -> f64 {
-    t.into_data()
-        .iter::<f32>()
-        .next()
-        .map_or(f64::NAN, |v| v as f64)
+    t.into_data().iter::<f32>().next().map_or(f64::NAN, |v| v as f64)
 }
 
 /// A saved point of the run.
@@ -323,15 +297,7 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
             cfg.max_steps = rule.max_steps;
             cfg.check_every = rule.check_every.max(1);
         }
-        let mut st = ForsakenState::new(
-            cfg.clone(),
-            req.original,
-            req.data,
-            req.forget,
-            req.retain,
-            req.reference,
-            req.seed,
-        )?;
+        let mut st = ForsakenState::new(cfg.clone(), req.original, req.data, req.forget, req.retain, req.reference, req.seed)?;
         let original = req.original.valid();
         // fixed retain sample for checkpoint selection: the retain batches' rows
         let mut retain_probe: Vec<usize> = req.retain.to_vec();
@@ -341,25 +307,10 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
         let orig_retain_acc = orig_probe.accuracy();
         let mut trace = Vec::new();
         let mut observer_seconds = 0.0;
-        let ones: Vec<Vec<f32>> = original
-            .config
-            .mask_sizes()
-            .iter()
-            .map(|&s| vec![1.0; s])
-            .collect();
-        let mut best = Checkpoint {
-            step: 0,
-            masks: ones,
-            fr: 0.0,
-            retain_loss: orig_probe.mean_loss(),
-            met: false,
-        };
+        let ones: Vec<Vec<f32>> = original.config.mask_sizes().iter().map(|&s| vec![1.0; s]).collect();
+        let mut best = Checkpoint { step: 0, masks: ones, fr: 0.0, retain_loss: orig_probe.mean_loss(), met: false };
         let pb = forsaken_models::progress::bar(cfg.max_steps as u64, "forsaken (mask generator)");
-        let mut last = StepStats {
-            kl_forget: f64::NAN,
-            ce_retain: f64::NAN,
-            l1: f64::NAN,
-        };
+        let mut last = StepStats { kl_forget: f64::NAN, ce_retain: f64::NAN, l1: f64::NAN };
         let mut stop_reason = "step cap".to_string();
         let check = |st: &ForsakenState<B>,
                      last: StepStats,
@@ -373,8 +324,7 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
             let mut fr = f64::NAN;
             if let Some(rule) = &req.stopping {
                 let after = rule.oracle.decide(&folded, req.data, req.forget);
-                let counts = FrCounts::from_decisions(&rule.before, &after)
-                    .map_err(|e| ModelError::Request(e.to_string()))?;
+                let counts = FrCounts::from_decisions(&rule.before, &after).map_err(|e| ModelError::Request(e.to_string()))?;
                 fr = match counts.forgetting_rate() {
                     ForgettingRate::Value(v) => v,
                     ForgettingRate::Undefined => f64::NAN,
@@ -390,18 +340,13 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
                 *observer_seconds += t.elapsed().as_secs_f64();
             }
             values.retain(|_, v| v.is_finite()); // JSON has no NaN; a missing value is honest
-            trace.push(TracePoint {
-                step: st.steps(),
-                values,
-            });
+            trace.push(TracePoint { step: st.steps(), values });
             Ok((masks, fr, probe.accuracy(), probe.mean_loss()))
         };
         check(&st, last, &mut trace, &mut observer_seconds)?;
         if let Some(rule) = &req.stopping {
             if rule.before.iter().all(|&m| !m) {
-                stop_reason =
-                    "undefined FR: the oracle calls no forget sample a member of the original"
-                        .into();
+                stop_reason = "undefined FR: the oracle calls no forget sample a member of the original".into();
                 pb.finish_and_clear();
                 return Ok(UnlearnOutcome {
                     model: req.original.clone(),
@@ -429,41 +374,23 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
                 let (masks, fr, acc, loss) = check(&st, last, &mut trace, &mut observer_seconds)?;
                 if req.stopping.is_some() {
                     let met = fr >= target;
-                    let better = if met {
-                        !best.met || loss < best.retain_loss
-                    } else {
-                        !best.met && acc >= orig_retain_acc - 0.01 && fr > best.fr
-                    };
+                    let better =
+                        if met { !best.met || loss < best.retain_loss } else { !best.met && acc >= orig_retain_acc - 0.01 && fr > best.fr };
                     if better {
-                        best = Checkpoint {
-                            step: st.steps(),
-                            masks,
-                            fr,
-                            retain_loss: loss,
-                            met,
-                        };
+                        best = Checkpoint { step: st.steps(), masks, fr, retain_loss: loss, met };
                     }
                     if met {
                         stop_reason = format!("target FR {target} reached");
                         break;
                     }
                 } else {
-                    best = Checkpoint {
-                        step: st.steps(),
-                        masks,
-                        fr,
-                        retain_loss: loss,
-                        met: false,
-                    };
+                    best = Checkpoint { step: st.steps(), masks, fr, retain_loss: loss, met: false };
                 }
             }
         }
         pb.finish_and_clear();
         if req.stopping.is_some() && !best.met {
-            stop_reason = format!(
-                "step cap; target FR {target} not reached (best FR {:.3} at step {})",
-                best.fr, best.step
-            );
+            stop_reason = format!("step cap; target FR {target} not reached (best FR {:.3} at step {})", best.fr, best.step);
         }
         let _ = best.retain_loss;
         let model = req.original.clone().fold_neuron_masks(&best.masks)?;

@@ -19,13 +19,7 @@ pub struct Generator<B: Backend> {
 
 impl<B: Backend> Generator<B> {
     /// A generator for `classes` classes and `neurons` masked neurons, initialized from `seed`.
-    pub fn new(
-        classes: usize,
-        neurons: usize,
-        width: usize,
-        seed: u64,
-        device: &B::Device,
-    ) -> Self {
+    pub fn new(classes: usize, neurons: usize, width: usize, seed: u64, device: &B::Device) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut hidden = LinearConfig::new(2 * classes, width).init(device);
         let mut out = LinearConfig::new(width, neurons).init(device);

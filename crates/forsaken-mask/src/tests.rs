@@ -8,10 +8,7 @@ use burn::module::{AutodiffModule, Module};
 use burn::tensor::{Tensor, TensorData};
 
 use forsaken_data::{Dataset, ModelFamily};
-use forsaken_models::{
-    predict, to_vec, train, MembershipJudge, Net, NetConfig, StoppingRule, TrainConfig,
-    UnlearnRequest, Unlearner,
-};
+use forsaken_models::{predict, to_vec, train, MembershipJudge, Net, NetConfig, StoppingRule, TrainConfig, UnlearnRequest, Unlearner};
 
 use crate::*;
 
@@ -40,29 +37,10 @@ fn fixture(family: ModelFamily, shape: &[usize], epochs: usize) -> Fixture {
     let dev = Default::default();
     let data = noisy(260, shape, 3, 5);
     let cfg = NetConfig::for_family(family, shape, 3);
-    let recipe = TrainConfig {
-        epochs,
-        batch_size: 32,
-        lr: 3e-3,
-        seed: 1,
-    };
+    let recipe = TrainConfig { epochs, batch_size: 32, lr: 3e-3, seed: 1 };
     let members: Vec<usize> = (0..160).collect();
-    let net = train(
-        train::fresh::<B>(&cfg, 1, &dev).unwrap(),
-        &data,
-        &members,
-        &recipe,
-        "fixture",
-    )
-    .unwrap();
-    Fixture {
-        forget: (0..20).collect(),
-        retain: (20..160).collect(),
-        reference: (160..260).collect(),
-        data,
-        net,
-        recipe,
-    }
+    let net = train(train::fresh::<B>(&cfg, 1, &dev).unwrap(), &data, &members, &recipe, "fixture").unwrap();
+    Fixture { forget: (0..20).collect(), retain: (20..160).collect(), reference: (160..260).collect(), data, net, recipe }
 }
 
 fn weights(net: &Net<B>) -> Vec<Vec<f32>> {
@@ -74,48 +52,25 @@ fn weights(net: &Net<B>) -> Vec<Vec<f32>> {
 }
 
 fn masked_vs_folded(f: &Fixture, steps: usize) {
-    let mut st = ForsakenState::new(
-        ForsakenConfig {
-            eta: 0.2,
-            ..Default::default()
-        },
-        &f.net,
-        &f.data,
-        &f.forget,
-        &f.retain,
-        &f.reference,
-        3,
-    )
-    .unwrap();
+    let mut st =
+        ForsakenState::new(ForsakenConfig { eta: 0.2, ..Default::default() }, &f.net, &f.data, &f.forget, &f.retain, &f.reference, 3)
+            .unwrap();
     for _ in 0..steps {
         st.step(true);
     }
     // the classifier's weights are bit-identical before folding
     assert_eq!(weights(st.network()), weights(&f.net));
     let masks = st.masks();
-    assert!(
-        masks.iter().flatten().all(|&m| (0.0..=1.0).contains(&m)),
-        "masks must stay in [0, 1]"
-    );
-    assert!(
-        masks.iter().flatten().any(|&m| m < 0.999),
-        "masks should have moved"
-    );
+    assert!(masks.iter().flatten().all(|&m| (0.0..=1.0).contains(&m)), "masks must stay in [0, 1]");
+    assert!(masks.iter().flatten().any(|&m| m < 0.999), "masks should have moved");
     let inner = f.net.valid();
     let dev = Default::default();
-    let mt: Vec<Tensor<I, 1>> = masks
-        .iter()
-        .map(|m| Tensor::from_data(TensorData::new(m.clone(), [m.len()]), &dev))
-        .collect();
+    let mt: Vec<Tensor<I, 1>> = masks.iter().map(|m| Tensor::from_data(TensorData::new(m.clone(), [m.len()]), &dev)).collect();
     let (x, _) = forsaken_models::train::to_tensors::<I>(&f.data, &f.forget, &dev);
     let masked = to_vec(inner.forward_masked(x.clone(), Some(&mt)));
     let folded = to_vec(inner.clone().fold_neuron_masks(&masks).unwrap().forward(x));
     let scale = masked.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-    let diff = masked
-        .iter()
-        .zip(&folded)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let diff = masked.iter().zip(&folded).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(diff < 1e-4 * scale, "fold differs by {diff}");
 }
 
@@ -133,53 +88,22 @@ fn cnn_weights_frozen_masks_clamped_and_fold_exact() {
 fn generator_lowers_the_forget_kl_with_masks_fixed() {
     let f = fixture(ModelFamily::Mlp, &[24], 30);
     // a forget set no larger than one batch and a retained set of one batch: fixed batches
-    let cfg = ForsakenConfig {
-        eta: 0.5,
-        lambda: 0.0,
-        alpha: 0.0,
-        generator_lr: 1e-2,
-        retain_batches: 1,
-        ..Default::default()
-    };
-    let mut st = ForsakenState::new(
-        cfg,
-        &f.net,
-        &f.data,
-        &f.forget,
-        &f.retain[..64],
-        &f.reference,
-        0,
-    )
-    .unwrap();
+    let cfg = ForsakenConfig { eta: 0.5, lambda: 0.0, alpha: 0.0, generator_lr: 1e-2, retain_batches: 1, ..Default::default() };
+    let mut st = ForsakenState::new(cfg, &f.net, &f.data, &f.forget, &f.retain[..64], &f.reference, 0).unwrap();
     let first = st.step(false).kl_forget;
     let mut last = first;
     for _ in 0..60 {
         last = st.step(false).kl_forget;
     }
-    assert!(
-        st.masks().iter().flatten().all(|&m| m == 1.0),
-        "masks were held fixed"
-    );
-    assert!(
-        last < 0.8 * first,
-        "forget KL should fall: {first} -> {last}"
-    );
+    assert!(st.masks().iter().flatten().all(|&m| m == 1.0), "masks were held fixed");
+    assert!(last < 0.8 * first, "forget KL should fall: {first} -> {last}");
 }
 
 #[test]
 fn same_seed_same_masks() {
     let f = fixture(ModelFamily::Mlp, &[24], 10);
     let run = |seed| {
-        let mut st = ForsakenState::new(
-            ForsakenConfig::default(),
-            &f.net,
-            &f.data,
-            &f.forget,
-            &f.retain,
-            &f.reference,
-            seed,
-        )
-        .unwrap();
+        let mut st = ForsakenState::new(ForsakenConfig::default(), &f.net, &f.data, &f.forget, &f.retain, &f.reference, seed).unwrap();
         for _ in 0..10 {
             st.step(true);
         }
@@ -197,11 +121,7 @@ impl MembershipJudge<I> for LossJudge {
         "test-loss".into()
     }
     fn decide(&self, net: &Net<I>, data: &Dataset, idx: &[usize]) -> Vec<bool> {
-        predict(net, data, idx)
-            .losses()
-            .into_iter()
-            .map(|l| l < self.0)
-            .collect()
+        predict(net, data, idx).losses().into_iter().map(|l| l < self.0).collect()
     }
 }
 
@@ -211,15 +131,11 @@ fn unlearn_stops_on_the_target_and_returns_a_plain_model() {
     let inner = f.net.valid();
     let train_losses = predict(&inner, &f.data, &f.retain).losses();
     let test_losses = predict(&inner, &f.data, &f.reference).losses();
-    let threshold = 0.5
-        * (train_losses.iter().sum::<f64>() / train_losses.len() as f64
-            + test_losses.iter().sum::<f64>() / test_losses.len() as f64);
+    let threshold =
+        0.5 * (train_losses.iter().sum::<f64>() / train_losses.len() as f64 + test_losses.iter().sum::<f64>() / test_losses.len() as f64);
     let judge = LossJudge(threshold);
     let before = judge.decide(&inner, &f.data, &f.forget);
-    assert!(
-        before.iter().filter(|&&m| m).count() >= 10,
-        "fixture must memorize the forget set"
-    );
+    assert!(before.iter().filter(|&&m| m).count() >= 10, "fixture must memorize the forget set");
     let req = UnlearnRequest::<B> {
         original: &f.net,
         data: &f.data,
@@ -227,39 +143,16 @@ fn unlearn_stops_on_the_target_and_returns_a_plain_model() {
         retain: &f.retain,
         reference: &f.reference,
         train: &f.recipe,
-        stopping: Some(StoppingRule {
-            oracle: &judge,
-            target_fr: 0.5,
-            before: before.clone(),
-            check_every: 10,
-            max_steps: 300,
-        }),
+        stopping: Some(StoppingRule { oracle: &judge, target_fr: 0.5, before: before.clone(), check_every: 10, max_steps: 300 }),
         observer: Some(&|_net: &Net<I>| BTreeMap::from([("observed".to_string(), 1.0)])),
         seed: 0,
         strength: Some(0.5),
     };
-    let out = Forsaken {
-        config: ForsakenConfig {
-            eta: 0.05,
-            ..Default::default()
-        },
-    }
-    .unlearn(&req)
-    .unwrap();
+    let out = Forsaken { config: ForsakenConfig { eta: 0.05, ..Default::default() } }.unlearn(&req).unwrap();
     assert_eq!(out.stopping_oracle.as_deref(), Some("test-loss"));
-    assert!(
-        out.trace.len() >= 2
-            && out
-                .trace
-                .iter()
-                .all(|p| p.values.contains_key("observed") && p.values.contains_key("fr_stop"))
-    );
+    assert!(out.trace.len() >= 2 && out.trace.iter().all(|p| p.values.contains_key("observed") && p.values.contains_key("fr_stop")));
     let after = judge.decide(&out.model.valid(), &f.data, &f.forget);
-    let fr = forsaken_metrics::FrCounts::from_decisions(&before, &after)
-        .unwrap()
-        .forgetting_rate()
-        .value()
-        .unwrap();
+    let fr = forsaken_metrics::FrCounts::from_decisions(&before, &after).unwrap().forgetting_rate().value().unwrap();
     if out.stop_reason.starts_with("target") {
         assert!(fr >= 0.5, "stopped on target but FR {fr}");
     }

@@ -13,6 +13,8 @@
 //! * Ties in scores are handled exactly: tied samples move the ROC curve diagonally, and AUC
 //!   counts a tied positive/negative pair as one half (the Mann-Whitney convention).
 
+pub mod selectivity;
+
 use serde::{Deserialize, Serialize};
 
 /// Errors raised on inconsistent inputs (lengths, empty sets).
@@ -53,20 +55,11 @@ impl FrCounts {
     /// Count decisions (true = member) before and after unlearning on the same samples.
     pub fn from_decisions(before: &[bool], after: &[bool]) -> Result<Self, MetricError> {
         if before.len() != after.len() {
-            return Err(MetricError::LengthMismatch {
-                what: "decisions before / after",
-                left: before.len(),
-                right: after.len(),
-            });
+            return Err(MetricError::LengthMismatch { what: "decisions before / after", left: before.len(), right: after.len() });
         }
         let b_t = before.iter().filter(|&&m| m).count();
         let a_t = after.iter().filter(|&&m| m).count();
-        Ok(Self {
-            b_t,
-            b_f: before.len() - b_t,
-            a_t,
-            a_f: after.len() - a_t,
-        })
+        Ok(Self { b_t, b_f: before.len() - b_t, a_t, a_f: after.len() - a_t })
     }
 
     /// The forgetting rate `FR = (A_F - B_F) / B_T`.
@@ -134,11 +127,7 @@ pub fn forgetting_rate(c: FrCounts) -> ForgettingRate {
 /// Fraction of `predicted[i] == labels[i]`; `None` for empty input.
 pub fn accuracy(predicted: &[u32], labels: &[u32]) -> Result<Option<f64>, MetricError> {
     if predicted.len() != labels.len() {
-        return Err(MetricError::LengthMismatch {
-            what: "predictions / labels",
-            left: predicted.len(),
-            right: labels.len(),
-        });
+        return Err(MetricError::LengthMismatch { what: "predictions / labels", left: predicted.len(), right: labels.len() });
     }
     if labels.is_empty() {
         return Ok(None);
@@ -151,11 +140,7 @@ pub fn accuracy(predicted: &[u32], labels: &[u32]) -> Result<Option<f64>, Metric
 /// true-negative rate.
 pub fn balanced_accuracy(decisions: &[bool], labels: &[bool]) -> Result<f64, MetricError> {
     if decisions.len() != labels.len() {
-        return Err(MetricError::LengthMismatch {
-            what: "decisions / labels",
-            left: decisions.len(),
-            right: labels.len(),
-        });
+        return Err(MetricError::LengthMismatch { what: "decisions / labels", left: decisions.len(), right: labels.len() });
     }
     let (mut tp, mut p, mut tn, mut n) = (0usize, 0usize, 0usize, 0usize);
     for (&d, &l) in decisions.iter().zip(labels) {
@@ -168,9 +153,7 @@ pub fn balanced_accuracy(decisions: &[bool], labels: &[bool]) -> Result<f64, Met
         }
     }
     if p == 0 || n == 0 {
-        return Err(MetricError::Degenerate(
-            "balanced accuracy needs positives and negatives",
-        ));
+        return Err(MetricError::Degenerate("balanced accuracy needs positives and negatives"));
     }
     Ok(0.5 * (tp as f64 / p as f64 + tn as f64 / n as f64))
 }
@@ -190,39 +173,26 @@ pub struct RocPoint {
 /// scores form a single step (diagonal segment), so the curve does not depend on sample order.
 pub fn roc_curve(scores: &[f64], labels: &[bool]) -> Result<Vec<RocPoint>, MetricError> {
     if scores.len() != labels.len() {
-        return Err(MetricError::LengthMismatch {
-            what: "scores / labels",
-            left: scores.len(),
-            right: labels.len(),
-        });
+        return Err(MetricError::LengthMismatch { what: "scores / labels", left: scores.len(), right: labels.len() });
     }
     let p = labels.iter().filter(|&&l| l).count();
     let n = labels.len() - p;
     if p == 0 || n == 0 {
-        return Err(MetricError::Degenerate(
-            "a ROC curve needs positives and negatives",
-        ));
+        return Err(MetricError::Degenerate("a ROC curve needs positives and negatives"));
     }
     let mut order: Vec<usize> = (0..scores.len()).collect();
     // NaN scores sort last (least positive).
     order.sort_by(|&a, &b| {
         let (sa, sb) = (scores[a], scores[b]);
-        sb.partial_cmp(&sa)
-            .unwrap_or_else(|| sa.is_nan().cmp(&sb.is_nan()))
+        sb.partial_cmp(&sa).unwrap_or_else(|| sa.is_nan().cmp(&sb.is_nan()))
     });
-    let mut points = vec![RocPoint {
-        fpr: 0.0,
-        tpr: 0.0,
-        threshold: f64::INFINITY,
-    }];
+    let mut points = vec![RocPoint { fpr: 0.0, tpr: 0.0, threshold: f64::INFINITY }];
     let (mut tp, mut fp) = (0usize, 0usize);
     let mut i = 0;
     while i < order.len() {
         let s = scores[order[i]];
         // consume the whole group of tied scores
-        while i < order.len()
-            && (scores[order[i]] == s || (s.is_nan() && scores[order[i]].is_nan()))
-        {
+        while i < order.len() && (scores[order[i]] == s || (s.is_nan() && scores[order[i]].is_nan())) {
             if labels[order[i]] {
                 tp += 1;
             } else {
@@ -230,11 +200,7 @@ pub fn roc_curve(scores: &[f64], labels: &[bool]) -> Result<Vec<RocPoint>, Metri
             }
             i += 1;
         }
-        points.push(RocPoint {
-            fpr: fp as f64 / n as f64,
-            tpr: tp as f64 / p as f64,
-            threshold: s,
-        });
+        points.push(RocPoint { fpr: fp as f64 / n as f64, tpr: tp as f64 / p as f64, threshold: s });
     }
     Ok(points)
 }
@@ -247,17 +213,12 @@ pub fn auc(scores: &[f64], labels: &[bool]) -> Result<f64, MetricError> {
 
 /// Trapezoidal area under given ROC points.
 pub fn auc_from_roc(roc: &[RocPoint]) -> f64 {
-    roc.windows(2)
-        .map(|w| (w[1].fpr - w[0].fpr) * (w[1].tpr + w[0].tpr) * 0.5)
-        .sum()
+    roc.windows(2).map(|w| (w[1].fpr - w[0].fpr) * (w[1].tpr + w[0].tpr) * 0.5).sum()
 }
 
 /// Highest TPR reachable at FPR <= `max_fpr` using a score threshold (no interpolation).
 pub fn tpr_at_fpr(roc: &[RocPoint], max_fpr: f64) -> f64 {
-    roc.iter()
-        .filter(|p| p.fpr <= max_fpr + 1e-12)
-        .map(|p| p.tpr)
-        .fold(0.0, f64::max)
+    roc.iter().filter(|p| p.fpr <= max_fpr + 1e-12).map(|p| p.tpr).fold(0.0, f64::max)
 }
 
 /// TPR at `max_fpr`, reported only when there are enough negatives for that FPR to mean
@@ -343,12 +304,7 @@ mod tests {
     #[test]
     fn fr_from_hand_made_counts() {
         // 10 forget samples; 8 members before; after: 2 members, 8 non-members.
-        let c = FrCounts {
-            b_t: 8,
-            b_f: 2,
-            a_t: 2,
-            a_f: 8,
-        };
+        let c = FrCounts { b_t: 8, b_f: 2, a_t: 2, a_f: 8 };
         assert_eq!(c.forgetting_rate(), ForgettingRate::Value(6.0 / 8.0));
         // equivalently 1 - A_T / B_T
         assert!(close(c.forgetting_rate().value().unwrap(), 1.0 - 2.0 / 8.0));
@@ -356,19 +312,9 @@ mod tests {
 
     #[test]
     fn fr_negative_is_kept_and_undefined_is_typed() {
-        let c = FrCounts {
-            b_t: 4,
-            b_f: 6,
-            a_t: 9,
-            a_f: 1,
-        };
+        let c = FrCounts { b_t: 4, b_f: 6, a_t: 9, a_f: 1 };
         assert_eq!(c.forgetting_rate(), ForgettingRate::Value(-5.0 / 4.0));
-        let u = FrCounts {
-            b_t: 0,
-            b_f: 5,
-            a_t: 0,
-            a_f: 5,
-        };
+        let u = FrCounts { b_t: 0, b_f: 5, a_t: 0, a_f: 5 };
         assert_eq!(u.forgetting_rate(), ForgettingRate::Undefined);
         assert_eq!(serde_json::to_string(&u.forgetting_rate()).unwrap(), "null");
         assert_eq!(u.forgetting_rate().display_percent(), "undefined");
@@ -379,15 +325,7 @@ mod tests {
         let before = [true, true, true, false];
         let after = [false, true, false, false];
         let c = FrCounts::from_decisions(&before, &after).unwrap();
-        assert_eq!(
-            c,
-            FrCounts {
-                b_t: 3,
-                b_f: 1,
-                a_t: 1,
-                a_f: 3
-            }
-        );
+        assert_eq!(c, FrCounts { b_t: 3, b_f: 1, a_t: 1, a_f: 3 });
         assert!(close(c.forgetting_rate().value().unwrap(), 2.0 / 3.0));
         assert!(FrCounts::from_decisions(&before, &after[..2]).is_err());
     }
@@ -422,15 +360,9 @@ mod tests {
         assert!(close(auc(&[0.3; 5], &l).unwrap(), 0.5));
         // positive 0.5 tied with one negative 0.5, above negative 0.2:
         // pairs: (0.5 vs 0.5) = 1/2, (0.5 vs 0.2) = 1 -> 1.5 / 2 = 0.75
-        assert!(close(
-            auc(&[0.5, 0.5, 0.2], &[true, false, false]).unwrap(),
-            0.75
-        ));
+        assert!(close(auc(&[0.5, 0.5, 0.2], &[true, false, false]).unwrap(), 0.75));
         // order must not matter
-        assert!(close(
-            auc(&[0.5, 0.2, 0.5], &[false, false, true]).unwrap(),
-            0.75
-        ));
+        assert!(close(auc(&[0.5, 0.2, 0.5], &[false, false, true]).unwrap(), 0.75));
     }
 
     #[test]
@@ -458,8 +390,7 @@ mod tests {
 
     #[test]
     fn oracle_strength_perfect_separation() {
-        let s = OracleStrength::compute(&[0.9, 0.8], &[0.2, 0.1], &[true, true], &[false, false])
-            .unwrap();
+        let s = OracleStrength::compute(&[0.9, 0.8], &[0.2, 0.1], &[true, true], &[false, false]).unwrap();
         assert!(close(s.auc, 1.0));
         assert!(close(s.balanced_accuracy, 1.0));
         assert!(close(s.advantage, 1.0));

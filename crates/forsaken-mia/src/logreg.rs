@@ -30,10 +30,7 @@ impl LogReg {
             }
         }
         let std: Vec<f64> = std.into_iter().map(|v| v.sqrt().max(1e-6)).collect();
-        let z: Vec<Vec<f64>> = x
-            .iter()
-            .map(|r| (0..d).map(|j| (r[j] - mean[j]) / std[j]).collect())
-            .collect();
+        let z: Vec<Vec<f64>> = x.iter().map(|r| (0..d).map(|j| (r[j] - mean[j]) / std[j]).collect()).collect();
         let (mut w, mut b) = (vec![0.0; d], 0.0);
         let lr = 0.5;
         for _ in 0..iters {
@@ -57,9 +54,7 @@ impl LogReg {
 
     /// Probability of the positive class.
     pub fn predict(&self, x: &[f64]) -> f64 {
-        let z: f64 = (0..self.w.len())
-            .map(|j| self.w[j] * (x[j] - self.mean[j]) / self.std[j])
-            .sum();
+        let z: f64 = (0..self.w.len()).map(|j| self.w[j] * (x[j] - self.mean[j]) / self.std[j]).sum();
         sigmoid(z + self.b)
     }
 }

@@ -1,48 +1,71 @@
-//! The shadow-model attack (Shokri et al., IEEE S&P 2017), the default oracle.
+//! The shadow-model attack (Shokri et al., IEEE S&P 2017), the default reporting oracle.
 //!
-//! Each of `k` shadow models has the target's architecture and training recipe and trains on
-//! an independent random half of the shadow split ("in"); the other half is "out". The attack
-//! data is every shadow sample's softmax vector on every shadow model, labelled in / out. One
-//! logistic regression per true class (a global one where a class has too few examples) maps
-//! the **sorted** softmax vector (its top `k` entries, on a log scale) to a member probability.
+//! The first `k` models of the [`crate::pool::ShadowPool`] (each trained with the target's
+//! architecture and recipe on an independent random half of the shadow split) provide the
+//! attack data: every shadow sample's softmax vector on every one of those models, labelled
+//! in / out. One attack classifier per true class (a global one where a class has too few
+//! examples) maps the attack input to a member probability.
 //!
-//! The expensive part, training shadows, is separated from fitting the attack: the harness
-//! caches [`ShadowOutputs`] and every oracle built on the same shadows reuses them.
+//! Configurable: `k`; the classifier (`logreg`, or a small `mlp`); the input (`sorted`: the
+//! whole sorted softmax vector, `top-k`: its top `top_k` entries, `label`: the top `top_k`
+//! entries plus the true class's probability and whether it is the arg-max). Probabilities enter
+//! on a log scale (floored at 1e-30), which spreads the confident end where members sit.
 
-use burn::module::AutodiffModule;
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use forsaken_data::Dataset;
-use forsaken_models::{
-    predict, train, MembershipJudge, ModelError, Net, NetConfig, Outputs, TrainConfig,
-};
+use forsaken_models::{predict, MembershipJudge, ModelError, Net, Outputs};
 
 use crate::logreg::LogReg;
+use crate::mlp_attack::SmallMlp;
 use crate::MembershipOracle;
+
+/// The attack classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttackClassifier {
+    /// Logistic regression per class.
+    #[default]
+    Logreg,
+    /// One-hidden-layer MLP (8 tanh units) per class.
+    Mlp,
+}
+
+/// What the attack classifier reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttackInput {
+    /// The whole sorted softmax vector.
+    Sorted,
+    /// The top `top_k` entries of the sorted softmax vector.
+    #[default]
+    TopK,
+    /// Top `top_k` entries, the true class's probability, and whether it is the arg-max.
+    Label,
+}
 
 /// Settings of the shadow attack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShadowConfig {
-    /// Number of shadow models.
+    /// Number of shadow models the attack learns from (the first `k` of the pool).
     pub k: usize,
-    /// Entries of the sorted softmax vector fed to the attack.
+    /// Entries of the sorted softmax vector for `top-k` and `label` inputs.
     pub top_k: usize,
     /// Seed for the shadows' in/out halves and initializations.
     pub seed: u64,
+    /// Attack classifier.
+    #[serde(default)]
+    pub classifier: AttackClassifier,
+    /// Attack input.
+    #[serde(default)]
+    pub input: AttackInput,
 }
 
 impl Default for ShadowConfig {
     fn default() -> Self {
-        Self {
-            k: 4,
-            top_k: 10,
-            seed: 0,
-        }
+        Self { k: 4, top_k: 10, seed: 0, classifier: AttackClassifier::Logreg, input: AttackInput::TopK }
     }
 }
 
@@ -53,7 +76,7 @@ pub struct ShadowOutputs {
     pub num_classes: usize,
     /// One entry per (shadow model, shadow sample).
     pub records: Vec<ShadowRecord>,
-    /// Mean train / test accuracy of the shadows (to compare with the target's).
+    /// Mean train accuracy of the shadows.
     pub shadow_train_acc: f64,
     /// Mean accuracy of the shadows on their "out" half.
     pub shadow_test_acc: f64,
@@ -68,101 +91,58 @@ pub struct ShadowRecord {
     pub probs: Vec<f32>,
     /// Whether the shadow model trained on it.
     pub member: bool,
+    /// Which shadow model.
+    pub model: usize,
+    /// Pooled-dataset index of the sample.
+    pub sample: usize,
 }
 
-/// Train `cfg.k` shadow models on random halves of `shadow_idx` and collect their outputs.
-pub fn shadow_outputs<B: AutodiffBackend>(
-    data: &Dataset,
-    shadow_idx: &[usize],
-    net: &NetConfig,
-    recipe: &TrainConfig,
-    cfg: &ShadowConfig,
-    device: &B::Device,
-) -> Result<ShadowOutputs, ModelError> {
-    if shadow_idx.len() < 4 || cfg.k == 0 {
-        return Err(ModelError::Request(format!(
-            "shadow attack needs k >= 1 and at least 4 shadow samples (got k = {}, {} samples)",
-            cfg.k,
-            shadow_idx.len()
-        )));
-    }
-    let mut records = Vec::with_capacity(cfg.k * shadow_idx.len());
-    let (mut tr_acc, mut te_acc) = (0.0, 0.0);
-    for s in 0..cfg.k {
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(s as u64 + 1));
-        let mut order = shadow_idx.to_vec();
-        order.shuffle(&mut rng);
-        let half = order.len() / 2;
-        let (inside, outside) = order.split_at(half);
-        let seed = cfg.seed.wrapping_mul(7919).wrapping_add(1000 + s as u64);
-        let fresh = forsaken_models::train::fresh::<B>(net, seed, device)?;
-        let recipe = TrainConfig {
-            seed,
-            ..recipe.clone()
-        };
-        let model = train(
-            fresh,
-            data,
-            inside,
-            &recipe,
-            &format!("shadow model {}/{}", s + 1, cfg.k),
-        )?
-        .valid();
-        let out_in = predict(&model, data, inside);
-        let out_out = predict(&model, data, outside);
-        tr_acc += out_in.accuracy() / cfg.k as f64;
-        te_acc += out_out.accuracy() / cfg.k as f64;
-        for (o, member) in [(&out_in, true), (&out_out, false)] {
-            for i in 0..o.len() {
-                records.push(ShadowRecord {
-                    class: o.labels[i],
-                    probs: o.row(i).to_vec(),
-                    member,
-                });
-            }
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Classifier {
+    Logreg(LogReg),
+    Mlp(SmallMlp),
+}
+
+impl Classifier {
+    fn fit(kind: AttackClassifier, x: &[Vec<f64>], y: &[bool], seed: u64) -> Self {
+        match kind {
+            AttackClassifier::Logreg => Classifier::Logreg(LogReg::fit(x, y, 300, 1e-3)),
+            AttackClassifier::Mlp => Classifier::Mlp(SmallMlp::fit(x, y, 8, 300, seed)),
         }
     }
-    Ok(ShadowOutputs {
-        num_classes: net.num_classes,
-        records,
-        shadow_train_acc: tr_acc,
-        shadow_test_acc: te_acc,
-    })
+    fn predict(&self, x: &[f64]) -> f64 {
+        match self {
+            Classifier::Logreg(m) => m.predict(x),
+            Classifier::Mlp(m) => m.predict(x),
+        }
+    }
 }
 
 /// The fitted shadow attack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShadowOracle {
-    top_k: usize,
-    per_class: Vec<Option<LogReg>>,
-    global: LogReg,
+    cfg: ShadowConfig,
+    num_classes: usize,
+    per_class: Vec<Option<Classifier>>,
+    global: Classifier,
 }
 
 /// Minimum in and out examples for a class to get its own attack classifier.
 const MIN_PER_SIDE: usize = 20;
 
 impl ShadowOracle {
-    /// Fit the attack classifiers on shadow outputs.
+    /// Fit the attack classifiers on the outputs of the first `cfg.k` shadow models.
     pub fn fit(outputs: &ShadowOutputs, cfg: &ShadowConfig) -> Result<Self, ModelError> {
-        let top_k = cfg.top_k.clamp(1, outputs.num_classes);
-        let feats: Vec<Vec<f64>> = outputs
-            .records
-            .iter()
-            .map(|r| attack_features(&r.probs, top_k))
-            .collect();
-        let ys: Vec<bool> = outputs.records.iter().map(|r| r.member).collect();
+        let recs: Vec<&ShadowRecord> = outputs.records.iter().filter(|r| r.model < cfg.k.max(1)).collect();
+        let feats: Vec<Vec<f64>> = recs.iter().map(|r| attack_features(cfg, &r.probs, r.class)).collect();
+        let ys: Vec<bool> = recs.iter().map(|r| r.member).collect();
         if !ys.iter().any(|&m| m) || ys.iter().all(|&m| m) {
-            return Err(ModelError::Request(
-                "shadow outputs need both members and non-members".into(),
-            ));
+            return Err(ModelError::Request("shadow outputs need both members and non-members".into()));
         }
-        let global = LogReg::fit(&feats, &ys, 300, 1e-4);
+        let global = Classifier::fit(cfg.classifier, &feats, &ys, cfg.seed);
         let mut per_class = Vec::with_capacity(outputs.num_classes);
         for c in 0..outputs.num_classes as u32 {
-            let idx: Vec<usize> = (0..ys.len())
-                .filter(|&i| outputs.records[i].class == c)
-                .collect();
+            let idx: Vec<usize> = (0..ys.len()).filter(|&i| recs[i].class == c).collect();
             let ins = idx.iter().filter(|&&i| ys[i]).count();
             if ins < MIN_PER_SIDE || idx.len() - ins < MIN_PER_SIDE {
                 per_class.push(None);
@@ -170,18 +150,14 @@ impl ShadowOracle {
             }
             let x: Vec<Vec<f64>> = idx.iter().map(|&i| feats[i].clone()).collect();
             let y: Vec<bool> = idx.iter().map(|&i| ys[i]).collect();
-            per_class.push(Some(LogReg::fit(&x, &y, 300, 1e-3)));
+            per_class.push(Some(Classifier::fit(cfg.classifier, &x, &y, cfg.seed ^ c as u64)));
         }
-        Ok(Self {
-            top_k,
-            per_class,
-            global,
-        })
+        Ok(Self { cfg: cfg.clone(), num_classes: outputs.num_classes, per_class, global })
     }
 
     /// Member probability from one softmax vector and its true class.
     pub fn score_probs(&self, probs: &[f32], class: u32) -> f64 {
-        let f = attack_features(probs, self.top_k);
+        let f = attack_features(&self.cfg, probs, class);
         match self.per_class.get(class as usize).and_then(Option::as_ref) {
             Some(m) => m.predict(&f),
             None => self.global.predict(&f),
@@ -190,18 +166,25 @@ impl ShadowOracle {
 
     /// Member probabilities for precomputed outputs.
     pub fn score_outputs(&self, o: &Outputs) -> Vec<f64> {
-        (0..o.len())
-            .map(|i| self.score_probs(o.row(i), o.labels[i]))
-            .collect()
+        (0..o.len()).map(|i| self.score_probs(o.row(i), o.labels[i])).collect()
     }
 }
 
-/// Sorted softmax vector, top `k`, as natural logs (floored at 1e-30 so underflow stays finite).
-fn attack_features(probs: &[f32], k: usize) -> Vec<f64> {
+/// The attack input of one softmax vector (log scale).
+fn attack_features(cfg: &ShadowConfig, probs: &[f32], class: u32) -> Vec<f64> {
     let mut p: Vec<f64> = probs.iter().map(|&v| v as f64).collect();
     p.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
-    p.truncate(k);
-    p.into_iter().map(|v| v.max(1e-30).ln()).collect()
+    if cfg.input != AttackInput::Sorted {
+        p.truncate(cfg.top_k.clamp(1, probs.len()));
+    }
+    let mut f: Vec<f64> = p.into_iter().map(|v| v.max(1e-30).ln()).collect();
+    if cfg.input == AttackInput::Label {
+        let py = probs[class as usize] as f64;
+        let argmax = probs.iter().enumerate().fold(0, |b, (i, &v)| if v > probs[b] { i } else { b });
+        f.push(py.max(1e-30).ln());
+        f.push(if argmax == class as usize { 1.0 } else { 0.0 });
+    }
+    f
 }
 
 impl<B: Backend> MembershipJudge<B> for ShadowOracle {
@@ -209,15 +192,15 @@ impl<B: Backend> MembershipJudge<B> for ShadowOracle {
         "shadow".into()
     }
     fn decide(&self, net: &Net<B>, data: &Dataset, idx: &[usize]) -> Vec<bool> {
-        self.score(net, data, idx)
-            .into_iter()
-            .map(|s| s >= 0.5)
-            .collect()
+        MembershipOracle::<B>::decide_outputs(self, &predict(net, data, idx), data, idx)
     }
 }
 
 impl<B: Backend> MembershipOracle<B> for ShadowOracle {
-    fn score(&self, net: &Net<B>, data: &Dataset, idx: &[usize]) -> Vec<f64> {
-        self.score_outputs(&predict(net, data, idx))
+    fn score_outputs(&self, o: &Outputs, _data: &Dataset, _idx: &[usize]) -> Vec<f64> {
+        ShadowOracle::score_outputs(self, o)
+    }
+    fn decide_outputs(&self, o: &Outputs, _data: &Dataset, _idx: &[usize]) -> Vec<bool> {
+        ShadowOracle::score_outputs(self, o).into_iter().map(|s| s >= 0.5).collect()
     }
 }

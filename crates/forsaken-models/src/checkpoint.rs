@@ -10,10 +10,7 @@ use burn::tensor::backend::Backend;
 use crate::{ModelError, Net, NetConfig};
 
 fn ck_err(path: &Path, msg: impl std::fmt::Display) -> ModelError {
-    ModelError::Checkpoint {
-        path: path.display().to_string(),
-        msg: msg.to_string(),
-    }
+    ModelError::Checkpoint { path: path.display().to_string(), msg: msg.to_string() }
 }
 
 /// Save `net` as `<stem>.mpk` plus `<stem>.arch.json` (`stem`'s file name must have no dot). The weights are written to a temporary
@@ -30,11 +27,8 @@ pub fn save<B: Backend>(net: &Net<B>, stem: &Path) -> Result<(), ModelError> {
     // the temporary file distinct from the final one.
     let tmp: PathBuf = stem.with_file_name(format!(".partial-{}", std::process::id()));
     let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-    net.clone()
-        .save_file(tmp.clone(), &recorder)
-        .map_err(|e| ck_err(&tmp, e))?;
-    std::fs::rename(tmp.with_extension("mpk"), stem.with_extension("mpk"))
-        .map_err(|e| ck_err(stem, e))?;
+    net.clone().save_file(tmp.clone(), &recorder).map_err(|e| ck_err(&tmp, e))?;
+    std::fs::rename(tmp.with_extension("mpk"), stem.with_extension("mpk")).map_err(|e| ck_err(stem, e))?;
     std::fs::rename(&tmp_arch, &arch_path).map_err(|e| ck_err(&arch_path, e))?;
     Ok(())
 }
@@ -52,6 +46,5 @@ pub fn load<B: Backend>(stem: &Path, device: &B::Device) -> Result<Net<B>, Model
     let net = config.init::<B>(device)?;
     let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
     let path = stem.with_extension("mpk");
-    net.load_file(path.clone(), &recorder, device)
-        .map_err(|e| ck_err(&path, e))
+    net.load_file(path.clone(), &recorder, device).map_err(|e| ck_err(&path, e))
 }

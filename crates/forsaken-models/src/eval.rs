@@ -50,16 +50,11 @@ impl Outputs {
     }
     /// Accuracy (NaN on empty input).
     pub fn accuracy(&self) -> f64 {
-        forsaken_metrics::accuracy(&self.predictions(), &self.labels)
-            .ok()
-            .flatten()
-            .unwrap_or(f64::NAN)
+        forsaken_metrics::accuracy(&self.predictions(), &self.labels).ok().flatten().unwrap_or(f64::NAN)
     }
     /// Cross-entropy per sample, `-ln p_y` (probabilities floored at 1e-12).
     pub fn losses(&self) -> Vec<f64> {
-        (0..self.len())
-            .map(|i| -(self.row(i)[self.labels[i] as usize].max(1e-12) as f64).ln())
-            .collect()
+        (0..self.len()).map(|i| -(self.row(i)[self.labels[i] as usize].max(1e-12) as f64).ln()).collect()
     }
     /// Mean cross-entropy.
     pub fn mean_loss(&self) -> f64 {
@@ -68,10 +63,7 @@ impl Outputs {
     }
     /// Mean top-class probability (a global confidence level).
     pub fn mean_top_prob(&self) -> f64 {
-        (0..self.len())
-            .map(|i| self.row(i).iter().cloned().fold(0.0f32, f32::max) as f64)
-            .sum::<f64>()
-            / self.len().max(1) as f64
+        (0..self.len()).map(|i| self.row(i).iter().cloned().fold(0.0f32, f32::max) as f64).sum::<f64>() / self.len().max(1) as f64
     }
 }
 
@@ -85,9 +77,5 @@ pub fn predict<B: Backend>(net: &Net<B>, data: &Dataset, idx: &[usize]) -> Outpu
         let p = softmax(net.forward(x), 1);
         probs.extend(p.into_data().iter::<f32>());
     }
-    Outputs {
-        probs,
-        labels: idx.iter().map(|&i| data.labels[i]).collect(),
-        num_classes: c,
-    }
+    Outputs { probs, labels: idx.iter().map(|&i| data.labels[i]).collect(), num_classes: c }
 }

@@ -24,9 +24,7 @@ pub mod unlearn;
 pub use eval::{predict, Outputs};
 pub use net::{Activation, Net, NetConfig};
 pub use train::{train, TrainConfig};
-pub use unlearn::{
-    MembershipJudge, StoppingRule, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner,
-};
+pub use unlearn::{MembershipJudge, StoppingRule, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner};
 
 /// Errors of model construction, training and checkpoints.
 #[derive(Debug, thiserror::Error)]
@@ -61,9 +59,7 @@ pub enum ModelError {
 }
 
 /// Convert any float tensor to a `Vec<f32>`.
-pub fn to_vec<B: burn::tensor::backend::Backend, const D: usize>(
-    t: burn::tensor::Tensor<B, D>,
-) -> Vec<f32> {
+pub fn to_vec<B: burn::tensor::backend::Backend, const D: usize>(t: burn::tensor::Tensor<B, D>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()
 }
 

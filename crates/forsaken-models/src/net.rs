@@ -83,10 +83,7 @@ impl NetConfig {
             return Ok(None);
         }
         if self.input_shape.len() != 3 {
-            return Err(ModelError::Shape(format!(
-                "a CNN needs [C, H, W] inputs, got {:?}",
-                self.input_shape
-            )));
+            return Err(ModelError::Shape(format!("a CNN needs [C, H, W] inputs, got {:?}", self.input_shape)));
         }
         let (mut h, mut w) = (self.input_shape[1], self.input_shape[2]);
         for _ in &self.conv_channels {
@@ -105,22 +102,14 @@ impl NetConfig {
 
     /// Number of neurons in each mask slot, in forward order (conv channels, then dense units).
     pub fn mask_sizes(&self) -> Vec<usize> {
-        self.conv_channels
-            .iter()
-            .chain(self.hidden.iter())
-            .copied()
-            .collect()
+        self.conv_channels.iter().chain(self.hidden.iter()).copied().collect()
     }
 
     /// Build a network whose weights and biases are drawn from `seed` alone:
     /// uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)), the usual default of PyTorch and of burn's
     /// Kaiming-uniform initializer. burn's own initializers draw from one process-wide RNG
     /// (at first use), which threads running side by side would share; this does not.
-    pub fn init_seeded<B: Backend>(
-        &self,
-        seed: u64,
-        device: &B::Device,
-    ) -> Result<Net<B>, ModelError> {
+    pub fn init_seeded<B: Backend>(&self, seed: u64, device: &B::Device) -> Result<Net<B>, ModelError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1_417_5eed);
         let mut net = self.init::<B>(device)?;
         for c in net.convs.iter_mut() {
@@ -142,11 +131,7 @@ impl NetConfig {
         }
         let conv_out = self.conv_output()?;
         let mut convs = Vec::new();
-        let mut in_ch = if conv_out.is_some() {
-            self.input_shape[0]
-        } else {
-            0
-        };
+        let mut in_ch = if conv_out.is_some() { self.input_shape[0] } else { 0 };
         for &c in &self.conv_channels {
             convs.push(Conv2dConfig::new([in_ch, c], [3, 3]).init(device));
             in_ch = c;
@@ -161,13 +146,7 @@ impl NetConfig {
             d = h;
         }
         let head = LinearConfig::new(d, self.num_classes).init(device);
-        Ok(Net {
-            convs,
-            dense,
-            head,
-            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
-            config: self.clone(),
-        })
+        Ok(Net { convs, dense, head, pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(), config: self.clone() })
     }
 }
 
@@ -249,8 +228,7 @@ impl<B: Backend> Net<B> {
             if slot + 1 < nconv {
                 // next conv: weight [out, in, k, k], scale input channel j
                 let c = m.len();
-                let s = Tensor::<B, 1>::from_data(TensorData::new(m.clone(), [c]), &device)
-                    .reshape([1, c, 1, 1]);
+                let s = Tensor::<B, 1>::from_data(TensorData::new(m.clone(), [c]), &device).reshape([1, c, 1, 1]);
                 let next = &mut self.convs[slot + 1];
                 next.weight = scale_param(next.weight.clone(), s);
             } else if slot + 1 == nconv {
@@ -259,20 +237,14 @@ impl<B: Backend> Net<B> {
                 let hw = h * w;
                 let rows: Vec<f32> = m.iter().flat_map(|&v| std::iter::repeat_n(v, hw)).collect();
                 let d = rows.len();
-                let s =
-                    Tensor::<B, 1>::from_data(TensorData::new(rows, [d]), &device).reshape([d, 1]);
+                let s = Tensor::<B, 1>::from_data(TensorData::new(rows, [d]), &device).reshape([d, 1]);
                 let next = self.dense.first_mut().unwrap_or(&mut self.head);
                 next.weight = scale_param(next.weight.clone(), s);
             } else {
                 let j = slot - nconv; // dense slot j feeds dense[j + 1] or the head
                 let d = m.len();
-                let s = Tensor::<B, 1>::from_data(TensorData::new(m.clone(), [d]), &device)
-                    .reshape([d, 1]);
-                let next = if j + 1 < self.dense.len() {
-                    &mut self.dense[j + 1]
-                } else {
-                    &mut self.head
-                };
+                let s = Tensor::<B, 1>::from_data(TensorData::new(m.clone(), [d]), &device).reshape([d, 1]);
+                let next = if j + 1 < self.dense.len() { &mut self.dense[j + 1] } else { &mut self.head };
                 next.weight = scale_param(next.weight.clone(), s);
             }
         }
@@ -297,25 +269,16 @@ fn reinit_conv<B: Backend>(c: &mut Conv2d<B>, fan_in: usize, rng: &mut ChaCha8Rn
     c.bias = c.bias.take().map(|b| uniform_param(b, fan_in, rng));
 }
 
-fn uniform_param<B: Backend, const D: usize>(
-    p: Param<Tensor<B, D>>,
-    fan_in: usize,
-    rng: &mut ChaCha8Rng,
-) -> Param<Tensor<B, D>> {
+fn uniform_param<B: Backend, const D: usize>(p: Param<Tensor<B, D>>, fan_in: usize, rng: &mut ChaCha8Rng) -> Param<Tensor<B, D>> {
     let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
     p.map(|t| {
         let shape = t.shape();
-        let values: Vec<f32> = (0..shape.num_elements())
-            .map(|_| rng.random_range(-bound..bound))
-            .collect();
+        let values: Vec<f32> = (0..shape.num_elements()).map(|_| rng.random_range(-bound..bound)).collect();
         Tensor::<B, D>::from_data(TensorData::new(values, shape), &t.device()).require_grad()
     })
 }
 
-fn scale_param<B: Backend, const D: usize>(
-    p: Param<Tensor<B, D>>,
-    s: Tensor<B, D>,
-) -> Param<Tensor<B, D>> {
+fn scale_param<B: Backend, const D: usize>(p: Param<Tensor<B, D>>, s: Tensor<B, D>) -> Param<Tensor<B, D>> {
     p.map(|w| {
         let rg = w.is_require_grad();
         let out = (w * s).detach();

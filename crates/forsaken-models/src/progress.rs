@@ -24,11 +24,9 @@ pub fn bar(len: u64, msg: impl Into<String>) -> ProgressBar {
     }
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template(
-            "{msg:<32} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {prefix}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg:<32} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {prefix}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     pb.set_message(msg.into());
     pb

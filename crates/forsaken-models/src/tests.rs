@@ -12,19 +12,13 @@ type B = Autodiff<Flex>;
 type I = Flex;
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 fn random_masks(sizes: &[usize], seed: u64) -> Vec<Vec<f32>> {
     use rand::{Rng, SeedableRng};
     let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    sizes
-        .iter()
-        .map(|&s| (0..s).map(|_| r.random_range(0.0..1.0f32)).collect())
-        .collect()
+    sizes.iter().map(|&s| (0..s).map(|_| r.random_range(0.0..1.0f32)).collect()).collect()
 }
 
 fn check_fold(cfg: NetConfig, n: usize) {
@@ -32,10 +26,7 @@ fn check_fold(cfg: NetConfig, n: usize) {
     let net: Net<I> = train::fresh(&cfg, 3, &dev).unwrap();
     let x = Tensor::<I, 2>::random([n, cfg.input_dim()], Distribution::Uniform(0.0, 1.0), &dev);
     let masks = random_masks(&cfg.mask_sizes(), 9);
-    let mt: Vec<Tensor<I, 1>> = masks
-        .iter()
-        .map(|m| Tensor::from_data(TensorData::new(m.clone(), [m.len()]), &dev))
-        .collect();
+    let mt: Vec<Tensor<I, 1>> = masks.iter().map(|m| Tensor::from_data(TensorData::new(m.clone(), [m.len()]), &dev)).collect();
     let masked = to_vec(net.forward_masked(x.clone(), Some(&mt)));
     let plain_before = to_vec(net.forward(x.clone()));
     let folded = net.fold_neuron_masks(&masks).unwrap();
@@ -63,15 +54,8 @@ fn ones_mask_is_identity_and_wrong_mask_sizes_are_errors() {
     let cfg = NetConfig::for_family(ModelFamily::Mlp, &[6], 3);
     let net: Net<I> = train::fresh(&cfg, 1, &dev).unwrap();
     let x = Tensor::<I, 2>::random([4, 6], Distribution::Default, &dev);
-    let ones: Vec<Tensor<I, 1>> = cfg
-        .mask_sizes()
-        .iter()
-        .map(|&s| Tensor::ones([s], &dev))
-        .collect();
-    assert_eq!(
-        to_vec(net.forward(x.clone())),
-        to_vec(net.forward_masked(x, Some(&ones)))
-    );
+    let ones: Vec<Tensor<I, 1>> = cfg.mask_sizes().iter().map(|&s| Tensor::ones([s], &dev)).collect();
+    assert_eq!(to_vec(net.forward(x.clone())), to_vec(net.forward_masked(x, Some(&ones))));
     assert!(net.fold_neuron_masks(&[vec![1.0; 3]]).is_err());
 }
 
@@ -98,34 +82,12 @@ fn training_fits_separable_data_and_is_deterministic() {
     let data = blobs(120, 12, 3, 0);
     let idx: Vec<usize> = (0..120).collect();
     let cfg = NetConfig::for_family(ModelFamily::Mlp, &[12], 3);
-    let tc = TrainConfig {
-        epochs: 5,
-        batch_size: 16,
-        lr: 1e-2,
-        seed: 4,
-    };
-    let a = train(
-        train::fresh::<B>(&cfg, 4, &dev).unwrap(),
-        &data,
-        &idx,
-        &tc,
-        "t",
-    )
-    .unwrap();
+    let tc = TrainConfig { epochs: 5, batch_size: 16, lr: 1e-2, seed: 4 };
+    let a = train(train::fresh::<B>(&cfg, 4, &dev).unwrap(), &data, &idx, &tc, "t").unwrap();
     let acc = predict(&a.valid(), &data, &idx).accuracy();
     assert!(acc > 0.95, "accuracy {acc}");
-    let b = train(
-        train::fresh::<B>(&cfg, 4, &dev).unwrap(),
-        &data,
-        &idx,
-        &tc,
-        "t",
-    )
-    .unwrap();
-    assert_eq!(
-        predict(&a.valid(), &data, &idx).probs,
-        predict(&b.valid(), &data, &idx).probs
-    );
+    let b = train(train::fresh::<B>(&cfg, 4, &dev).unwrap(), &data, &idx, &tc, "t").unwrap();
+    assert_eq!(predict(&a.valid(), &data, &idx).probs, predict(&b.valid(), &data, &idx).probs);
 }
 
 #[test]
@@ -133,14 +95,7 @@ fn training_rejects_wrong_feature_count() {
     let dev = Default::default();
     let data = blobs(10, 5, 2, 0);
     let cfg = NetConfig::for_family(ModelFamily::Mlp, &[7], 2);
-    let e = train(
-        train::fresh::<B>(&cfg, 0, &dev).unwrap(),
-        &data,
-        &[0, 1],
-        &TrainConfig::default(),
-        "x",
-    )
-    .unwrap_err();
+    let e = train(train::fresh::<B>(&cfg, 0, &dev).unwrap(), &data, &[0, 1], &TrainConfig::default(), "x").unwrap_err();
     assert!(e.to_string().contains("5 features"), "{e}");
 }
 

@@ -31,21 +31,12 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self {
-            epochs: 30,
-            batch_size: 64,
-            lr: 1e-3,
-            seed: 0,
-        }
+        Self { epochs: 30, batch_size: 64, lr: 1e-3, seed: 0 }
     }
 }
 
 /// Upload the rows `idx` of `data` as a `[n, dim]` float tensor and a `[n]` label tensor.
-pub fn to_tensors<B: Backend>(
-    data: &Dataset,
-    idx: &[usize],
-    device: &B::Device,
-) -> (Tensor<B, 2>, Tensor<B, 1, Int>) {
+pub fn to_tensors<B: Backend>(data: &Dataset, idx: &[usize], device: &B::Device) -> (Tensor<B, 2>, Tensor<B, 1, Int>) {
     let d = data.dim();
     let mut x = Vec::with_capacity(idx.len() * d);
     let mut y = Vec::with_capacity(idx.len());
@@ -53,21 +44,12 @@ pub fn to_tensors<B: Backend>(
         x.extend_from_slice(data.row(i));
         y.push(data.labels[i] as i64);
     }
-    (
-        Tensor::from_data(TensorData::new(x, [idx.len(), d]), device),
-        Tensor::from_data(TensorData::new(y, [idx.len()]), device),
-    )
+    (Tensor::from_data(TensorData::new(x, [idx.len(), d]), device), Tensor::from_data(TensorData::new(y, [idx.len()]), device))
 }
 
 /// An index tensor for `select`.
 pub fn index_tensor<B: Backend>(idx: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
-    Tensor::from_data(
-        TensorData::new(
-            idx.iter().map(|&i| i as i64).collect::<Vec<_>>(),
-            [idx.len()],
-        ),
-        device,
-    )
+    Tensor::from_data(TensorData::new(idx.iter().map(|&i| i as i64).collect::<Vec<_>>(), [idx.len()]), device)
 }
 
 /// Mean cross-entropy of logits against integer labels.
@@ -114,19 +96,10 @@ pub fn train<B: AutodiffBackend>(
             let y = y_all.clone().select(0, it);
             let loss = cross_entropy(net.forward(x), y);
             if step % 50 == 0 {
-                let l: f32 = loss
-                    .clone()
-                    .into_data()
-                    .iter::<f32>()
-                    .next()
-                    .unwrap_or(f32::NAN);
+                let l: f32 = loss.clone().into_data().iter::<f32>().next().unwrap_or(f32::NAN);
                 if !l.is_finite() {
                     pb.finish_and_clear();
-                    return Err(ModelError::Diverged {
-                        loss: l,
-                        step,
-                        context: label.to_string(),
-                    });
+                    return Err(ModelError::Diverged { loss: l, step, context: label.to_string() });
                 }
             }
             let grads = GradientsParams::from_grads(loss.backward(), &net);
@@ -140,21 +113,13 @@ pub fn train<B: AutodiffBackend>(
     let n = idx.len().min(256);
     let probe = net.valid().forward(x_all.inner().slice([0..n]));
     if probe.into_data().iter::<f32>().any(|v: f32| !v.is_finite()) {
-        return Err(ModelError::Diverged {
-            loss: f32::NAN,
-            step,
-            context: format!("{label}: non-finite logits after training"),
-        });
+        return Err(ModelError::Diverged { loss: f32::NAN, step, context: format!("{label}: non-finite logits after training") });
     }
     Ok(net)
 }
 
 /// A fresh network whose initial weights depend on `seed` only (see
 /// [`crate::NetConfig::init_seeded`]): every model in this project is created this way.
-pub fn fresh<B: Backend>(
-    config: &crate::NetConfig,
-    seed: u64,
-    device: &B::Device,
-) -> Result<Net<B>, ModelError> {
+pub fn fresh<B: Backend>(config: &crate::NetConfig, seed: u64, device: &B::Device) -> Result<Net<B>, ModelError> {
     config.init_seeded::<B>(seed, device)
 }

@@ -1,6 +1,7 @@
 //! The steps every experiment shares, used by the suite runner and by the `forsaken` command
-//! line: prepare data and splits, train (or load from cache) the target model, fit the shadow
-//! oracle (shadow outputs cached), build methods by id, and measure a model.
+//! line: prepare data and splits (standardized with target_train statistics only), train (or
+//! load from cache) the target model, fit the oracles on a cached shadow pool, build methods by
+//! id, and measure a model under every oracle.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,42 +14,42 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use forsaken_baselines::{FineTune, Retrain};
+use forsaken_baselines::{FineTune, Retrain, Scale};
+use forsaken_data::csv_table::CsvOptions;
 use forsaken_data::{registry, Dataset, ModelFamily, SplitSizes, Splits};
 use forsaken_mask::{Forsaken, ForsakenConfig};
-use forsaken_mia::shadow::shadow_outputs;
-use forsaken_mia::{MembershipOracle, ShadowConfig, ShadowOracle, ShadowOutputs};
+use forsaken_metrics::selectivity::{fr_bootstrap_ci, retained_vs_forget_auc};
+use forsaken_metrics::FrCounts;
+use forsaken_mia::{shadow_pool, LiraConfig, OracleSet, ShadowConfig, ShadowPool};
 use forsaken_models::{checkpoint, predict, train, Net, NetConfig, TrainConfig, Unlearner};
 
-use crate::io::{config_hash, write_atomic};
+use crate::io::write_atomic;
+use crate::record::OracleView;
 use crate::suite::Entry;
 
 /// Method ids this build can run.
-pub const METHODS: &[&str] = &["forsaken", "retrain", "finetune"];
+pub const METHODS: &[&str] = &["forsaken", "retrain", "finetune", "scale"];
 
 /// Build a method by id.
-pub fn method<B: AutodiffBackend>(
-    id: &str,
-    forsaken: &ForsakenConfig,
-    finetune_epochs: usize,
-) -> Result<Box<dyn Unlearner<B>>> {
+pub fn method<B: AutodiffBackend>(id: &str, forsaken: &ForsakenConfig, finetune_epochs: usize) -> Result<Box<dyn Unlearner<B>>> {
     Ok(match id {
-        "forsaken" => Box::new(Forsaken {
-            config: forsaken.clone(),
-        }),
+        "forsaken" => Box::new(Forsaken { config: forsaken.clone() }),
         "retrain" => Box::new(Retrain),
-        "finetune" => Box::new(FineTune {
-            epochs: finetune_epochs,
-        }),
+        "finetune" => Box::new(FineTune { epochs: finetune_epochs }),
+        "scale" => Box::new(Scale::default()),
         other => anyhow::bail!("unknown method `{other}`; known: {}", METHODS.join(", ")),
     })
 }
 
 /// Everything that defines the data side and the target model of one experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExperimentSpec {
-    /// Dataset id.
+    /// Dataset id or spec (`csv:PATH`...).
     pub dataset: String,
+    /// Label column of a `csv:` table.
+    #[serde(default)]
+    pub label: Option<String>,
     /// Seed of splits, initialization and forget set.
     pub seed: u64,
     /// Seeded subset of the pool, if any.
@@ -64,41 +65,31 @@ pub struct ExperimentSpec {
 }
 
 impl ExperimentSpec {
-    /// Resolve an entry of a suite against the registry and the loaded data.
-    pub fn resolve(
-        entry: &Entry,
-        seed: u64,
-        data: &Dataset,
-        batch_size: usize,
-        lr: f64,
-    ) -> Result<Self> {
-        let info = registry::info(&entry.dataset)?;
-        let family = entry.model.unwrap_or(info.family);
-        let pool = entry.pool_limit.map_or(data.len(), |l| l.min(data.len()));
-        let sizes = match entry.sizes {
-            Some(s) => s,
-            None => info.sizes,
+    /// Resolve an entry of a suite against the registry (or the data, for users' own tables).
+    pub fn resolve(entry: &Entry, seed: u64, data: &Dataset, batch_size: usize, lr: f64) -> Result<Self> {
+        let (family, sizes, epochs) = if registry::is_registered(&entry.dataset) {
+            let info = registry::info(&entry.dataset)?;
+            (info.family, info.sizes, info.epochs)
+        } else {
+            let family = if data.shape.len() == 3 { ModelFamily::Cnn } else { ModelFamily::Mlp };
+            (family, registry::default_sizes(data.len()), 100)
         };
-        let _ = pool;
+        let family = entry.model.unwrap_or(family);
         Ok(Self {
             dataset: entry.dataset.clone(),
+            label: None,
             seed,
             pool_limit: entry.pool_limit,
-            sizes,
+            sizes: entry.sizes.unwrap_or(sizes),
             family,
             net: NetConfig::for_family(family, &data.shape, data.num_classes),
-            recipe: TrainConfig {
-                epochs: entry.epochs.unwrap_or(info.epochs),
-                batch_size,
-                lr,
-                seed,
-            },
+            recipe: TrainConfig { epochs: entry.epochs.unwrap_or(epochs), batch_size, lr, seed },
         })
     }
 
     /// Hash identifying the target model (and the data it saw).
     pub fn hash(&self) -> String {
-        config_hash(self)
+        crate::io::config_hash(self)
     }
 }
 
@@ -106,21 +97,21 @@ impl ExperimentSpec {
 pub struct Prepared {
     /// The spec.
     pub spec: ExperimentSpec,
-    /// The pooled dataset (possibly a seeded subset).
+    /// The pooled dataset (possibly a seeded subset), standardized where its loader asked for
+    /// it, with statistics of target_train only.
     pub data: Dataset,
     /// Disjoint splits.
     pub splits: Splits,
 }
 
-/// Load a dataset by id from `data_dir` (with a seeded subset when `pool_limit` is set).
-pub fn load_data(
-    dataset: &str,
-    data_dir: &Path,
-    pool_limit: Option<usize>,
-    seed: u64,
-) -> Result<Dataset> {
-    let data = registry::load(dataset, data_dir)
-        .with_context(|| format!("loading dataset `{dataset}`"))?;
+/// Load a dataset (registry id, or `csv:PATH` with its label column) from `data_dir`, with a
+/// seeded subset when `pool_limit` is set.
+pub fn load_data(dataset: &str, label: Option<&str>, data_dir: &Path, pool_limit: Option<usize>, seed: u64) -> Result<Dataset> {
+    let mut opts = CsvOptions::default();
+    if let Some(l) = label {
+        opts.label = Some(l.parse().map_err(|e| anyhow::anyhow!("--label {l}: {e}"))?);
+    }
+    let data = registry::load_spec(dataset, data_dir, &opts).with_context(|| format!("loading dataset `{dataset}`"))?;
     Ok(match pool_limit {
         Some(l) if l < data.len() => {
             let mut idx: Vec<usize> = (0..data.len()).collect();
@@ -132,129 +123,182 @@ pub fn load_data(
     })
 }
 
-/// Load and split.
-pub fn prepare(spec: ExperimentSpec, data: Dataset) -> Result<Prepared> {
-    let splits = Splits::new(data.len(), spec.sizes, spec.seed)
-        .with_context(|| format!("splitting `{}`", spec.dataset))?;
+/// Split, then standardize the columns the loader marked, with target_train statistics only.
+pub fn prepare(spec: ExperimentSpec, mut data: Dataset) -> Result<Prepared> {
+    let splits = Splits::new(data.len(), spec.sizes, spec.seed).with_context(|| format!("splitting `{}`", spec.dataset))?;
+    data.standardize_on(&splits.target_train);
     Ok(Prepared { spec, data, splits })
 }
 
 /// The trained target model: loaded from `cache/targets/<hash>` when present, else trained and
 /// saved there. Returns the model, its training seconds (0 when cached) and whether it was cached.
-pub fn target_model<B: AutodiffBackend>(
-    p: &Prepared,
-    cache: Option<&Path>,
-    device: &B::Device,
-) -> Result<(Net<B>, f64, bool)> {
+pub fn target_model<B: AutodiffBackend>(p: &Prepared, cache: Option<&Path>, device: &B::Device) -> Result<(Net<B>, f64, bool)> {
     let stem: Option<PathBuf> = cache.map(|c| c.join("targets").join(p.spec.hash()).join("target"));
     if let Some(stem) = &stem {
         if checkpoint::exists(stem) {
-            let net = checkpoint::load::<B>(stem, device)
-                .with_context(|| format!("loading cached target {}", stem.display()))?;
+            let net = checkpoint::load::<B>(stem, device).with_context(|| format!("loading cached target {}", stem.display()))?;
             return Ok((net, 0.0, true));
         }
     }
     let t = Instant::now();
     let fresh = train::fresh::<B>(&p.spec.net, p.spec.seed, device)?;
-    let net = train(
-        fresh,
-        &p.data,
-        &p.splits.target_train,
-        &p.spec.recipe,
-        &format!("{}: target model", p.spec.dataset),
-    )?;
+    let net = train(fresh, &p.data, &p.splits.target_train, &p.spec.recipe, &format!("{}: target model", p.spec.dataset))?;
     let secs = t.elapsed().as_secs_f64();
     if let Some(stem) = &stem {
         checkpoint::save(&net, stem)?;
-        write_atomic(
-            &stem.with_extension("spec.json"),
-            serde_json::to_string_pretty(&p.spec)?.as_bytes(),
-        )?;
+        write_atomic(&stem.with_extension("spec.json"), serde_json::to_string_pretty(&p.spec)?.as_bytes())?;
     }
     Ok((net, secs, false))
 }
 
-/// Fit the shadow oracle; its shadow models' outputs are cached under `cache/shadows/<hash>`.
-pub fn shadow_oracle<B: AutodiffBackend>(
+/// Which oracles to fit, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OracleConfig {
+    /// Oracle ids (`all` or empty = every one).
+    pub ids: Vec<String>,
+    /// Shadow attack settings (its seed is combined with the run seed).
+    pub shadow: ShadowConfig,
+    /// LiRA settings.
+    pub lira: LiraConfig,
+    /// Shadow models in the pool when LiRA is on, for tables (MLP) and images (CNN).
+    pub lira_shadows_mlp: usize,
+    /// See `lira_shadows_mlp`.
+    pub lira_shadows_cnn: usize,
+}
+
+impl Default for OracleConfig {
+    fn default() -> Self {
+        Self {
+            ids: vec!["all".into()],
+            shadow: ShadowConfig::default(),
+            lira: LiraConfig::default(),
+            lira_shadows_mlp: 16,
+            lira_shadows_cnn: 8,
+        }
+    }
+}
+
+impl OracleConfig {
+    fn wants(&self, id: &str) -> bool {
+        self.ids.is_empty() || self.ids.iter().any(|i| i == id || i == "all")
+    }
+}
+
+/// Train or load the shadow pool and fit the oracles on it.
+pub fn oracles<B: AutodiffBackend>(
     p: &Prepared,
-    cfg: &ShadowConfig,
+    cfg: &OracleConfig,
     cache: Option<&Path>,
     device: &B::Device,
-) -> Result<(ShadowOracle, ShadowOutputs)> {
-    #[derive(Serialize)]
-    struct Key<'a> {
-        spec: &'a ExperimentSpec,
-        shadow: &'a ShadowConfig,
+) -> Result<(OracleSet<B::InnerBackend>, ShadowPool<B::InnerBackend>)>
+where
+    B::InnerBackend: 'static,
+{
+    let seed = cfg.shadow.seed ^ p.spec.seed.wrapping_mul(0x9e37_79b9);
+    let mut k = cfg.shadow.k;
+    if cfg.wants("lira") {
+        k = k.max(match p.spec.family {
+            ModelFamily::Mlp => cfg.lira_shadows_mlp,
+            ModelFamily::Cnn => cfg.lira_shadows_cnn,
+        });
     }
-    let cfg = ShadowConfig {
-        seed: cfg.seed ^ p.spec.seed.wrapping_mul(0x9e37_79b9),
-        ..cfg.clone()
-    };
-    let path = cache.map(|c| {
-        c.join("shadows")
-            .join(config_hash(&Key {
-                spec: &p.spec,
-                shadow: &cfg,
-            }))
-            .join("outputs.json")
-    });
-    let outputs = match &path {
-        Some(path) if path.exists() => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{} is corrupt; delete it to recompute", path.display()))?
-        }
-        _ => {
-            let o = shadow_outputs::<B>(
-                &p.data,
-                &p.splits.shadow,
-                &p.spec.net,
-                &p.spec.recipe,
-                &cfg,
-                device,
-            )?;
-            if let Some(path) = &path {
-                write_atomic(path, &serde_json::to_vec(&o)?)?;
-            }
-            o
-        }
-    };
-    Ok((ShadowOracle::fit(&outputs, &cfg)?, outputs))
+    let pool = shadow_pool::<B>(&p.data, &p.splits.shadow, &p.spec.net, &p.spec.recipe, k, seed, cache, device)?;
+    let shadow = ShadowConfig { seed, ..cfg.shadow.clone() };
+    let set = OracleSet::fit(&pool, &cfg.ids, &shadow, &cfg.lira)?;
+    Ok((set, pool))
 }
 
-/// Accuracy, confidence and oracle view of one model on the experiment's parts.
+/// A model's accuracies and confidence on the experiment's parts.
 #[derive(Debug, Clone)]
-pub struct Measured {
+pub struct Accuracies {
     /// Accuracy on D_u.
-    pub acc_forget: f64,
+    pub forget: f64,
     /// Accuracy on the retained set.
-    pub acc_retain: f64,
+    pub retain: f64,
     /// Accuracy on target_test.
-    pub acc_test: f64,
+    pub test: f64,
     /// Mean top-class probability on target_test.
     pub mean_top_prob_test: f64,
-    /// Oracle decisions on D_u.
-    pub forget_members: Vec<bool>,
 }
 
-/// Measure `net` (inference backend) on forget / retain / test with `oracle`.
-pub fn measure<B: Backend>(
+/// Accuracies of `net`.
+pub fn accuracies<B: Backend>(net: &Net<B>, data: &Dataset, forget: &[usize], retain: &[usize], test: &[usize]) -> Accuracies {
+    let t = predict(net, data, test);
+    Accuracies {
+        forget: predict(net, data, forget).accuracy(),
+        retain: predict(net, data, retain).accuracy(),
+        test: t.accuracy(),
+        mean_top_prob_test: t.mean_top_prob(),
+    }
+}
+
+/// At most 2,000 retained samples (a seeded sample beyond that; PROTOCOL.md) for FR on the
+/// retained set and the retained-vs-forget AUC.
+pub fn retained_sample(retain: &[usize], seed: u64) -> Vec<usize> {
+    let mut r = retain.to_vec();
+    if r.len() > 2000 {
+        r.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x2e7a));
+        r.truncate(2000);
+    }
+    r
+}
+
+/// Decisions of every oracle on the original model, to compare unlearned models against.
+pub struct Baseline {
+    /// Per oracle: decisions on D_u and on the retained sample.
+    pub decisions: Vec<(String, Vec<bool>, Vec<bool>)>,
+}
+
+impl Baseline {
+    /// Decisions of `set` on `original`.
+    pub fn new<B: Backend>(set: &OracleSet<B>, original: &Net<B>, data: &Dataset, forget: &[usize], retained: &[usize]) -> Self {
+        let (of, or) = (predict(original, data, forget), predict(original, data, retained));
+        Self {
+            decisions: set
+                .oracles
+                .iter()
+                .map(|(id, o)| (id.clone(), o.decide_outputs(&of, data, forget), o.decide_outputs(&or, data, retained)))
+                .collect(),
+        }
+    }
+}
+
+/// Every oracle's view of an unlearned model: FR on D_u (with a 95% bootstrap interval), FR on
+/// the retained sample, retained-vs-forget AUC. Selectivity is filled in later, against retrain.
+pub fn oracle_views<B: Backend>(
+    set: &OracleSet<B>,
+    base: &Baseline,
     net: &Net<B>,
     data: &Dataset,
     forget: &[usize],
-    retain: &[usize],
-    test: &[usize],
-    oracle: &dyn MembershipOracle<B>,
-) -> Measured {
-    let test_out = predict(net, data, test);
-    Measured {
-        acc_forget: predict(net, data, forget).accuracy(),
-        acc_retain: predict(net, data, retain).accuracy(),
-        acc_test: test_out.accuracy(),
-        mean_top_prob_test: test_out.mean_top_prob(),
-        forget_members: oracle.decide(net, data, forget),
+    retained: &[usize],
+    seed: u64,
+) -> Result<std::collections::BTreeMap<String, OracleView>> {
+    let mut out = std::collections::BTreeMap::new();
+    let (of, or) = (predict(net, data, forget), predict(net, data, retained));
+    for ((id, o), (_, bu, br)) in set.oracles.iter().zip(&base.decisions) {
+        let au = o.decide_outputs(&of, data, forget);
+        let ar = o.decide_outputs(&or, data, retained);
+        let cu = FrCounts::from_decisions(bu, &au)?;
+        let cr = FrCounts::from_decisions(br, &ar)?;
+        let ci = fr_bootstrap_ci(bu, &au, 1000, seed ^ 0xb007)?;
+        let auc = retained_vs_forget_auc(&o.score_outputs(&or, data, retained), &o.score_outputs(&of, data, forget)).ok();
+        out.insert(
+            id.clone(),
+            OracleView {
+                fr: cu.forgetting_rate().value(),
+                fr_ci_low: ci.map(|c| c.low),
+                fr_ci_high: ci.map(|c| c.high),
+                fr_retained: cr.forgetting_rate().value(),
+                selectivity: None,
+                ret_vs_forget_auc: auc,
+                members_before: cu.b_t,
+                members_after: cu.a_t,
+            },
+        );
     }
+    Ok(out)
 }
 
 /// Inference view of an autodiff model.

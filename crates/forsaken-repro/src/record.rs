@@ -3,7 +3,31 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
+use forsaken_metrics::OracleStrength;
 use forsaken_models::TracePoint;
+
+/// One oracle's view of one unlearned model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OracleView {
+    /// FR on D_u (null when undefined: the oracle saw no member before).
+    pub fr: Option<f64>,
+    /// 95% bootstrap interval of FR over D_u.
+    pub fr_ci_low: Option<f64>,
+    /// See `fr_ci_low`.
+    pub fr_ci_high: Option<f64>,
+    /// FR on (a sample of) the retained set, same formula and oracle.
+    pub fr_retained: Option<f64>,
+    /// (FR_u - FR_r) / (FR_u(retrain) - FR_r(retrain)); null where undefined.
+    pub selectivity: Option<f64>,
+    /// AUC of the member score, retained (positive) vs forget.
+    pub ret_vs_forget_auc: Option<f64>,
+    /// B_T.
+    pub members_before: usize,
+    /// A_T.
+    pub members_after: usize,
+}
 
 /// A run's full result, with its config for re-derivation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,19 +47,14 @@ pub struct RunRecord {
     pub strength: f64,
     /// What the strength means.
     pub strength_knob: String,
-    /// The oracle that decided when to stop (None: the method does not stop on FR).
+    /// The oracle that decided when to stop, or searched the strength (None: neither).
     pub stopping_oracle: Option<String>,
     /// Why the method stopped.
     pub stop_reason: String,
     /// Steps or epochs run.
     pub steps: usize,
-    /// Forgetting rate on D_u under the shadow oracle (null when undefined).
-    #[serde(rename = "fr.shadow")]
-    pub fr_shadow: Option<f64>,
-    /// B_T: forget samples the shadow oracle calls members of the original.
-    pub forget_members_before: usize,
-    /// A_T: the same on the unlearned model.
-    pub forget_members_after: usize,
+    /// Every oracle's view of the unlearned model (`fr.<oracle>` etc. in tables).
+    pub oracles: BTreeMap<String, OracleView>,
     /// Accuracy on D_u (UA = 1 - this).
     #[serde(deserialize_with = "nan_if_null")]
     pub acc_forget: f64,
@@ -63,21 +82,14 @@ pub struct RunRecord {
     /// Original model: accuracy on D_u.
     #[serde(deserialize_with = "nan_if_null")]
     pub orig_acc_forget: f64,
-    /// Shadow oracle's AUC on the original (target_train vs target_test).
-    #[serde(deserialize_with = "nan_if_null")]
-    pub oracle_auc: f64,
-    /// Shadow oracle's balanced accuracy on the original.
-    #[serde(deserialize_with = "nan_if_null")]
-    pub oracle_balanced_accuracy: f64,
-    /// Shadow oracle's TPR at 1% FPR (null with fewer than 100 non-members).
-    pub oracle_tpr_at_1pct_fpr: Option<f64>,
-    /// Shadow oracle's advantage (max TPR - FPR).
-    #[serde(deserialize_with = "nan_if_null")]
-    pub oracle_advantage: f64,
+    /// Each oracle's strength on the original model (target_train vs target_test).
+    pub oracle_strength: BTreeMap<String, OracleStrength>,
     /// Sizes.
     pub n_train: usize,
     /// |D_u|.
     pub n_forget: usize,
+    /// Retained samples used for FR on retained (all up to 2,000).
+    pub n_retained_sample: usize,
     /// |target_test|.
     pub n_test: usize,
     /// Method trajectory (Forsaken: every check).
@@ -97,13 +109,7 @@ pub struct RunRecord {
 impl RunRecord {
     /// The key a resumed run uses to skip finished work.
     pub fn key(&self) -> (String, u64, String, String, String) {
-        (
-            self.dataset.clone(),
-            self.seed,
-            self.forget.clone(),
-            self.method.clone(),
-            self.config_hash.clone(),
-        )
+        (self.dataset.clone(), self.seed, self.forget.clone(), self.method.clone(), self.config_hash.clone())
     }
 }
 

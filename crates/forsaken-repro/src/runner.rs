@@ -1,6 +1,7 @@
-//! The suite runner: for each dataset and seed, train the target (cached), fit the shadow
-//! oracle (cached), report its strength, select the forget set, run every method, measure
-//! everything, and append a record to `runs.jsonl` (rewritten atomically after each record).
+//! The suite runner: for each dataset and seed, train the target (cached), fit every oracle on a
+//! cached shadow pool, report each oracle's strength, select the forget set, run every method,
+//! measure it under every oracle, and append a record to `runs.jsonl` (rewritten atomically
+//! after each record). Selectivity is then filled in against the retrained model.
 //!
 //! **Resume**: records already in `runs.jsonl` with the same config hash are not recomputed;
 //! killed at any point and run again, the runner continues where it stopped.
@@ -14,12 +15,12 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 
 use forsaken_data::split::write_indices;
+use forsaken_metrics::selectivity::selectivity;
 use forsaken_metrics::FrCounts;
-use forsaken_mia::MembershipOracle;
-use forsaken_models::{predict, MembershipJudge, Net, StoppingRule, UnlearnRequest};
+use forsaken_models::{predict, MembershipJudge, Net, StoppingRule, TracePoint, UnlearnRequest};
 
 use crate::io::{config_hash, git_commit, write_atomic};
-use crate::pipeline::{self, inner, measure, ExperimentSpec};
+use crate::pipeline::{self, inner, Baseline, ExperimentSpec};
 use crate::record::RunRecord;
 use crate::suite::Suite;
 
@@ -30,7 +31,7 @@ pub struct RunOptions {
     pub data_dir: PathBuf,
     /// Output folder (`results/<suite>`).
     pub out_dir: PathBuf,
-    /// Cache of trained targets and shadow outputs; `None` disables caching.
+    /// Cache of trained targets and shadow models; `None` disables caching.
     pub cache_dir: Option<PathBuf>,
     /// Backend name recorded in results.
     pub backend: String,
@@ -45,19 +46,13 @@ pub fn read_records(path: &Path) -> Result<Vec<RunRecord>> {
     if !path.exists() {
         return Ok(vec![]);
     }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).with_context(|| {
-                format!(
-                    "{}: line {} is not a valid run record",
-                    path.display(),
-                    i + 1
-                )
-            })
+            serde_json::from_str(l)
+                .with_context(|| format!("{}: line {} is not a valid run record (delete the file to start over)", path.display(), i + 1))
         })
         .collect()
 }
@@ -77,46 +72,51 @@ struct RunConfig<'a> {
     experiment: &'a ExperimentSpec,
     forget: String,
     method: &'a str,
-    shadow: &'a forsaken_mia::ShadowConfig,
+    oracles: &'a crate::pipeline::OracleConfig,
+    stopping_oracle: &'a str,
     forsaken: Option<&'a forsaken_mask::ForsakenConfig>,
     finetune_epochs: Option<usize>,
+    scale_factors: Option<&'a [f64]>,
     target_fr: f64,
 }
 
-/// Run a suite; returns every record (old and new) and writes `runs.jsonl`, the tables and the
-/// figure under `opts.out_dir`.
-pub fn run_suite<B: AutodiffBackend>(
-    suite: &Suite,
-    opts: &RunOptions,
-    device: &B::Device,
-) -> Result<Vec<RunRecord>> {
+/// Same group of runs: dataset, model, seed and forget set.
+fn same_group(a: &RunRecord, b: &RunRecord) -> bool {
+    a.dataset == b.dataset && a.model == b.model && a.seed == b.seed && a.forget == b.forget
+}
+
+/// Fill in retrain seconds and every oracle's selectivity from the group's retrain record.
+pub fn fill_relative(records: &mut [RunRecord]) {
+    let retrains: Vec<RunRecord> = records.iter().filter(|r| r.method == "retrain").cloned().collect();
+    for r in records.iter_mut() {
+        let Some(rt) = retrains.iter().find(|x| same_group(x, r)) else { continue };
+        r.retrain_seconds = rt.seconds;
+        for (id, v) in r.oracles.iter_mut() {
+            let base = rt.oracles.get(id);
+            v.selectivity = selectivity(v.fr, v.fr_retained, base.and_then(|b| b.fr), base.and_then(|b| b.fr_retained));
+        }
+    }
+}
+
+/// Run a suite; returns every record (old and new) and writes `runs.jsonl`, the tables, the
+/// ROC points and the figure under `opts.out_dir`.
+pub fn run_suite<B: AutodiffBackend>(suite: &Suite, opts: &RunOptions, device: &B::Device) -> Result<Vec<RunRecord>>
+where
+    B::InnerBackend: 'static,
+{
     suite.validate().map_err(anyhow::Error::msg)?;
     let runs_path = opts.out_dir.join("runs.jsonl");
     let mut records = read_records(&runs_path)?;
     let commit = git_commit();
-    let profile = if cfg!(debug_assertions) {
-        "dev"
-    } else {
-        "release"
-    }
-    .to_string();
-    let entries: Vec<_> = suite
-        .entries
-        .iter()
-        .filter(|e| opts.datasets.is_empty() || opts.datasets.contains(&e.dataset))
-        .collect();
+    let profile = if cfg!(debug_assertions) { "dev" } else { "release" }.to_string();
+    let entries: Vec<_> = suite.entries.iter().filter(|e| opts.datasets.is_empty() || opts.datasets.contains(&e.dataset)).collect();
     if entries.is_empty() {
-        anyhow::bail!(
-            "no dataset of suite `{}` matches {:?}",
-            suite.name,
-            opts.datasets
-        );
+        anyhow::bail!("no dataset of suite `{}` matches {:?}", suite.name, opts.datasets);
     }
-    let total = (entries.len() * suite.seeds.len()) as u64;
-    let overall = forsaken_models::progress::bar(total, format!("suite `{}`", suite.name));
+    let overall = forsaken_models::progress::bar((entries.len() * suite.seeds.len()) as u64, format!("suite `{}`", suite.name));
     for entry in entries {
         for &seed in &suite.seeds {
-            let data = pipeline::load_data(&entry.dataset, &opts.data_dir, entry.pool_limit, seed)?;
+            let data = pipeline::load_data(&entry.dataset, None, &opts.data_dir, entry.pool_limit, seed)?;
             let spec = ExperimentSpec::resolve(entry, seed, &data, suite.batch_size, suite.lr)?;
             let model_name = format!("{:?}", spec.family).to_lowercase();
             overall.set_prefix(format!("{} ({model_name}), seed {seed}", entry.dataset));
@@ -127,128 +127,149 @@ pub fn run_suite<B: AutodiffBackend>(
             p.splits.save(&split_dir)?;
             write_indices(&split_dir.join("forget.idx.txt"), &fsplit.forget)?;
 
-            let configs: Vec<(String, String)> = suite
-                .methods
-                .iter()
-                .map(|m| {
-                    let rc = RunConfig {
-                        experiment: &p.spec,
-                        forget: suite.forget.to_string(),
-                        method: m,
-                        shadow: &suite.shadow,
-                        forsaken: (m == "forsaken").then_some(&suite.forsaken),
-                        finetune_epochs: (m == "finetune").then_some(suite.finetune_epochs),
-                        target_fr: suite.target_fr,
-                    };
-                    (m.clone(), config_hash(&rc))
-                })
-                .collect();
-            let done = |records: &[RunRecord], m: &str, h: &str| {
-                records.iter().any(|r| {
-                    r.dataset == p.spec.dataset
-                        && r.model == model_name
-                        && r.seed == seed
-                        && r.method == m
-                        && r.config_hash == h
+            let hash_of = |m: &str| {
+                config_hash(&RunConfig {
+                    experiment: &p.spec,
+                    forget: suite.forget.to_string(),
+                    method: m,
+                    oracles: &suite.oracles,
+                    stopping_oracle: &suite.stopping_oracle,
+                    forsaken: (m == "forsaken").then_some(&suite.forsaken),
+                    finetune_epochs: (m == "finetune").then_some(suite.finetune_epochs),
+                    scale_factors: (m == "scale").then_some(suite.scale_factors.as_slice()),
+                    target_fr: suite.target_fr,
                 })
             };
-            if configs.iter().all(|(m, h)| done(&records, m, h)) {
+            let done = |records: &[RunRecord], m: &str| {
+                let h = hash_of(m);
+                records
+                    .iter()
+                    .any(|r| r.dataset == p.spec.dataset && r.model == model_name && r.seed == seed && r.method == m && r.config_hash == h)
+            };
+            if suite.methods.iter().all(|m| done(&records, m)) {
                 overall.inc(1);
                 continue;
             }
 
-            let (target, _train_secs, _cached) =
-                pipeline::target_model::<B>(&p, opts.cache_dir.as_deref(), device)?;
+            let (target, _train_secs, _cached) = pipeline::target_model::<B>(&p, opts.cache_dir.as_deref(), device)?;
             let orig = inner(&target);
-            let (oracle, _outs) =
-                pipeline::shadow_oracle::<B>(&p, &suite.shadow, opts.cache_dir.as_deref(), device)?;
-            let strength = MembershipOracle::<B::InnerBackend>::strength(
-                &oracle,
-                &orig,
-                &p.data,
-                &p.splits.target_train,
-                &p.splits.target_test,
-            )?;
+            let (set, _pool) = pipeline::oracles::<B>(&p, &suite.oracles, opts.cache_dir.as_deref(), device)?;
+            let mut strength = BTreeMap::new();
+            for (id, o) in &set.oracles {
+                let s = o.strength(&orig, &p.data, &p.splits.target_train, &p.splits.target_test)?;
+                let mut csv = String::from("fpr,tpr,threshold\n");
+                for pt in &s.roc {
+                    csv.push_str(&format!("{},{},{}\n", pt.fpr, pt.tpr, pt.threshold));
+                }
+                write_atomic(&opts.out_dir.join("roc").join(format!("{label}-{id}-original.csv")), csv.as_bytes())?;
+                strength.insert(id.clone(), s.summary);
+            }
+            let retained = pipeline::retained_sample(&fsplit.retain, seed);
+            let base = Baseline::new(&set, &orig, &p.data, &fsplit.forget, &retained);
+            let orig_acc = pipeline::accuracies(&orig, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
             let orig_train = predict(&orig, &p.data, &p.splits.target_train).accuracy();
-            let orig_m = measure(
-                &orig,
-                &p.data,
-                &fsplit.forget,
-                &fsplit.retain,
-                &p.splits.target_test,
-                &oracle,
-            );
-            let before = orig_m.forget_members.clone();
-            let mut retrain_secs = records
+            let stop_oracle = set.get(&suite.stopping_oracle).expect("validated stopping oracle");
+            let report_oracle = set.get(&suite.reporting_oracle).expect("validated reporting oracle");
+            let stop_before = base
+                .decisions
                 .iter()
-                .find(|r| {
-                    r.dataset == p.spec.dataset
-                        && r.model == model_name
-                        && r.seed == seed
-                        && r.method == "retrain"
-                })
-                .map(|r| r.seconds)
-                .unwrap_or(f64::NAN);
+                .find(|(id, _, _)| *id == suite.stopping_oracle)
+                .map(|(_, u, _)| u.clone())
+                .expect("stopping oracle decisions");
+            let report_before = base
+                .decisions
+                .iter()
+                .find(|(id, _, _)| *id == suite.reporting_oracle)
+                .map(|(_, u, _)| u.clone())
+                .expect("reporting oracle decisions");
+            let test_idx = p.splits.target_test.clone();
+            let data_ref = &p.data;
+            let forget_ref = &fsplit.forget;
+            // the figures' view of each checkpoint: test accuracy and the reporting oracle's FR
+            let observe = |net: &Net<B::InnerBackend>| {
+                let after = report_oracle.decide(net, data_ref, forget_ref);
+                let mut v = BTreeMap::from([("test_acc".to_string(), predict(net, data_ref, &test_idx).accuracy())]);
+                if let Some(fr) = FrCounts::from_decisions(&report_before, &after).ok().and_then(|c| c.forgetting_rate().value()) {
+                    v.insert("fr_report".to_string(), fr);
+                }
+                v
+            };
 
-            for (m, hash) in &configs {
-                if done(&records, m, hash) {
+            for m in &suite.methods {
+                if done(&records, m) {
                     continue;
                 }
                 let method = pipeline::method::<B>(m, &suite.forsaken, suite.finetune_epochs)?;
-                let test_idx = p.splits.target_test.clone();
-                let data_ref = &p.data;
-                let observer = move |net: &Net<B::InnerBackend>| {
-                    BTreeMap::from([(
-                        "test_acc".to_string(),
-                        predict(net, data_ref, &test_idx).accuracy(),
-                    )])
-                };
                 let stops = m == "forsaken";
-                let req = UnlearnRequest::<B> {
-                    original: &target,
-                    data: &p.data,
-                    forget: &fsplit.forget,
-                    retain: &fsplit.retain,
-                    reference: &p.splits.reference,
-                    train: &p.spec.recipe,
-                    stopping: stops.then(|| StoppingRule {
-                        oracle: &oracle as &dyn MembershipJudge<B::InnerBackend>,
-                        target_fr: suite.target_fr,
-                        before: before.clone(),
-                        check_every: suite.forsaken.check_every,
-                        max_steps: suite.forsaken.max_steps,
-                    }),
-                    observer: Some(&observer),
-                    seed,
-                    strength: stops.then_some(suite.target_fr),
-                };
                 let t = Instant::now();
-                let out = method
-                    .unlearn(&req)
-                    .with_context(|| format!("{label}: method {m}"))?;
-                let secs = (t.elapsed().as_secs_f64() - out.observer_seconds).max(0.0);
-                if m == "retrain" {
-                    retrain_secs = secs;
-                }
-                let after_net = inner(&out.model);
-                let am = measure(
-                    &after_net,
-                    &p.data,
-                    &fsplit.forget,
-                    &fsplit.retain,
-                    &p.splits.target_test,
-                    &oracle,
-                );
-                let counts = FrCounts::from_decisions(&before, &am.forget_members)?;
-                let rc = RunConfig {
-                    experiment: &p.spec,
-                    forget: suite.forget.to_string(),
-                    method: m,
-                    shadow: &suite.shadow,
-                    forsaken: (m == "forsaken").then_some(&suite.forsaken),
-                    finetune_epochs: (m == "finetune").then_some(suite.finetune_epochs),
-                    target_fr: suite.target_fr,
+                let (out, mut extra_trace, mut excluded) = if m == "scale" {
+                    // the harness's strength search: the mildest factor reaching the target FR
+                    // under the stopping oracle (search time counts; figure observation does not)
+                    let mut trace = Vec::new();
+                    let mut excluded = 0.0;
+                    let mut chosen = None;
+                    for (i, &f) in suite.scale_factors.iter().enumerate() {
+                        let req = request::<B>(&target, &p, &fsplit, None, None, seed, Some(f));
+                        let o = method.unlearn(&req)?;
+                        let net = inner(&o.model);
+                        let fr = FrCounts::from_decisions(&stop_before, &stop_oracle.decide(&net, &p.data, &fsplit.forget))?
+                            .forgetting_rate()
+                            .value();
+                        let ts = Instant::now();
+                        let mut values = observe(&net);
+                        excluded += ts.elapsed().as_secs_f64();
+                        values.insert("factor".into(), f);
+                        if let Some(v) = fr {
+                            values.insert("fr_stop".into(), v);
+                        }
+                        trace.push(TracePoint { step: i, values });
+                        let reached = fr.is_some_and(|v| v >= suite.target_fr);
+                        chosen = Some(o);
+                        if reached {
+                            break;
+                        }
+                    }
+                    let mut o = chosen.expect("at least one scale factor");
+                    if !trace.last().and_then(|t| t.values.get("fr_stop")).is_some_and(|v| *v >= suite.target_fr) {
+                        o.stop_reason = format!("{}; target FR {} not reached by any factor", o.stop_reason, suite.target_fr);
+                    } else {
+                        o.stop_reason = format!("{}; mildest factor reaching FR {}", o.stop_reason, suite.target_fr);
+                    }
+                    o.stopping_oracle = Some(suite.stopping_oracle.clone());
+                    (o, trace, excluded)
+                } else {
+                    let req = request::<B>(
+                        &target,
+                        &p,
+                        &fsplit,
+                        stops.then(|| StoppingRule {
+                            oracle: stop_oracle as &dyn MembershipJudge<B::InnerBackend>,
+                            target_fr: suite.target_fr,
+                            before: stop_before.clone(),
+                            check_every: suite.forsaken.check_every,
+                            max_steps: suite.forsaken.max_steps,
+                        }),
+                        Some(&observe),
+                        seed,
+                        stops.then_some(suite.target_fr),
+                    );
+                    let o = method.unlearn(&req).with_context(|| format!("{label}: method {m}"))?;
+                    (o, vec![], 0.0)
                 };
+                excluded += out.observer_seconds;
+                let secs = (t.elapsed().as_secs_f64() - excluded).max(0.0);
+                let after_net = inner(&out.model);
+                let acc = pipeline::accuracies(&after_net, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
+                let views = pipeline::oracle_views(&set, &base, &after_net, &p.data, &fsplit.forget, &retained, seed)?;
+                let mut trace = out.trace;
+                trace.append(&mut extra_trace);
+                let rc = serde_json::json!({
+                    "experiment": &p.spec, "forget": suite.forget.to_string(), "method": m, "oracles": &suite.oracles,
+                    "stopping_oracle": &suite.stopping_oracle, "reporting_oracle": &suite.reporting_oracle,
+                    "forsaken": (m == "forsaken").then_some(&suite.forsaken),
+                    "finetune_epochs": (m == "finetune").then_some(suite.finetune_epochs),
+                    "scale_factors": (m == "scale").then_some(&suite.scale_factors), "target_fr": suite.target_fr,
+                });
                 let rec = RunRecord {
                     dataset: p.spec.dataset.clone(),
                     model: model_name.clone(),
@@ -257,42 +278,40 @@ pub fn run_suite<B: AutodiffBackend>(
                     method: m.clone(),
                     strength: out.strength,
                     strength_knob: method.strength_knob().into(),
-                    stopping_oracle: out.stopping_oracle.clone().map(|o| {
-                        format!("{o} (no loss oracle yet: stopping on the reporting oracle)")
-                    }),
+                    stopping_oracle: out.stopping_oracle.clone(),
                     stop_reason: out.stop_reason.clone(),
                     steps: out.steps,
-                    fr_shadow: counts.forgetting_rate().value(),
-                    forget_members_before: counts.b_t,
-                    forget_members_after: counts.a_t,
-                    acc_forget: am.acc_forget,
-                    acc_retain: am.acc_retain,
-                    acc_test: am.acc_test,
-                    mean_top_prob_test: am.mean_top_prob_test,
+                    oracles: views,
+                    acc_forget: acc.forget,
+                    acc_retain: acc.retain,
+                    acc_test: acc.test,
+                    mean_top_prob_test: acc.mean_top_prob_test,
                     seconds: secs,
-                    retrain_seconds: retrain_secs,
+                    retrain_seconds: f64::NAN,
                     orig_acc_train: orig_train,
-                    orig_acc_test: orig_m.acc_test,
-                    orig_acc_forget: orig_m.acc_forget,
-                    oracle_auc: strength.summary.auc,
-                    oracle_balanced_accuracy: strength.summary.balanced_accuracy,
-                    oracle_tpr_at_1pct_fpr: strength.summary.tpr_at_1pct_fpr,
-                    oracle_advantage: strength.summary.advantage,
+                    orig_acc_test: orig_acc.test,
+                    orig_acc_forget: orig_acc.forget,
+                    oracle_strength: strength.clone(),
                     n_train: p.splits.target_train.len(),
                     n_forget: fsplit.forget.len(),
+                    n_retained_sample: retained.len(),
                     n_test: p.splits.target_test.len(),
-                    trace: out.trace,
-                    config: serde_json::to_value(&rc)?,
-                    config_hash: hash.clone(),
+                    trace,
+                    config: rc,
+                    config_hash: hash_of(m),
                     git_commit: commit.clone(),
                     backend: opts.backend.clone(),
                     profile: profile.clone(),
                 };
                 if opts.verbose {
+                    let v = rec.oracles.get(&suite.reporting_oracle);
+                    let pct = |x: Option<f64>| x.map_or("undef".to_string(), |v| format!("{:.1}", 100.0 * v));
                     overall.suspend(|| {
                         eprintln!(
-                            "{label:<24} {m:<9} FR {:>6} UA {:5.1} RA {:5.1} TA {:5.1} ({:.1} s; {})",
-                            counts.forgetting_rate().display_percent(),
+                            "{label:<22} {m:<9} FR({}) {:>6} FR_r {:>6} UA {:5.1} RA {:5.1} TA {:5.1} ({:.1} s; {})",
+                            suite.reporting_oracle,
+                            pct(v.and_then(|v| v.fr)),
+                            pct(v.and_then(|v| v.fr_retained)),
                             100.0 * (1.0 - rec.acc_forget),
                             100.0 * rec.acc_retain,
                             100.0 * rec.acc_test,
@@ -301,29 +320,41 @@ pub fn run_suite<B: AutodiffBackend>(
                         )
                     });
                 }
-                records.retain(|r| {
-                    !(r.dataset == rec.dataset
-                        && r.model == rec.model
-                        && r.seed == rec.seed
-                        && r.method == rec.method
-                        && r.forget == rec.forget)
-                });
+                records.retain(|r| !(same_group(r, &rec) && r.method == rec.method));
                 records.push(rec);
+                fill_relative(&mut records);
                 write_records(&runs_path, &records)?;
             }
-            // retrain seconds are known only after retrain ran: fill them in for this group
-            for r in records
-                .iter_mut()
-                .filter(|r| r.dataset == p.spec.dataset && r.model == model_name && r.seed == seed)
-            {
-                r.retrain_seconds = retrain_secs;
-            }
-            write_records(&runs_path, &records)?;
             overall.inc(1);
         }
     }
     overall.finish_and_clear();
-    crate::tables::write_summary(&records, &opts.out_dir)?;
-    crate::figures::fr_vs_accuracy(&records, &opts.out_dir.join("fr_vs_accuracy.svg"))?;
+    fill_relative(&mut records);
+    write_records(&runs_path, &records)?;
+    crate::tables::write_summary(&records, &opts.out_dir, &suite.reporting_oracle)?;
+    crate::figures::fr_vs_accuracy(&records, &opts.out_dir.join("fr_vs_accuracy.svg"), &suite.reporting_oracle)?;
     Ok(records)
+}
+
+fn request<'a, B: AutodiffBackend>(
+    target: &'a Net<B>,
+    p: &'a pipeline::Prepared,
+    fsplit: &'a forsaken_data::split::ForgetSplit,
+    stopping: Option<StoppingRule<'a, B::InnerBackend>>,
+    observer: Option<&'a forsaken_models::unlearn::Observer<'a, B::InnerBackend>>,
+    seed: u64,
+    strength: Option<f64>,
+) -> UnlearnRequest<'a, B> {
+    UnlearnRequest {
+        original: target,
+        data: &p.data,
+        forget: &fsplit.forget,
+        retain: &fsplit.retain,
+        reference: &p.splits.reference,
+        train: &p.spec.recipe,
+        stopping,
+        observer,
+        seed,
+        strength,
+    }
 }

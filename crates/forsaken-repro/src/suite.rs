@@ -7,6 +7,8 @@ use forsaken_data::{ForgetSpec, ModelFamily, SplitSizes};
 use forsaken_mask::ForsakenConfig;
 use forsaken_mia::ShadowConfig;
 
+use crate::pipeline::OracleConfig;
+
 /// One dataset of a suite, with optional overrides of the registry's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,8 +43,16 @@ pub struct Suite {
     pub forget: ForgetSpec,
     /// Methods to run, by id.
     pub methods: Vec<String>,
-    /// Shadow attack settings (its seed is combined with the run seed).
-    pub shadow: ShadowConfig,
+    /// Oracles: which, the shadow attack's settings, LiRA's shadow counts.
+    pub oracles: OracleConfig,
+    /// The oracle that methods stop on (and that searches `scale`'s factor); FORSAKEN.md
+    /// section 3: `loss`, so that the headline FR (reported under another oracle) is not the
+    /// one optimized.
+    pub stopping_oracle: String,
+    /// The oracle of the headline columns and figures.
+    pub reporting_oracle: String,
+    /// Factors tried by the strength search of `scale`, mildest first.
+    pub scale_factors: Vec<f64>,
     /// Forsaken's settings.
     pub forsaken: ForsakenConfig,
     /// Target FR of methods that stop on one.
@@ -62,24 +72,15 @@ impl Suite {
             name: "quick".into(),
             seeds: vec![0],
             entries: vec![
-                Entry {
-                    dataset: "location".into(),
-                    model: None,
-                    pool_limit: None,
-                    sizes: None,
-                    epochs: None,
-                },
-                Entry {
-                    dataset: "digits".into(),
-                    model: None,
-                    pool_limit: None,
-                    sizes: None,
-                    epochs: None,
-                },
+                Entry { dataset: "location".into(), model: None, pool_limit: None, sizes: None, epochs: None },
+                Entry { dataset: "digits".into(), model: None, pool_limit: None, sizes: None, epochs: None },
             ],
             forget: ForgetSpec::Fraction(0.1),
-            methods: vec!["retrain".into(), "forsaken".into(), "finetune".into()],
-            shadow: ShadowConfig::default(),
+            methods: vec!["retrain".into(), "forsaken".into(), "finetune".into(), "scale".into()],
+            oracles: OracleConfig::default(),
+            stopping_oracle: "loss".into(),
+            reporting_oracle: "shadow".into(),
+            scale_factors: (1..=9).rev().map(|k| k as f64 / 10.0).collect(),
             forsaken: ForsakenConfig::default(),
             target_fr: 0.9,
             finetune_epochs: 5,
@@ -90,12 +91,7 @@ impl Suite {
 
     /// A tiny end-to-end suite for tests: an MLP and a CNN on an MNIST subset, seconds.
     pub fn smoke() -> Self {
-        let sizes = SplitSizes {
-            target_train: 160,
-            target_test: 160,
-            reference: 80,
-            shadow: Some(160),
-        };
+        let sizes = SplitSizes { target_train: 160, target_test: 160, reference: 80, shadow: Some(160) };
         Self {
             name: "smoke".into(),
             seeds: vec![0],
@@ -116,17 +112,17 @@ impl Suite {
                 },
             ],
             forget: ForgetSpec::Fraction(0.1),
-            methods: vec!["retrain".into(), "forsaken".into(), "finetune".into()],
-            shadow: ShadowConfig {
-                k: 2,
-                top_k: 10,
-                seed: 0,
+            methods: vec!["retrain".into(), "forsaken".into(), "finetune".into(), "scale".into()],
+            oracles: OracleConfig {
+                shadow: ShadowConfig { k: 2, ..ShadowConfig::default() },
+                lira_shadows_mlp: 3,
+                lira_shadows_cnn: 3,
+                ..OracleConfig::default()
             },
-            forsaken: ForsakenConfig {
-                max_steps: 20,
-                check_every: 10,
-                ..ForsakenConfig::default()
-            },
+            stopping_oracle: "loss".into(),
+            reporting_oracle: "shadow".into(),
+            scale_factors: vec![0.8, 0.5, 0.2],
+            forsaken: ForsakenConfig { max_steps: 20, check_every: 10, ..ForsakenConfig::default() },
             target_fr: 0.9,
             finetune_epochs: 1,
             batch_size: 32,
@@ -146,24 +142,31 @@ impl Suite {
     /// Check the values a run relies on.
     pub fn validate(&self) -> Result<(), String> {
         if self.seeds.is_empty() || self.entries.is_empty() {
-            return Err(format!(
-                "suite `{}` needs at least one seed and one dataset",
-                self.name
-            ));
+            return Err(format!("suite `{}` needs at least one seed and one dataset", self.name));
         }
         for m in &self.methods {
             if !crate::pipeline::METHODS.contains(&m.as_str()) {
-                return Err(format!(
-                    "unknown method `{m}`; known: {}",
-                    crate::pipeline::METHODS.join(", ")
-                ));
+                return Err(format!("unknown method `{m}`; known: {}", crate::pipeline::METHODS.join(", ")));
             }
+        }
+        for o in [&self.stopping_oracle, &self.reporting_oracle] {
+            if !forsaken_mia::ORACLE_IDS.contains(&o.as_str()) {
+                return Err(format!("unknown oracle `{o}`; known: {}", forsaken_mia::ORACLE_IDS.join(", ")));
+            }
+            if !self.oracles.ids.is_empty() && !self.oracles.ids.iter().any(|i| i == "all" || i == o) {
+                return Err(format!("oracle `{o}` is used for stopping or reporting but not in `oracles.ids`"));
+            }
+        }
+        if self.scale_factors.iter().any(|f| !(0.0..=1.0).contains(f)) {
+            return Err("scale_factors must lie in [0, 1]".into());
         }
         if !(self.target_fr > 0.0 && self.target_fr <= 1.0) {
             return Err(format!("target_fr {} must be in (0, 1]", self.target_fr));
         }
         for e in &self.entries {
-            forsaken_data::registry::info(&e.dataset).map_err(|e| e.to_string())?;
+            if !forsaken_data::registry::is_registered(&e.dataset) && !e.dataset.contains(':') {
+                forsaken_data::registry::info(&e.dataset).map_err(|e| e.to_string())?;
+            }
         }
         Ok(())
     }

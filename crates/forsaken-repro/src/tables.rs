@@ -1,6 +1,9 @@
-//! Result tables, built with polars from the run records: `summary.csv` (one row per dataset,
-//! model and method; mean and standard deviation over seeds) and `summary.md` (the same as
-//! Markdown, with the original models and the oracle's strength in a table of their own).
+//! Result tables, built with polars from the run records:
+//! * `summary.csv`: one row per dataset, model and method; mean and `<col>_std` over seeds of
+//!   every metric, with per-oracle columns `fr.<oracle>`, `fr_retained.<oracle>`,
+//!   `selectivity.<oracle>`, `ret_vs_forget_auc.<oracle>` (PROTOCOL.md names);
+//! * `summary.md`: the original models with every oracle's strength, the headline table under
+//!   the reporting oracle with the selectivity block, and FR under every oracle.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -11,62 +14,76 @@ use polars::prelude::*;
 use crate::io::write_atomic;
 use crate::record::RunRecord;
 
-/// Flatten records into a DataFrame, one row per record (percent where the column says so).
-pub fn records_frame(records: &[RunRecord]) -> Result<DataFrame> {
-    let pct =
-        |f: &dyn Fn(&RunRecord) -> f64| records.iter().map(|r| 100.0 * f(r)).collect::<Vec<f64>>();
-    let df = df!(
-        "dataset" => records.iter().map(|r| r.dataset.clone()).collect::<Vec<_>>(),
-        "model" => records.iter().map(|r| r.model.clone()).collect::<Vec<_>>(),
-        "method" => records.iter().map(|r| r.method.clone()).collect::<Vec<_>>(),
-        "seed" => records.iter().map(|r| r.seed as i64).collect::<Vec<_>>(),
-        "fr.shadow" => records.iter().map(|r| r.fr_shadow.map(|v| 100.0 * v)).collect::<Vec<Option<f64>>>(),
-        "UA" => pct(&|r| 1.0 - r.acc_forget),
-        "RA" => pct(&|r| r.acc_retain),
-        "TA" => pct(&|r| r.acc_test),
-        "acc_loss" => pct(&|r| r.orig_acc_test - r.acc_test),
-        "seconds" => records.iter().map(|r| r.seconds).collect::<Vec<_>>(),
-        "speedup" => records.iter().map(|r| r.retrain_seconds / r.seconds.max(1e-9)).collect::<Vec<_>>(),
-        "steps" => records.iter().map(|r| r.steps as f64).collect::<Vec<_>>(),
-        "orig_train_acc" => pct(&|r| r.orig_acc_train),
-        "orig_test_acc" => pct(&|r| r.orig_acc_test),
-        "oracle_auc" => records.iter().map(|r| r.oracle_auc).collect::<Vec<_>>(),
-        "oracle_bal_acc" => pct(&|r| r.oracle_balanced_accuracy),
-        "oracle_tpr_1pct" => records.iter().map(|r| r.oracle_tpr_at_1pct_fpr.map(|v| 100.0 * v)).collect::<Vec<Option<f64>>>(),
-        "n_forget" => records.iter().map(|r| r.n_forget as f64).collect::<Vec<_>>(),
-        "stopping_oracle" => records.iter().map(|r| r.stopping_oracle.clone().unwrap_or_else(|| "-".into())).collect::<Vec<_>>(),
-    )?;
-    Ok(df)
+fn oracle_ids(records: &[RunRecord]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for id in forsaken_mia::ORACLE_IDS {
+        if records.iter().any(|r| r.oracles.contains_key(*id)) {
+            ids.push(id.to_string());
+        }
+    }
+    ids
 }
 
-/// Numeric columns summarised over seeds.
-const NUMERIC: &[&str] = &[
-    "fr.shadow",
-    "UA",
-    "RA",
-    "TA",
-    "acc_loss",
-    "seconds",
-    "speedup",
-    "steps",
-    "orig_train_acc",
-    "orig_test_acc",
-    "oracle_auc",
-    "oracle_bal_acc",
-    "oracle_tpr_1pct",
-    "n_forget",
-];
+/// Flatten records into a DataFrame, one row per record (accuracies and FR in percent).
+pub fn records_frame(records: &[RunRecord]) -> Result<DataFrame> {
+    let pct = |f: &dyn Fn(&RunRecord) -> f64| records.iter().map(|r| 100.0 * f(r)).collect::<Vec<f64>>();
+    let mut cols: Vec<Column> = vec![
+        Column::new("dataset".into(), records.iter().map(|r| r.dataset.clone()).collect::<Vec<_>>()),
+        Column::new("model".into(), records.iter().map(|r| r.model.clone()).collect::<Vec<_>>()),
+        Column::new("method".into(), records.iter().map(|r| r.method.clone()).collect::<Vec<_>>()),
+        Column::new("seed".into(), records.iter().map(|r| r.seed as i64).collect::<Vec<_>>()),
+        Column::new("acc_forget".into(), pct(&|r| r.acc_forget)),
+        Column::new("acc_retain".into(), pct(&|r| r.acc_retain)),
+        Column::new("acc_test".into(), pct(&|r| r.acc_test)),
+        Column::new("acc_loss".into(), pct(&|r| r.orig_acc_test - r.acc_test)),
+        Column::new("top_prob_test".into(), pct(&|r| r.mean_top_prob_test)),
+        Column::new("seconds".into(), records.iter().map(|r| r.seconds).collect::<Vec<_>>()),
+        Column::new("speedup".into(), records.iter().map(|r| r.retrain_seconds / r.seconds.max(1e-9)).collect::<Vec<_>>()),
+        Column::new("steps".into(), records.iter().map(|r| r.steps as f64).collect::<Vec<_>>()),
+        Column::new("strength".into(), records.iter().map(|r| r.strength).collect::<Vec<_>>()),
+        Column::new("orig_train_acc".into(), pct(&|r| r.orig_acc_train)),
+        Column::new("orig_test_acc".into(), pct(&|r| r.orig_acc_test)),
+        Column::new("orig_acc_forget".into(), pct(&|r| r.orig_acc_forget)),
+        Column::new("n_forget".into(), records.iter().map(|r| r.n_forget as f64).collect::<Vec<_>>()),
+        Column::new(
+            "stopping_oracle".into(),
+            records.iter().map(|r| r.stopping_oracle.clone().unwrap_or_else(|| "-".into())).collect::<Vec<_>>(),
+        ),
+    ];
+    for id in oracle_ids(records) {
+        let v = |f: &dyn Fn(&crate::record::OracleView) -> Option<f64>, scale: f64| {
+            records.iter().map(|r| r.oracles.get(&id).and_then(f).map(|x| x * scale)).collect::<Vec<Option<f64>>>()
+        };
+        cols.push(Column::new(format!("fr.{id}").into(), v(&|o| o.fr, 100.0)));
+        cols.push(Column::new(format!("fr_ci_low.{id}").into(), v(&|o| o.fr_ci_low, 100.0)));
+        cols.push(Column::new(format!("fr_ci_high.{id}").into(), v(&|o| o.fr_ci_high, 100.0)));
+        cols.push(Column::new(format!("fr_retained.{id}").into(), v(&|o| o.fr_retained, 100.0)));
+        cols.push(Column::new(format!("selectivity.{id}").into(), v(&|o| o.selectivity, 1.0)));
+        cols.push(Column::new(format!("ret_vs_forget_auc.{id}").into(), v(&|o| o.ret_vs_forget_auc, 1.0)));
+        let s = |f: &dyn Fn(&forsaken_metrics::OracleStrength) -> Option<f64>| {
+            records.iter().map(|r| r.oracle_strength.get(&id).and_then(f)).collect::<Vec<Option<f64>>>()
+        };
+        cols.push(Column::new(format!("oracle_auc.{id}").into(), s(&|o| Some(o.auc))));
+        cols.push(Column::new(format!("oracle_bal_acc.{id}").into(), s(&|o| Some(100.0 * o.balanced_accuracy))));
+        cols.push(Column::new(format!("oracle_tpr_1pct.{id}").into(), s(&|o| o.tpr_at_1pct_fpr.map(|v| 100.0 * v))));
+        cols.push(Column::new(format!("oracle_tpr_0_1pct.{id}").into(), s(&|o| o.tpr_at_0_1pct_fpr.map(|v| 100.0 * v))));
+        cols.push(Column::new(format!("oracle_advantage.{id}").into(), s(&|o| Some(o.advantage))));
+    }
+    Ok(DataFrame::new(records.len(), cols)?)
+}
 
 /// Mean (and `<col>_std`) over seeds per dataset, model and method.
 pub fn summary_frame(records: &[RunRecord]) -> Result<DataFrame> {
     let df = records_frame(records)?;
-    let mut aggs: Vec<Expr> = vec![
-        col("seed").n_unique().alias("seeds"),
-        col("stopping_oracle").first(),
-    ];
-    for c in NUMERIC {
-        aggs.push(col(*c).mean().alias(*c));
-        aggs.push(col(*c).std(1).alias(format!("{c}_std")));
+    let keys = ["dataset", "model", "method", "seed", "stopping_oracle"];
+    let mut aggs: Vec<Expr> = vec![col("seed").n_unique().alias("seeds"), col("stopping_oracle").first()];
+    for c in df.get_column_names() {
+        let c = c.as_str();
+        if keys.contains(&c) {
+            continue;
+        }
+        aggs.push(col(c).mean().alias(c));
+        aggs.push(col(c).std(1).alias(format!("{c}_std")));
     }
     let out = df
         .lazy()
@@ -78,24 +95,11 @@ pub fn summary_frame(records: &[RunRecord]) -> Result<DataFrame> {
 }
 
 fn f64_at(df: &DataFrame, name: &str, i: usize) -> Option<f64> {
-    df.column(name)
-        .ok()?
-        .as_materialized_series()
-        .f64()
-        .ok()?
-        .get(i)
+    df.column(name).ok()?.as_materialized_series().f64().ok()?.get(i).filter(|v| v.is_finite())
 }
 
 fn str_at(df: &DataFrame, name: &str, i: usize) -> String {
-    df.column(name)
-        .ok()
-        .and_then(|c| {
-            c.as_materialized_series()
-                .str()
-                .ok()
-                .and_then(|s| s.get(i).map(str::to_string))
-        })
-        .unwrap_or_default()
+    df.column(name).ok().and_then(|c| c.as_materialized_series().str().ok().and_then(|s| s.get(i).map(str::to_string))).unwrap_or_default()
 }
 
 fn fmt_ms(df: &DataFrame, name: &str, i: usize, digits: usize) -> String {
@@ -108,96 +112,128 @@ fn fmt_ms(df: &DataFrame, name: &str, i: usize, digits: usize) -> String {
     }
 }
 
+/// Method order in tables: the reference first, then Forsaken, then the rest.
+fn method_rank(m: &str) -> usize {
+    ["retrain", "forsaken", "forsaken-w", "finetune", "scale"].iter().position(|x| *x == m).unwrap_or(99)
+}
+
 /// Write `summary.csv` and `summary.md` under `dir`.
-pub fn write_summary(records: &[RunRecord], dir: &Path) -> Result<()> {
+pub fn write_summary(records: &[RunRecord], dir: &Path, reporting: &str) -> Result<()> {
     if records.is_empty() {
         anyhow::bail!("no run records to summarise in {}", dir.display());
     }
     let mut df = summary_frame(records)?;
     let mut csv = Vec::new();
-    CsvWriter::new(&mut csv)
-        .finish(&mut df)
-        .map_err(|e| anyhow::anyhow!("writing summary.csv: {e}"))?;
+    CsvWriter::new(&mut csv).finish(&mut df).map_err(|e| anyhow::anyhow!("writing summary.csv: {e}"))?;
     write_atomic(&dir.join("summary.csv"), &csv)?;
 
     let n = df.height();
-    let mut md = String::new();
+    let mut rows: Vec<usize> = (0..n).collect();
+    rows.sort_by_key(|&i| (str_at(&df, "dataset", i), str_at(&df, "model", i), method_rank(&str_at(&df, "method", i))));
+    let ids = oracle_ids(records);
     let r0 = &records[0];
+    let mut md = String::new();
+    writeln!(md, "# Summary: `{}`\n", dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default())?;
     writeln!(
         md,
-        "# Summary: `{}`\n",
-        dir.file_name()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default()
-    )?;
-    writeln!(
-        md,
-        "Generated by `forsaken-repro` from `runs.jsonl` (code {}, backend `{}`, {} profile). Percentages; \
-         mean ± standard deviation over seeds where there are several. FR is the forgetting rate on the forget \
-         set D_u under the shadow-model oracle (FORSAKEN.md section 1); UA = 100 - accuracy on D_u, RA = accuracy \
-         on the retained set, TA = accuracy on target_test; `acc loss` = original TA - TA; `speed-up` = retrain \
-         seconds / method seconds. This is our setup, not the paper's table.\n",
+        "Generated by `forsaken-repro` from `runs.jsonl` (code {}, backend `{}`, {} profile). Mean ± standard \
+         deviation over seeds where there are several. Accuracies and forgetting rates in percent. This is our \
+         setup (PROTOCOL.md), not the paper's table.\n",
         r0.git_commit, r0.backend, r0.profile
     )?;
-    writeln!(md, "## Original models and the oracle's strength\n")?;
-    writeln!(md, "| dataset | model | train acc | test acc | oracle AUC | oracle bal. acc | TPR @ 1% FPR | forget set |")?;
-    writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(
+        md,
+        "* **FR** (forgetting rate, FORSAKEN.md section 1) on the forget set D_u; `[a, b]` is its 95% bootstrap interval over D_u."
+    )?;
+    writeln!(
+        md,
+        "* **FR_r**: the same formula and oracle on the retained training data (up to 2,000 samples). Retraining keeps it near 0."
+    )?;
+    writeln!(md, "* **selectivity** = (FR - FR_r) / (FR(retrain) - FR_r(retrain)): 1 = forgets D_u as specifically as retraining, 0 = forgets everything equally; n/a when retraining's own gap is under 5 points.")?;
+    writeln!(md, "* **ret-vs-forget AUC**: can the oracle's member score tell retained from forgotten samples after unlearning (0.5 = no; retraining: high).")?;
+    writeln!(md, "* UA = 100 - accuracy on D_u; RA, TA = accuracy on retained and test data; `acc loss` = original TA - TA; `top prob` = mean top-class probability on test; `speed-up` = retrain seconds / method seconds.")?;
+    writeln!(md, "* Methods that stop on a target FR use the **{}** oracle; the headline columns use the **{reporting}** oracle, so the reported FR is not the one optimized.\n", records.iter().find_map(|r| r.stopping_oracle.clone()).unwrap_or_else(|| "-".into()))?;
+
+    writeln!(md, "## Original models and each oracle's strength (target_train vs target_test)\n")?;
+    writeln!(md, "| dataset | model | train acc | test acc | oracle | AUC | bal. acc | TPR@1%FPR | TPR@0.1%FPR | advantage |")?;
+    writeln!(md, "|---|---|---:|---:|---|---:|---:|---:|---:|---:|")?;
     let mut seen = std::collections::BTreeSet::new();
-    for i in 0..n {
+    for &i in &rows {
         let key = (str_at(&df, "dataset", i), str_at(&df, "model", i));
         if !seen.insert(key.clone()) {
             continue;
         }
-        let auc = f64_at(&df, "oracle_auc", i).unwrap_or(f64::NAN);
-        let flag = if auc < forsaken_mia::WEAK_ORACLE_AUC {
-            " (weak: cannot see membership here)"
-        } else {
-            ""
-        };
-        writeln!(
-            md,
-            "| {} | {} | {} | {} | {}{flag} | {} | {} | {} |",
-            key.0,
-            key.1,
-            fmt_ms(&df, "orig_train_acc", i, 1),
-            fmt_ms(&df, "orig_test_acc", i, 1),
-            fmt_ms(&df, "oracle_auc", i, 3),
-            fmt_ms(&df, "oracle_bal_acc", i, 1),
-            fmt_ms(&df, "oracle_tpr_1pct", i, 1),
-            fmt_ms(&df, "n_forget", i, 0),
-        )?;
+        for id in &ids {
+            let auc = f64_at(&df, &format!("oracle_auc.{id}"), i).unwrap_or(f64::NAN);
+            let flag = if auc < forsaken_mia::WEAK_ORACLE_AUC { " ⚠ cannot see membership here" } else { "" };
+            writeln!(
+                md,
+                "| {} | {} | {} | {} | {id} | {}{flag} | {} | {} | {} | {} |",
+                key.0,
+                key.1,
+                fmt_ms(&df, "orig_train_acc", i, 1),
+                fmt_ms(&df, "orig_test_acc", i, 1),
+                fmt_ms(&df, &format!("oracle_auc.{id}"), i, 3),
+                fmt_ms(&df, &format!("oracle_bal_acc.{id}"), i, 1),
+                fmt_ms(&df, &format!("oracle_tpr_1pct.{id}"), i, 1),
+                fmt_ms(&df, &format!("oracle_tpr_0_1pct.{id}"), i, 1),
+                fmt_ms(&df, &format!("oracle_advantage.{id}"), i, 3),
+            )?;
+        }
     }
-    writeln!(md, "\n## Unlearning\n")?;
-    writeln!(md, "| dataset | model | method | FR (shadow) | UA | RA | TA | acc loss | seconds | speed-up | steps | stopping oracle |")?;
-    writeln!(
-        md,
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-    )?;
-    for i in 0..n {
+
+    writeln!(md, "\n## Unlearning under the `{reporting}` oracle, with selectivity\n")?;
+    writeln!(md, "| dataset | model | method | strength | FR [95% CI] | FR_r | selectivity | ret-vs-forget AUC | UA | RA | TA | acc loss | top prob | seconds | speed-up |")?;
+    writeln!(md, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    for &i in &rows {
+        let ci = match (f64_at(&df, &format!("fr_ci_low.{reporting}"), i), f64_at(&df, &format!("fr_ci_high.{reporting}"), i)) {
+            (Some(a), Some(b)) => format!(" [{a:.1}, {b:.1}]"),
+            _ => String::new(),
+        };
+        let ua = f64_at(&df, "acc_forget", i).map_or("n/a".into(), |v| format!("{:.1}", 100.0 - v));
         writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {}{ci} | {} | {} | {} | {ua} | {} | {} | {} | {} | {} | {} |",
             str_at(&df, "dataset", i),
             str_at(&df, "model", i),
             str_at(&df, "method", i),
-            fmt_ms(&df, "fr.shadow", i, 1),
-            fmt_ms(&df, "UA", i, 1),
-            fmt_ms(&df, "RA", i, 1),
-            fmt_ms(&df, "TA", i, 1),
+            fmt_ms(&df, "strength", i, 2),
+            fmt_ms(&df, &format!("fr.{reporting}"), i, 1),
+            fmt_ms(&df, &format!("fr_retained.{reporting}"), i, 1),
+            fmt_ms(&df, &format!("selectivity.{reporting}"), i, 2),
+            fmt_ms(&df, &format!("ret_vs_forget_auc.{reporting}"), i, 3),
+            fmt_ms(&df, "acc_retain", i, 1),
+            fmt_ms(&df, "acc_test", i, 1),
             fmt_ms(&df, "acc_loss", i, 1),
+            fmt_ms(&df, "top_prob_test", i, 1),
             fmt_ms(&df, "seconds", i, 2),
             fmt_ms(&df, "speedup", i, 1),
-            fmt_ms(&df, "steps", i, 0),
-            str_at(&df, "stopping_oracle", i),
         )?;
+    }
+
+    writeln!(md, "\n## FR on D_u / FR on retained / selectivity under every oracle\n")?;
+    write!(md, "| dataset | model | method |")?;
+    for id in &ids {
+        write!(md, " {id} |")?;
+    }
+    writeln!(md)?;
+    writeln!(md, "|---|---|---|{}", "---:|".repeat(ids.len()))?;
+    for &i in &rows {
+        write!(md, "| {} | {} | {} |", str_at(&df, "dataset", i), str_at(&df, "model", i), str_at(&df, "method", i))?;
+        for id in &ids {
+            write!(
+                md,
+                " {} / {} / {} |",
+                fmt_ms(&df, &format!("fr.{id}"), i, 1),
+                fmt_ms(&df, &format!("fr_retained.{id}"), i, 1),
+                fmt_ms(&df, &format!("selectivity.{id}"), i, 2)
+            )?;
+        }
+        writeln!(md)?;
     }
     writeln!(md, "\nStop reasons (per record):\n")?;
     for r in records {
-        writeln!(
-            md,
-            "* {} / {} / seed {} / {}: {}",
-            r.dataset, r.model, r.seed, r.method, r.stop_reason
-        )?;
+        writeln!(md, "* {} / {} / seed {} / {}: {}", r.dataset, r.model, r.seed, r.method, r.stop_reason)?;
     }
     write_atomic(&dir.join("summary.md"), md.as_bytes())?;
     Ok(())

@@ -1,0 +1,100 @@
+//! Baseline properties on tiny fixtures (Flex CPU backend).
+
+use burn::backend::{Autodiff, Flex};
+use burn::module::AutodiffModule;
+
+use forsaken_data::{Dataset, ModelFamily};
+use forsaken_metrics::selectivity::{retained_vs_forget_auc, selectivity};
+use forsaken_metrics::FrCounts;
+use forsaken_mia::{shadow_pool, MembershipOracle, Metric, MetricOracle};
+use forsaken_models::{predict, to_vec, train, MembershipJudge, Net, NetConfig, TrainConfig, UnlearnRequest, Unlearner};
+
+use crate::{Retrain, Scale};
+
+type B = Autodiff<Flex>;
+type I = Flex;
+
+fn noisy(n: usize, dim: usize, classes: usize, seed: u64) -> Dataset {
+    use rand::{Rng, SeedableRng};
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let f = (0..n * dim).map(|_| if r.random_bool(0.2) { 1.0 } else { 0.0 }).collect();
+    let l = (0..n).map(|_| r.random_range(0..classes as u32)).collect();
+    Dataset::new("noisy", f, l, vec![dim], classes).unwrap()
+}
+
+fn request<'a>(
+    net: &'a Net<B>,
+    data: &'a Dataset,
+    forget: &'a [usize],
+    retain: &'a [usize],
+    reference: &'a [usize],
+    recipe: &'a TrainConfig,
+    strength: Option<f64>,
+) -> UnlearnRequest<'a, B> {
+    UnlearnRequest { original: net, data, forget, retain, reference, train: recipe, stopping: None, observer: None, seed: 0, strength }
+}
+
+#[test]
+fn scale_reads_no_data() {
+    let dev = Default::default();
+    let cfg = NetConfig::for_family(ModelFamily::Mlp, &[6], 3);
+    let net = train::fresh::<B>(&cfg, 1, &dev).unwrap();
+    let empty = Dataset { name: "empty".into(), features: vec![], labels: vec![], shape: vec![6], num_classes: 3, ..noisy(1, 6, 3, 0) };
+    let recipe = TrainConfig::default();
+    let out = Scale::default().unlearn(&request(&net, &empty, &[], &[], &[], &recipe, Some(0.5))).unwrap();
+    let probe = noisy(4, 6, 3, 9);
+    let idx = [0, 1, 2, 3];
+    let before = predict(&net.valid(), &probe, &idx);
+    let after = predict(&out.model.valid(), &probe, &idx);
+    assert_ne!(before.probs, after.probs);
+    // the hidden weights are untouched; only the head's input rows are scaled
+    assert_eq!(to_vec(net.valid().dense[0].weight.val()), to_vec(out.model.valid().dense[0].weight.val()));
+    assert!(Scale::default().unlearn(&request(&net, &empty, &[], &[], &[], &recipe, Some(1.5))).is_err());
+}
+
+#[test]
+fn retraining_is_selective_and_the_data_free_control_is_not() {
+    let dev = Default::default();
+    let data = noisy(700, 40, 4, 1);
+    let cfg = NetConfig::for_family(ModelFamily::Mlp, &[40], 4);
+    let recipe = TrainConfig { epochs: 100, batch_size: 32, lr: 5e-3, seed: 0 };
+    let forget: Vec<usize> = (0..40).collect();
+    let retain: Vec<usize> = (40..200).collect();
+    let members: Vec<usize> = (0..200).collect();
+    let reference: Vec<usize> = (200..300).collect();
+    let shadow: Vec<usize> = (300..700).collect();
+    let net = train(train::fresh::<B>(&cfg, 11, &dev).unwrap(), &data, &members, &recipe, "target").unwrap();
+    let pool = shadow_pool::<B>(&data, &shadow, &cfg, &recipe, 4, 3, None, &dev).unwrap();
+    let oracle = MetricOracle::fit(Metric::Loss, &pool.outputs).unwrap();
+    let orig = net.valid();
+    let b_u = MembershipJudge::<I>::decide(&oracle, &orig, &data, &forget);
+    let b_r = MembershipJudge::<I>::decide(&oracle, &orig, &data, &retain);
+    let measure = |m: &Net<I>| {
+        let fr_u = FrCounts::from_decisions(&b_u, &oracle.decide(m, &data, &forget)).unwrap().forgetting_rate().value();
+        let fr_r = FrCounts::from_decisions(&b_r, &oracle.decide(m, &data, &retain)).unwrap().forgetting_rate().value();
+        let auc = retained_vs_forget_auc(&oracle.score(m, &data, &retain), &oracle.score(m, &data, &forget)).unwrap();
+        (fr_u, fr_r, auc)
+    };
+    let (_, _, auc0) = measure(&orig);
+    assert!((auc0 - 0.5).abs() <= 0.1, "original model: retained-vs-forget AUC {auc0}");
+    let rt = Retrain.unlearn(&request(&net, &data, &forget, &retain, &reference, &recipe, None)).unwrap().model.valid();
+    let (rfu, rfr, rauc) = measure(&rt);
+    assert!(rauc >= 0.8, "retrain: retained-vs-forget AUC {rauc}");
+    // scale: the mildest factor of 0.9, 0.8, ..., 0.1 that reaches FR 90% on D_u
+    let target = 0.9;
+    let mut reached = None;
+    for k in (1..=9).rev() {
+        let f = k as f64 / 10.0;
+        let m = Scale::default().unlearn(&request(&net, &data, &[], &[], &[], &recipe, Some(f))).unwrap().model.valid();
+        let r = measure(&m);
+        if r.0.is_some_and(|v| v >= target) {
+            reached = Some((f, r));
+            break;
+        }
+    }
+    let (factor, (sfu, sfr, sauc)) = reached.expect("scale reaches the target FR at some factor");
+    assert!(sauc <= 0.6, "scale x{factor}: retained-vs-forget AUC {sauc}");
+    let sel = selectivity(sfu, sfr, rfu, rfr).expect("retrain gap is large on an overfit model");
+    assert!(sel <= 0.2, "scale x{factor}: selectivity {sel}");
+    assert!((selectivity(rfu, rfr, rfu, rfr).unwrap() - 1.0).abs() < 1e-12);
+}

@@ -1,0 +1,161 @@
+//! The shadow-model pool shared by every oracle: `k` models of the target's architecture and
+//! recipe, each trained on an independent random half of the shadow split (PROTOCOL.md), with
+//! their softmax outputs on every shadow sample.
+//!
+//! **Cache.** With a cache directory, each shadow model (weights + its "in" index list) and the
+//! pool's outputs are saved under `<cache>/shadows/<hash>/`, the hash covering the dataset, the
+//! shadow split, the architecture, the recipe, `k` and the seed. A later run with the same
+//! configuration loads them instead of training (and trains only the models still missing,
+//! so an interrupted pool resumes); a changed configuration hashes elsewhere.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use forsaken_data::split::{read_indices, write_indices};
+use forsaken_data::Dataset;
+use forsaken_models::{checkpoint, predict, train, ModelError, Net, NetConfig, TrainConfig};
+
+use crate::shadow::{ShadowOutputs, ShadowRecord};
+
+/// Trained shadow models with their in-sets and outputs on the shadow split.
+pub struct ShadowPool<B: Backend> {
+    /// The models (inference backend).
+    pub models: Vec<Net<B>>,
+    /// Pooled-dataset indices each model trained on.
+    pub in_sets: Vec<Vec<usize>>,
+    /// Every model's outputs on every shadow sample, labelled in/out.
+    pub outputs: ShadowOutputs,
+    /// How many models this call trained (0 when everything came from the cache).
+    pub trained_now: usize,
+    /// Cache folder used, if any.
+    pub cache_path: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct PoolKey<'a> {
+    dataset: &'a str,
+    shadow_split_hash: String,
+    net: &'a NetConfig,
+    recipe: &'a TrainConfig,
+    k: usize,
+    seed: u64,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+fn ck(path: &Path, e: impl std::fmt::Display) -> ModelError {
+    ModelError::Checkpoint { path: path.display().to_string(), msg: e.to_string() }
+}
+
+/// Train (or load from `cache`) `k` shadow models on random halves of `shadow_idx`.
+#[allow(clippy::too_many_arguments)]
+pub fn shadow_pool<B: AutodiffBackend>(
+    data: &Dataset,
+    shadow_idx: &[usize],
+    net: &NetConfig,
+    recipe: &TrainConfig,
+    k: usize,
+    seed: u64,
+    cache: Option<&Path>,
+    device: &B::Device,
+) -> Result<ShadowPool<B::InnerBackend>, ModelError> {
+    if shadow_idx.len() < 4 || k == 0 {
+        return Err(ModelError::Request(format!(
+            "shadow models need k >= 1 and at least 4 shadow samples (got k = {k}, {} samples)",
+            shadow_idx.len()
+        )));
+    }
+    let split_hash = hex(&Sha256::digest(shadow_idx.iter().flat_map(|i| (*i as u64).to_le_bytes()).collect::<Vec<u8>>()));
+    let key = PoolKey { dataset: &data.name, shadow_split_hash: split_hash, net, recipe, k, seed };
+    let dir = cache.map(|c| c.join("shadows").join(hex(&Sha256::digest(serde_json::to_vec(&key).expect("key serializes")))));
+    if let Some(d) = &dir {
+        std::fs::create_dir_all(d).map_err(|e| ck(d, e))?;
+        let desc = serde_json::to_string_pretty(&key).expect("key serializes");
+        std::fs::write(d.join("key.json"), desc).map_err(|e| ck(d, e))?;
+    }
+    let mut models = Vec::with_capacity(k);
+    let mut in_sets = Vec::with_capacity(k);
+    let mut trained_now = 0;
+    for s in 0..k {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(s as u64 + 1));
+        let mut order = shadow_idx.to_vec();
+        order.shuffle(&mut rng);
+        let inside: Vec<usize> = order[..order.len() / 2].to_vec();
+        let stem = dir.as_ref().map(|d| d.join(format!("shadow{s}")));
+        let cached = stem.as_ref().filter(|st| checkpoint::exists(st) && st.with_extension("in.txt").exists());
+        let model = match cached {
+            Some(st) => {
+                let saved_in = read_indices(&st.with_extension("in.txt"))?;
+                if saved_in != inside {
+                    return Err(ck(st, "cached shadow model was trained on a different half; delete the cache folder"));
+                }
+                checkpoint::load::<B::InnerBackend>(st, device)?
+            }
+            None => {
+                let mseed = seed.wrapping_mul(7919).wrapping_add(1000 + s as u64);
+                let fresh = forsaken_models::train::fresh::<B>(net, mseed, device)?;
+                let r = TrainConfig { seed: mseed, ..recipe.clone() };
+                let m = train(fresh, data, &inside, &r, &format!("shadow model {}/{k}", s + 1))?.valid();
+                trained_now += 1;
+                if let Some(st) = &stem {
+                    checkpoint::save(&m, st)?;
+                    write_indices(&st.with_extension("in.txt"), &inside)?;
+                }
+                m
+            }
+        };
+        models.push(model);
+        in_sets.push(inside);
+    }
+    let out_path = dir.as_ref().map(|d| d.join("outputs.json"));
+    let outputs = match out_path.as_ref().filter(|p| p.exists() && trained_now == 0) {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| ck(p, e))?;
+            serde_json::from_str(&text).map_err(|e| ck(p, format!("corrupt ({e}); delete it to recompute")))?
+        }
+        None => {
+            let o = collect_outputs(&models, &in_sets, data, shadow_idx, net.num_classes);
+            if let Some(p) = &out_path {
+                let tmp = p.with_extension("json.partial");
+                std::fs::write(&tmp, serde_json::to_vec(&o).expect("outputs serialize")).map_err(|e| ck(&tmp, e))?;
+                std::fs::rename(&tmp, p).map_err(|e| ck(p, e))?;
+            }
+            o
+        }
+    };
+    Ok(ShadowPool { models, in_sets, outputs, trained_now, cache_path: dir })
+}
+
+fn collect_outputs<B: Backend>(
+    models: &[Net<B>],
+    in_sets: &[Vec<usize>],
+    data: &Dataset,
+    shadow_idx: &[usize],
+    num_classes: usize,
+) -> ShadowOutputs {
+    let mut records = Vec::with_capacity(models.len() * shadow_idx.len());
+    let (mut tr, mut te) = (0.0, 0.0);
+    for (s, (m, inside)) in models.iter().zip(in_sets).enumerate() {
+        let set: std::collections::HashSet<usize> = inside.iter().copied().collect();
+        let outside: Vec<usize> = shadow_idx.iter().copied().filter(|i| !set.contains(i)).collect();
+        let oi = predict(m, data, inside);
+        let oo = predict(m, data, &outside);
+        tr += oi.accuracy() / models.len() as f64;
+        te += oo.accuracy() / models.len() as f64;
+        for (o, idx, member) in [(&oi, inside.as_slice(), true), (&oo, outside.as_slice(), false)] {
+            for (i, &sample) in idx.iter().enumerate() {
+                records.push(ShadowRecord { class: o.labels[i], probs: o.row(i).to_vec(), member, model: s, sample });
+            }
+        }
+    }
+    ShadowOutputs { num_classes, records, shadow_train_acc: tr, shadow_test_acc: te }
+}
