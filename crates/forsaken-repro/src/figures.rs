@@ -109,7 +109,7 @@ where
             let curve: Vec<(f64, f64)> = r
                 .trace
                 .iter()
-                .filter_map(|t| match (t.values.get("fr_stop"), t.values.get("test_acc")) {
+                .filter_map(|t| match (t.values.get("fr_report"), t.values.get("test_acc")) {
                     (Some(f), Some(a)) if f.is_finite() => Some((100.0 * f, 100.0 * a)),
                     _ => None,
                 })
