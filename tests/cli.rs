@@ -197,3 +197,46 @@ fn cuda_without_the_feature_is_a_clear_error() {
     let err = fails(bin().args(["--backend", "cuda", "datasets"]).output().unwrap());
     assert!(err.contains("--features cuda"), "{err}");
 }
+
+#[test]
+fn users_own_csv_runs_through_train_unlearn_and_audit() {
+    let dir = tmp("csv");
+    let mut csv = String::from("age,colour,score,label\n");
+    for i in 0..320 {
+        let colour = ["red", "green", "blue"][i % 3];
+        let label = if (i * 7 + i / 3) % 5 < 2 { "yes" } else { "no" };
+        csv.push_str(&format!("{},{colour},{}.5,{label}\n", 20 + i % 50, (i * 13) % 97));
+    }
+    let path = dir.join("table.csv");
+    std::fs::write(&path, csv).unwrap();
+    let spec = format!("csv:{}", path.display());
+    let cache = dir.join("cache");
+    let out = ok(bin()
+        .args(["train", "--dataset", &spec, "--label", "label", "--epochs", "20", "--out"])
+        .arg(dir.join("m"))
+        .arg("--cache-dir")
+        .arg(&cache)
+        .output()
+        .unwrap());
+    assert!(out.contains("train accuracy"), "{out}");
+    ok(bin()
+        .args(["unlearn", "--method", "scale", "--factor", "0.5", "--model"])
+        .arg(dir.join("m"))
+        .arg("--out")
+        .arg(dir.join("s"))
+        .arg("--cache-dir")
+        .arg(&cache)
+        .output()
+        .unwrap());
+    let out = ok(bin()
+        .args(["audit", "--oracle", "loss,shadow", "--shadows", "2", "--before"])
+        .arg(dir.join("m"))
+        .arg("--after")
+        .arg(dir.join("s"))
+        .arg("--cache-dir")
+        .arg(&cache)
+        .output()
+        .unwrap());
+    assert!(out.contains("forgetting rate (shadow)"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}

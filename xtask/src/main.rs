@@ -22,6 +22,12 @@ struct Xtask {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Dataset chores: `cargo xtask data verify` checks every dataset file under the data
+    /// directory (--data-dir / FORSAKEN_DATA_DIR, default data/) against its SHA-256.
+    Data {
+        #[command(subcommand)]
+        cmd: DataCmd,
+    },
     /// Run a reproduction suite through `forsaken reproduce` (default: --quick). Results go to
     /// results/<suite>/ (runs.jsonl, summary.csv, summary.md, fr_vs_accuracy.svg); an
     /// interrupted run resumes.
@@ -39,6 +45,30 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum DataCmd {
+    /// One line per dataset: found, verified, sample counts.
+    Verify {
+        /// Data directory (default: FORSAKEN_DATA_DIR, else data/).
+        #[arg(long)]
+        data_dir: Option<String>,
+    },
+}
+
+fn cargo_forsaken(release: bool, features: Option<&str>) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut c = Command::new(cargo);
+    c.args(["run", "--quiet", "--package", "forsaken", "--bin", "forsaken"]);
+    if release {
+        c.arg("--release");
+    }
+    if let Some(f) = features {
+        c.args(["--features", f]);
+    }
+    c.arg("--");
+    c
+}
+
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -51,17 +81,21 @@ fn main() -> ExitCode {
 
 fn run() -> Result<()> {
     match Xtask::parse().cmd {
+        Cmd::Data { cmd: DataCmd::Verify { data_dir } } => {
+            let mut c = cargo_forsaken(false, None);
+            if let Some(d) = data_dir {
+                c.args(["--data-dir", &d]);
+            }
+            c.arg("verify-data");
+            let status = c.status()?;
+            if !status.success() {
+                bail!("data verify failed ({status})");
+            }
+            Ok(())
+        }
         Cmd::Reproduce { release, features, args } => {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut c = Command::new(cargo);
-            c.args(["run", "--quiet", "--package", "forsaken", "--bin", "forsaken"]);
-            if release {
-                c.arg("--release");
-            }
-            if let Some(f) = features {
-                c.args(["--features", &f]);
-            }
-            c.args(["--", "reproduce"]);
+            let mut c = cargo_forsaken(release, features.as_deref());
+            c.arg("reproduce");
             if args.is_empty() {
                 c.arg("--quick");
             }

@@ -77,7 +77,7 @@ impl ExperimentSpec {
         let family = entry.model.unwrap_or(family);
         Ok(Self {
             dataset: entry.dataset.clone(),
-            label: None,
+            label: entry.label.clone(),
             seed,
             pool_limit: entry.pool_limit,
             sizes: entry.sizes.unwrap_or(sizes),

@@ -116,7 +116,7 @@ where
     let overall = forsaken_models::progress::bar((entries.len() * suite.seeds.len()) as u64, format!("suite `{}`", suite.name));
     for entry in entries {
         for &seed in &suite.seeds {
-            let data = pipeline::load_data(&entry.dataset, None, &opts.data_dir, entry.pool_limit, seed)?;
+            let data = pipeline::load_data(&entry.dataset, entry.label.as_deref(), &opts.data_dir, entry.pool_limit, seed)?;
             let spec = ExperimentSpec::resolve(entry, seed, &data, suite.batch_size, suite.lr)?;
             let model_name = format!("{:?}", spec.family).to_lowercase();
             overall.set_prefix(format!("{} ({model_name}), seed {seed}", entry.dataset));

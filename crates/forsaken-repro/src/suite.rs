@@ -13,8 +13,11 @@ use crate::pipeline::OracleConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
-    /// Registry id.
+    /// Registry id, or `csv:PATH` (with `label`), `arff:PATH`, `purchase:PATH`, `texas:DIR`.
     pub dataset: String,
+    /// Label column of a `csv:` table (default: the last column).
+    #[serde(default)]
+    pub label: Option<String>,
     /// Model family (default: the registry's).
     #[serde(default)]
     pub model: Option<ModelFamily>,
@@ -72,8 +75,8 @@ impl Suite {
             name: "quick".into(),
             seeds: vec![0],
             entries: vec![
-                Entry { dataset: "location".into(), model: None, pool_limit: None, sizes: None, epochs: None },
-                Entry { dataset: "digits".into(), model: None, pool_limit: None, sizes: None, epochs: None },
+                Entry { label: None, dataset: "location".into(), model: None, pool_limit: None, sizes: None, epochs: None },
+                Entry { label: None, dataset: "digits".into(), model: None, pool_limit: None, sizes: None, epochs: None },
             ],
             forget: ForgetSpec::Fraction(0.1),
             methods: vec!["retrain".into(), "forsaken".into(), "finetune".into(), "scale".into()],
@@ -97,6 +100,7 @@ impl Suite {
             seeds: vec![0],
             entries: vec![
                 Entry {
+                    label: None,
                     dataset: "mnist".into(),
                     model: Some(ModelFamily::Mlp),
                     pool_limit: Some(600),
@@ -104,6 +108,7 @@ impl Suite {
                     epochs: Some(8),
                 },
                 Entry {
+                    label: None,
                     dataset: "mnist".into(),
                     model: Some(ModelFamily::Cnn),
                     pool_limit: Some(600),
