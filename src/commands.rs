@@ -57,8 +57,9 @@ pub struct UnlearnArgs {
     pub model: PathBuf,
     /// Method: `forsaken` (neuron masks from a trained mask-gradient generator; stops on a
     /// target FR), `retrain` (from scratch on the retained set: exact), `finetune` (continue
-    /// training on the retained set) or `scale` (data-free control: last hidden layer times a
-    /// factor).
+    /// training on the retained set), `neggrad` (ascent on D_u), `neggrad-plus` (ascent on D_u,
+    /// descent on retained), `random-labels` (Amnesiac), `salun` (saliency-masked random labels)
+    /// or `scale` (data-free control: last hidden layer times a factor).
     #[arg(long)]
     pub method: String,
     /// The forget set D_u: a fraction of target_train (`0.1` or `10%`), a whole class
@@ -81,6 +82,9 @@ pub struct UnlearnArgs {
     /// Fine-tune / retrain: epochs (default: 5 for fine-tune, the original's for retrain).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// NegGrad, NegGrad+, random labels, SalUn: optimizer steps (defaults 20, 60, 60, 60).
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// Scale: the factor in [0, 1] (default 0.6).
     #[arg(long)]
     pub factor: Option<f64>,
@@ -311,6 +315,7 @@ where
                 strength: match a.method.as_str() {
                     "forsaken" => Some(a.target_fr),
                     "scale" => a.factor,
+                    "neggrad" | "neggrad-plus" | "random-labels" | "salun" => a.steps.map(|s| s as f64),
                     _ => a.epochs.map(|e| e as f64),
                 },
             };

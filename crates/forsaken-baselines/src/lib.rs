@@ -6,14 +6,18 @@
 //!   retained set with the original recipe; the reference point of every table.
 //! * [`finetune::FineTune`]: continue training the original on the retained set only
 //!   (knob: epochs), relying on catastrophic forgetting of D_u.
+//! * [`gradient`]: NegGrad, NegGrad+, random labels (Amnesiac) and SalUn, each with a steps
+//!   knob, sharing one optimization loop with a divergence guard.
 //! * [`scale::Scale`]: the data-free control: the last hidden layer's neuron masks times one
 //!   factor (knob), folded into the output layer; reads no data (FORSAKEN.md section 4).
 
 pub mod finetune;
+pub mod gradient;
 pub mod retrain;
 pub mod scale;
 
 pub use finetune::FineTune;
+pub use gradient::{NegGrad, NegGradPlus, RandomLabels, SalUn};
 pub use retrain::Retrain;
 pub use scale::Scale;
 

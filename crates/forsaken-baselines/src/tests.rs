@@ -98,3 +98,54 @@ fn retraining_is_selective_and_the_data_free_control_is_not() {
     assert!(sel <= 0.2, "scale x{factor}: selectivity {sel}");
     assert!((selectivity(rfu, rfr, rfu, rfr).unwrap() - 1.0).abs() < 1e-12);
 }
+
+#[test]
+fn gradient_baselines_forget_at_default_strength_deterministically_and_never_in_place() {
+    use crate::{NegGrad, NegGradPlus, RandomLabels, SalUn};
+    let dev = Default::default();
+    let data = noisy(700, 40, 4, 1);
+    let cfg = NetConfig::for_family(ModelFamily::Mlp, &[40], 4);
+    let recipe = TrainConfig { epochs: 100, batch_size: 32, lr: 5e-3, seed: 0 };
+    let forget: Vec<usize> = (0..40).collect();
+    let retain: Vec<usize> = (40..200).collect();
+    let members: Vec<usize> = (0..200).collect();
+    let reference: Vec<usize> = (200..300).collect();
+    let shadow: Vec<usize> = (300..700).collect();
+    let net = train(train::fresh::<B>(&cfg, 11, &dev).unwrap(), &data, &members, &recipe, "target").unwrap();
+    let pool = shadow_pool::<B>(&data, &shadow, &cfg, &recipe, 4, 3, None, &dev).unwrap();
+    let oracle = MetricOracle::fit(Metric::Loss, &pool.outputs).unwrap();
+    let rate =
+        |m: &Net<I>| MembershipJudge::<I>::decide(&oracle, m, &data, &forget).iter().filter(|&&x| x).count() as f64 / forget.len() as f64;
+    let before = rate(&net.valid());
+    let weights_before = to_vec(net.valid().head.weight.val());
+    let methods: Vec<Box<dyn Unlearner<B>>> =
+        vec![Box::new(NegGrad::default()), Box::new(NegGradPlus::default()), Box::new(RandomLabels::default()), Box::new(SalUn::default())];
+    for m in &methods {
+        let req = request(&net, &data, &forget, &retain, &reference, &recipe, None);
+        let a = m.unlearn(&req).unwrap();
+        let b = m.unlearn(&req).unwrap();
+        let after = rate(&a.model.valid());
+        assert!(before - after >= 0.3, "{}: member rate on D_u {before} -> {after}", m.id());
+        assert_eq!(to_vec(a.model.valid().head.weight.val()), to_vec(b.model.valid().head.weight.val()), "{} is not deterministic", m.id());
+        assert_eq!(to_vec(net.valid().head.weight.val()), weights_before, "{} changed the original in place", m.id());
+    }
+}
+
+#[test]
+fn neggrad_divergence_guard_fires() {
+    use crate::NegGrad;
+    let dev = Default::default();
+    let data = noisy(200, 20, 3, 2);
+    let cfg = NetConfig::for_family(ModelFamily::Mlp, &[20], 3);
+    let idx: Vec<usize> = (0..100).collect();
+    let net =
+        train(train::fresh::<B>(&cfg, 1, &dev).unwrap(), &data, &idx, &TrainConfig { epochs: 30, batch_size: 32, lr: 5e-3, seed: 0 }, "t")
+            .unwrap();
+    // a learning rate made to diverge
+    let wild = TrainConfig { epochs: 1, batch_size: 32, lr: 5.0, seed: 0 };
+    let out = NegGrad { steps: 200 }.unlearn(&request(&net, &data, &idx[..20], &idx[20..], &[], &wild, None)).unwrap();
+    assert!(out.stop_reason.starts_with("divergence guard"), "{}", out.stop_reason);
+    assert!(out.steps < 200);
+    let probe = predict(&out.model.valid(), &data, &idx);
+    assert!(probe.probs.iter().all(|p| p.is_finite()));
+}

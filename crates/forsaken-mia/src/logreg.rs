@@ -16,21 +16,9 @@ impl LogReg {
     /// Fit on rows `x` (all the same length) and labels `y` (true = positive).
     pub fn fit(x: &[Vec<f64>], y: &[bool], iters: usize, l2: f64) -> Self {
         let n = x.len().max(1) as f64;
-        let d = x.first().map_or(0, Vec::len);
-        let mut mean = vec![0.0; d];
-        for r in x {
-            for (m, v) in mean.iter_mut().zip(r) {
-                *m += v / n;
-            }
-        }
-        let mut std = vec![0.0; d];
-        for r in x {
-            for j in 0..d {
-                std[j] += (r[j] - mean[j]).powi(2) / n;
-            }
-        }
-        let std: Vec<f64> = std.into_iter().map(|v| v.sqrt().max(1e-6)).collect();
-        let z: Vec<Vec<f64>> = x.iter().map(|r| (0..d).map(|j| (r[j] - mean[j]) / std[j]).collect()).collect();
+        let (mean, std) = standardizer(x);
+        let d = mean.len();
+        let z: Vec<Vec<f64>> = x.iter().map(|r| standardize(r, &mean, &std)).collect();
         let (mut w, mut b) = (vec![0.0; d], 0.0);
         let lr = 0.5;
         for _ in 0..iters {
@@ -59,11 +47,35 @@ impl LogReg {
     }
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+/// Per-column mean and standard deviation (floored at 1e-6) of the rows `x`.
+pub(crate) fn standardizer(x: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
+    let n = x.len().max(1) as f64;
+    let d = x.first().map_or(0, Vec::len);
+    let mut mean = vec![0.0; d];
+    for r in x {
+        for (m, v) in mean.iter_mut().zip(r) {
+            *m += v / n;
+        }
+    }
+    let mut var = vec![0.0; d];
+    for r in x {
+        for j in 0..d {
+            var[j] += (r[j] - mean[j]).powi(2) / n;
+        }
+    }
+    (mean, var.into_iter().map(|v| v.sqrt().max(1e-6)).collect())
+}
+
+/// `(x - mean) / std`, column by column.
+pub(crate) fn standardize(x: &[f64], mean: &[f64], std: &[f64]) -> Vec<f64> {
+    x.iter().zip(mean).zip(std).map(|((v, m), s)| (v - m) / s).collect()
+}
+
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn sigmoid(z: f64) -> f64 {
+pub(crate) fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 

@@ -5,6 +5,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::logreg::{dot, sigmoid, standardize, standardizer};
+
 /// A fitted binary MLP classifier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SmallMlp {
@@ -20,21 +22,9 @@ impl SmallMlp {
     /// Fit with `hidden` units for `iters` full-batch Adam steps.
     pub fn fit(x: &[Vec<f64>], y: &[bool], hidden: usize, iters: usize, seed: u64) -> Self {
         let n = x.len().max(1) as f64;
-        let d = x.first().map_or(0, Vec::len);
-        let mut mean = vec![0.0; d];
-        for r in x {
-            for (m, v) in mean.iter_mut().zip(r) {
-                *m += v / n;
-            }
-        }
-        let mut std = vec![0.0; d];
-        for r in x {
-            for j in 0..d {
-                std[j] += (r[j] - mean[j]).powi(2) / n;
-            }
-        }
-        let std: Vec<f64> = std.into_iter().map(|v| v.sqrt().max(1e-6)).collect();
-        let z: Vec<Vec<f64>> = x.iter().map(|r| (0..d).map(|j| (r[j] - mean[j]) / std[j]).collect()).collect();
+        let (mean, std) = standardizer(x);
+        let d = mean.len();
+        let z: Vec<Vec<f64>> = x.iter().map(|r| standardize(r, &mean, &std)).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let b = 1.0 / (d.max(1) as f64).sqrt();
         let mut w1: Vec<Vec<f64>> = (0..hidden).map(|_| (0..d).map(|_| rng.random_range(-b..b)).collect()).collect();
@@ -82,18 +72,10 @@ impl SmallMlp {
 
     /// Probability of the positive class.
     pub fn predict(&self, x: &[f64]) -> f64 {
-        let z: Vec<f64> = (0..self.mean.len()).map(|j| (x[j] - self.mean[j]) / self.std[j]).collect();
+        let z = standardize(x, &self.mean, &self.std);
         let h: Vec<f64> = self.w1.iter().zip(&self.b1).map(|(w, b)| (dot(w, &z) + b).tanh()).collect();
         sigmoid(dot(&self.w2, &h) + self.b2)
     }
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
 }
 
 #[cfg(test)]

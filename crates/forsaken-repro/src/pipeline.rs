@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use forsaken_baselines::{FineTune, Retrain, Scale};
+use forsaken_baselines::{FineTune, NegGrad, NegGradPlus, RandomLabels, Retrain, SalUn, Scale};
 use forsaken_data::csv_table::CsvOptions;
 use forsaken_data::{registry, Dataset, ModelFamily, SplitSizes, Splits};
 use forsaken_mask::{Forsaken, ForsakenConfig};
@@ -28,7 +28,7 @@ use crate::record::OracleView;
 use crate::suite::Entry;
 
 /// Method ids this build can run.
-pub const METHODS: &[&str] = &["forsaken", "retrain", "finetune", "scale"];
+pub const METHODS: &[&str] = &["forsaken", "retrain", "finetune", "neggrad", "neggrad-plus", "random-labels", "salun", "scale"];
 
 /// Build a method by id.
 pub fn method<B: AutodiffBackend>(id: &str, forsaken: &ForsakenConfig, finetune_epochs: usize) -> Result<Box<dyn Unlearner<B>>> {
@@ -37,6 +37,10 @@ pub fn method<B: AutodiffBackend>(id: &str, forsaken: &ForsakenConfig, finetune_
         "retrain" => Box::new(Retrain),
         "finetune" => Box::new(FineTune { epochs: finetune_epochs }),
         "scale" => Box::new(Scale::default()),
+        "neggrad" => Box::new(NegGrad::default()),
+        "neggrad-plus" => Box::new(NegGradPlus::default()),
+        "random-labels" => Box::new(RandomLabels::default()),
+        "salun" => Box::new(SalUn::default()),
         other => anyhow::bail!("unknown method `{other}`; known: {}", METHODS.join(", ")),
     })
 }

@@ -79,7 +79,9 @@ impl Suite {
                 Entry { label: None, dataset: "digits".into(), model: None, pool_limit: None, sizes: None, epochs: None },
             ],
             forget: ForgetSpec::Fraction(0.1),
-            methods: vec!["retrain".into(), "forsaken".into(), "finetune".into(), "scale".into()],
+            methods: ["retrain", "forsaken", "finetune", "neggrad", "neggrad-plus", "random-labels", "salun", "scale"]
+                .map(String::from)
+                .to_vec(),
             oracles: OracleConfig::default(),
             stopping_oracle: "loss".into(),
             reporting_oracle: "shadow".into(),

@@ -1,0 +1,349 @@
+//! Gradient-based unlearning baselines that share one small optimization loop: NegGrad,
+//! NegGrad+, random labels and SalUn. Each step draws seeded batches from the forget and the
+//! retained set, builds the method's loss, and takes an Adam step at the original recipe's
+//! learning rate; SalUn additionally masks the gradients to its salient weights.
+//!
+//! * **NegGrad** (gradient ascent on D_u; e.g. Golatkar et al. 2020, Thudi et al. 2022):
+//!   loss = -CE(forget batch). Knob: steps. A divergence guard stops on a non-finite loss or a
+//!   forget CE above [`DIVERGENCE_CE`] and returns the last finite model, saying so.
+//! * **NegGrad+** (Kurmanji et al., NeurIPS 2023): loss = beta * CE(retain) - (1 - beta) *
+//!   CE(forget), beta = 0.9. Knob: steps. Same guard.
+//! * **Random labels** (Graves et al., AAAI 2021, "Amnesiac ML"; "RL" in SalUn's tables):
+//!   CE(forget batch relabelled with random wrong classes) + CE(retain batch). Knob: steps.
+//! * **SalUn** (Fan et al., ICLR 2024): the gradient of the forget CE at the original weights
+//!   gives each weight a saliency |g|; the top `fraction` (knob, default 0.5, over all weights)
+//!   are trainable, the others frozen (their gradients are zeroed); then random-label training
+//!   as above. Knobs: fraction and steps (the strength knob is steps).
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use forsaken_models::train::{cross_entropy, index_tensor, to_tensors};
+use forsaken_models::{ModelError, Net, UnlearnOutcome, UnlearnRequest, Unlearner};
+
+/// Forget-set cross-entropy above which ascent counts as diverged.
+pub const DIVERGENCE_CE: f32 = 30.0;
+
+/// Seeded mini-batches from one index set uploaded once.
+struct Batches<B: Backend> {
+    x: Tensor<B, 2>,
+    y: Tensor<B, 1, Int>,
+    labels: Vec<u32>,
+    n: usize,
+}
+
+impl<B: Backend> Batches<B> {
+    fn new(data: &forsaken_data::Dataset, idx: &[usize], device: &B::Device) -> Self {
+        let (x, y) = to_tensors::<B>(data, idx, device);
+        Self { x, y, labels: idx.iter().map(|&i| data.labels[i]).collect(), n: idx.len() }
+    }
+
+    fn sample(&self, bs: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+        (0..bs.min(self.n)).map(|_| rng.random_range(0..self.n)).collect()
+    }
+
+    fn take(&self, rows: &[usize]) -> (Tensor<B, 2>, Tensor<B, 1, Int>) {
+        let it = index_tensor::<B>(rows, &self.x.device());
+        (self.x.clone().select(0, it.clone()), self.y.clone().select(0, it))
+    }
+
+    /// Random wrong labels for the given rows.
+    fn wrong_labels(&self, rows: &[usize], classes: usize, rng: &mut ChaCha8Rng) -> Tensor<B, 1, Int> {
+        let v: Vec<i64> = rows
+            .iter()
+            .map(|&r| {
+                let shift = rng.random_range(1..classes as u32);
+                ((self.labels[r] + shift) % classes as u32) as i64
+            })
+            .collect();
+        Tensor::from_data(TensorData::new(v, [rows.len()]), &self.x.device())
+    }
+}
+
+/// Which loss a step uses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Objective {
+    NegGrad,
+    NegGradPlus { beta: f64 },
+    RandomLabels,
+}
+
+/// Per-parameter gradient masks (SalUn), on the inner backend.
+struct GradMask<B: Backend> {
+    masks: Vec<(burn::module::ParamId, MaskTensor<B>)>,
+}
+
+enum MaskTensor<B: Backend> {
+    D1(Tensor<B, 1>),
+    D2(Tensor<B, 2>),
+    D4(Tensor<B, 4>),
+}
+
+impl<B: Backend> GradMask<B> {
+    fn apply(&self, grads: &mut GradientsParams) {
+        for (id, m) in &self.masks {
+            match m {
+                MaskTensor::D1(m) => mask_one::<B, 1>(grads, *id, m),
+                MaskTensor::D2(m) => mask_one::<B, 2>(grads, *id, m),
+                MaskTensor::D4(m) => mask_one::<B, 4>(grads, *id, m),
+            }
+        }
+    }
+}
+
+fn mask_one<B: Backend, const D: usize>(grads: &mut GradientsParams, id: burn::module::ParamId, m: &Tensor<B, D>) {
+    if let Some(g) = grads.remove::<B, D>(id) {
+        grads.register::<B, D>(id, g * m.clone());
+    }
+}
+
+/// SalUn's saliency mask: top `fraction` of |d CE(forget) / d w| over all weights and biases.
+fn saliency_mask<B: AutodiffBackend>(net: &Net<B>, forget: &Batches<B>, fraction: f64) -> GradMask<B::InnerBackend> {
+    let loss = cross_entropy(net.forward(forget.x.clone()), forget.y.clone());
+    let grads = loss.backward();
+    let mut flat: Vec<(MaskKind, Vec<f32>)> = Vec::new();
+    for c in &net.convs {
+        if let Some(g) = c.weight.grad(&grads) {
+            flat.push((MaskKind::D4(c.weight.id, g.dims()), g.abs().into_data().iter::<f32>().collect()));
+        }
+        if let Some(b) = &c.bias {
+            if let Some(g) = b.grad(&grads) {
+                flat.push((MaskKind::D1(b.id, g.dims()), g.abs().into_data().iter::<f32>().collect()));
+            }
+        }
+    }
+    for l in net.dense.iter().chain(std::iter::once(&net.head)) {
+        if let Some(g) = l.weight.grad(&grads) {
+            flat.push((MaskKind::D2(l.weight.id, g.dims()), g.abs().into_data().iter::<f32>().collect()));
+        }
+        if let Some(b) = &l.bias {
+            if let Some(g) = b.grad(&grads) {
+                flat.push((MaskKind::D1(b.id, g.dims()), g.abs().into_data().iter::<f32>().collect()));
+            }
+        }
+    }
+    let mut all: Vec<f32> = flat.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+    let keep = ((all.len() as f64 * fraction.clamp(0.0, 1.0)).round() as usize).clamp(1, all.len().max(1));
+    all.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+    let threshold = all.get(keep - 1).copied().unwrap_or(0.0);
+    let device = net.head.weight.device();
+    let masks = flat
+        .into_iter()
+        .map(|(kind, v)| {
+            let m: Vec<f32> = v.iter().map(|&g| if g >= threshold { 1.0 } else { 0.0 }).collect();
+            match kind {
+                MaskKind::D1(id, d) => (id, MaskTensor::D1(Tensor::from_data(TensorData::new(m, d), &device))),
+                MaskKind::D2(id, d) => (id, MaskTensor::D2(Tensor::from_data(TensorData::new(m, d), &device))),
+                MaskKind::D4(id, d) => (id, MaskTensor::D4(Tensor::from_data(TensorData::new(m, d), &device))),
+            }
+        })
+        .collect();
+    GradMask { masks }
+}
+
+enum MaskKind {
+    D1(burn::module::ParamId, [usize; 1]),
+    D2(burn::module::ParamId, [usize; 2]),
+    D4(burn::module::ParamId, [usize; 4]),
+}
+
+/// The shared loop. Returns the model, steps run and, if the guard fired, why.
+fn optimize<B: AutodiffBackend>(
+    req: &UnlearnRequest<'_, B>,
+    objective: Objective,
+    steps: usize,
+    mask: Option<&GradMask<B::InnerBackend>>,
+    label: &str,
+) -> Result<(Net<B>, usize, Option<String>), ModelError> {
+    if req.forget.is_empty() {
+        return Err(ModelError::Request(format!("{label}: empty forget set")));
+    }
+    let needs_retain = !matches!(objective, Objective::NegGrad);
+    if needs_retain && req.retain.is_empty() {
+        return Err(ModelError::Request(format!("{label}: empty retained set")));
+    }
+    let device = req.original.head.weight.device();
+    let forget = Batches::<B>::new(req.data, req.forget, &device);
+    let retain = Batches::<B>::new(req.data, if needs_retain { req.retain } else { &req.forget[..1] }, &device);
+    let classes = req.original.config.num_classes;
+    let mut rng = ChaCha8Rng::seed_from_u64(req.seed ^ 0x6a_d1e7);
+    let mut net = req.original.clone();
+    let mut optim = AdamConfig::new().init::<B, Net<B>>();
+    let bs = req.train.batch_size.max(1);
+    let pb = forsaken_models::progress::bar(steps as u64, label.to_string());
+    for step in 0..steps {
+        let frows = forget.sample(bs, &mut rng);
+        let (xf, yf) = forget.take(&frows);
+        let loss = match objective {
+            Objective::NegGrad => cross_entropy(net.forward(xf), yf).neg(),
+            Objective::NegGradPlus { beta } => {
+                let (xr, yr) = retain.take(&retain.sample(bs, &mut rng));
+                cross_entropy(net.forward(xr), yr) * beta - cross_entropy(net.forward(xf), yf) * (1.0 - beta)
+            }
+            Objective::RandomLabels => {
+                let wrong = forget.wrong_labels(&frows, classes, &mut rng);
+                let (xr, yr) = retain.take(&retain.sample(bs, &mut rng));
+                cross_entropy(net.forward(xf), wrong) + cross_entropy(net.forward(xr), yr)
+            }
+        };
+        let value: f32 = loss.clone().into_data().iter::<f32>().next().unwrap_or(f32::NAN);
+        let ascent = matches!(objective, Objective::NegGrad | Objective::NegGradPlus { .. });
+        let forget_ce = if matches!(objective, Objective::NegGrad) { -value } else { value.abs() };
+        if !value.is_finite() || (ascent && forget_ce > DIVERGENCE_CE) {
+            pb.finish_and_clear();
+            return Ok((net, step, Some(format!("divergence guard: loss {value} at step {step}; returned the model before it"))));
+        }
+        let mut grads = GradientsParams::from_grads(loss.backward(), &net);
+        if let Some(m) = mask {
+            m.apply(&mut grads);
+        }
+        let next = optim.step(req.train.lr, net.clone(), grads);
+        // keep the last finite model for the guard
+        let probe = next.valid().forward(forget.x.clone().inner().slice([0..1]));
+        if probe.into_data().iter::<f32>().any(|v: f32| !v.is_finite()) {
+            pb.finish_and_clear();
+            return Ok((net, step, Some(format!("divergence guard: non-finite outputs after step {step}; returned the model before it"))));
+        }
+        net = next;
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok((net, steps, None))
+}
+
+fn outcome<B: AutodiffBackend>(model: Net<B>, steps: usize, guard: Option<String>, strength: f64) -> UnlearnOutcome<B> {
+    UnlearnOutcome {
+        model,
+        steps,
+        stopping_oracle: None,
+        stop_reason: guard.unwrap_or_else(|| format!("{steps} steps done")),
+        trace: vec![],
+        observer_seconds: 0.0,
+        strength,
+    }
+}
+
+fn steps_of(req_strength: Option<f64>, default: usize) -> usize {
+    req_strength.map_or(default, |s| s.round().max(1.0) as usize)
+}
+
+/// NegGrad: gradient ascent on the forget set (knob: steps).
+#[derive(Debug, Clone)]
+pub struct NegGrad {
+    /// Default steps.
+    pub steps: usize,
+}
+
+impl Default for NegGrad {
+    fn default() -> Self {
+        Self { steps: 20 }
+    }
+}
+
+impl<B: AutodiffBackend> Unlearner<B> for NegGrad {
+    fn id(&self) -> &'static str {
+        "neggrad"
+    }
+    fn strength_knob(&self) -> &'static str {
+        "steps"
+    }
+    fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
+        let steps = steps_of(req.strength, self.steps);
+        let (m, s, g) = optimize(req, Objective::NegGrad, steps, None, "neggrad (ascent on D_u)")?;
+        Ok(outcome(m, s, g, steps as f64))
+    }
+}
+
+/// NegGrad+: ascent on the forget set, descent on the retained set (knob: steps).
+#[derive(Debug, Clone)]
+pub struct NegGradPlus {
+    /// Default steps.
+    pub steps: usize,
+    /// Weight of the retained loss.
+    pub beta: f64,
+}
+
+impl Default for NegGradPlus {
+    fn default() -> Self {
+        Self { steps: 60, beta: 0.9 }
+    }
+}
+
+impl<B: AutodiffBackend> Unlearner<B> for NegGradPlus {
+    fn id(&self) -> &'static str {
+        "neggrad-plus"
+    }
+    fn strength_knob(&self) -> &'static str {
+        "steps"
+    }
+    fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
+        let steps = steps_of(req.strength, self.steps);
+        let (m, s, g) = optimize(req, Objective::NegGradPlus { beta: self.beta }, steps, None, "neggrad+")?;
+        Ok(outcome(m, s, g, steps as f64))
+    }
+}
+
+/// Random labels (Amnesiac ML): fine-tune on D_u with random wrong labels mixed with retained
+/// data (knob: steps).
+#[derive(Debug, Clone)]
+pub struct RandomLabels {
+    /// Default steps.
+    pub steps: usize,
+}
+
+impl Default for RandomLabels {
+    fn default() -> Self {
+        Self { steps: 60 }
+    }
+}
+
+impl<B: AutodiffBackend> Unlearner<B> for RandomLabels {
+    fn id(&self) -> &'static str {
+        "random-labels"
+    }
+    fn strength_knob(&self) -> &'static str {
+        "steps"
+    }
+    fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
+        let steps = steps_of(req.strength, self.steps);
+        let (m, s, g) = optimize(req, Objective::RandomLabels, steps, None, "random labels")?;
+        Ok(outcome(m, s, g, steps as f64))
+    }
+}
+
+/// SalUn: random-label training restricted to the most salient weights (knob: steps; the
+/// saliency fraction is a setting).
+#[derive(Debug, Clone)]
+pub struct SalUn {
+    /// Default steps.
+    pub steps: usize,
+    /// Fraction of weights (by forget-gradient magnitude) that may change.
+    pub fraction: f64,
+}
+
+impl Default for SalUn {
+    fn default() -> Self {
+        Self { steps: 60, fraction: 0.5 }
+    }
+}
+
+impl<B: AutodiffBackend> Unlearner<B> for SalUn {
+    fn id(&self) -> &'static str {
+        "salun"
+    }
+    fn strength_knob(&self) -> &'static str {
+        "steps"
+    }
+    fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
+        let steps = steps_of(req.strength, self.steps);
+        let device = req.original.head.weight.device();
+        let forget = Batches::<B>::new(req.data, req.forget, &device);
+        let mask = saliency_mask(req.original, &forget, self.fraction);
+        let (m, s, g) = optimize(req, Objective::RandomLabels, steps, Some(&mask), "salun (masked random labels)")?;
+        Ok(outcome(m, s, g, steps as f64))
+    }
+}
