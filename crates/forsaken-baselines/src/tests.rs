@@ -52,8 +52,19 @@ fn scale_reads_no_data() {
     assert!(Scale::default().unlearn(&request(&net, &empty, &[], &[], &[], &recipe, Some(1.5))).is_err());
 }
 
-#[test]
-fn retraining_is_selective_and_the_data_free_control_is_not() {
+/// Random features with random labels (only memorization fits them), an MLP overfit on the
+/// first 200 samples (D_u = the first 40), and a loss oracle fitted on 4 shadow models.
+struct Fixture {
+    data: Dataset,
+    recipe: TrainConfig,
+    forget: Vec<usize>,
+    retain: Vec<usize>,
+    reference: Vec<usize>,
+    net: Net<B>,
+    oracle: MetricOracle,
+}
+
+fn overfit_fixture() -> Fixture {
     let dev = Default::default();
     let data = noisy(700, 40, 4, 1);
     let cfg = NetConfig::for_family(ModelFamily::Mlp, &[40], 4);
@@ -66,6 +77,12 @@ fn retraining_is_selective_and_the_data_free_control_is_not() {
     let net = train(train::fresh::<B>(&cfg, 11, &dev).unwrap(), &data, &members, &recipe, "target").unwrap();
     let pool = shadow_pool::<B>(&data, &shadow, &cfg, &recipe, 4, 3, None, &dev).unwrap();
     let oracle = MetricOracle::fit(Metric::Loss, &pool.outputs).unwrap();
+    Fixture { data, recipe, forget, retain, reference, net, oracle }
+}
+
+#[test]
+fn retraining_is_selective_and_the_data_free_control_is_not() {
+    let Fixture { data, recipe, forget, retain, reference, net, oracle } = overfit_fixture();
     let orig = net.valid();
     let b_u = MembershipJudge::<I>::decide(&oracle, &orig, &data, &forget);
     let b_r = MembershipJudge::<I>::decide(&oracle, &orig, &data, &retain);
@@ -102,18 +119,7 @@ fn retraining_is_selective_and_the_data_free_control_is_not() {
 #[test]
 fn gradient_baselines_forget_at_default_strength_deterministically_and_never_in_place() {
     use crate::{NegGrad, NegGradPlus, RandomLabels, SalUn};
-    let dev = Default::default();
-    let data = noisy(700, 40, 4, 1);
-    let cfg = NetConfig::for_family(ModelFamily::Mlp, &[40], 4);
-    let recipe = TrainConfig { epochs: 100, batch_size: 32, lr: 5e-3, seed: 0 };
-    let forget: Vec<usize> = (0..40).collect();
-    let retain: Vec<usize> = (40..200).collect();
-    let members: Vec<usize> = (0..200).collect();
-    let reference: Vec<usize> = (200..300).collect();
-    let shadow: Vec<usize> = (300..700).collect();
-    let net = train(train::fresh::<B>(&cfg, 11, &dev).unwrap(), &data, &members, &recipe, "target").unwrap();
-    let pool = shadow_pool::<B>(&data, &shadow, &cfg, &recipe, 4, 3, None, &dev).unwrap();
-    let oracle = MetricOracle::fit(Metric::Loss, &pool.outputs).unwrap();
+    let Fixture { data, recipe, forget, retain, reference, net, oracle } = overfit_fixture();
     let rate =
         |m: &Net<I>| MembershipJudge::<I>::decide(&oracle, m, &data, &forget).iter().filter(|&&x| x).count() as f64 / forget.len() as f64;
     let before = rate(&net.valid());
