@@ -139,11 +139,8 @@ pub fn load_files_with_report(data: &Path, test: &Path, names: &Path) -> Result<
                 let at = || format!("line {}, field {} ({})", ln + 1, j + 1, a.name);
                 match &a.values {
                     None => {
-                        let v: f64 = f
-                            .parse()
-                            .ok()
-                            .filter(|v: &f64| v.is_finite())
-                            .ok_or_else(|| DataError::format(path, at(), format!("`{f}` is not a number")))?;
+                        let v: f64 =
+                            crate::util::finite(f).ok_or_else(|| DataError::format(path, at(), format!("`{f}` is not a number")))?;
                         features.push(v as f32);
                     }
                     Some(values) => {

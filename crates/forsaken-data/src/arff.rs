@@ -177,11 +177,7 @@ pub fn parse(text: &str, path: &Path, name: &str) -> Result<ArffTable, DataError
             }
             match &a.kind {
                 AttrType::Numeric => {
-                    let v: f64 = f
-                        .parse()
-                        .ok()
-                        .filter(|v: &f64| v.is_finite())
-                        .ok_or_else(|| DataError::format(path, at(), format!("`{f}` is not a number")))?;
+                    let v: f64 = crate::util::finite(f).ok_or_else(|| DataError::format(path, at(), format!("`{f}` is not a number")))?;
                     features.push(v as f32);
                 }
                 AttrType::Nominal(vs) => {

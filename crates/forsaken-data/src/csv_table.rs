@@ -278,7 +278,7 @@ pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvTable, DataError> {
                     if is_missing(v) {
                         return Err(DataError::format(path, at(*line, c.index), "missing value (`?` or empty) in a numeric column"));
                     }
-                    let x: f64 = v.parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| {
+                    let x: f64 = crate::util::finite(v).ok_or_else(|| {
                         DataError::format(path, at(*line, c.index), format!("`{v}` is not a finite number (numeric column)"))
                     })?;
                     features.push(x as f32);

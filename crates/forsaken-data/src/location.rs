@@ -2,7 +2,6 @@
 //! `dataset_location.tgz` exactly as distributed: a gzip tar holding one CSV member `bangkok`
 //! with no header; field 0 is the quoted label `"1"`..`"30"`, fields 1..=446 are 0/1.
 
-use std::io::Read;
 use std::path::Path;
 
 use crate::error::DataError;
@@ -15,32 +14,8 @@ pub const CLASSES: usize = 30;
 
 /// Read `dataset_location.tgz` (or an already extracted `bangkok` CSV).
 pub fn load(path: &Path) -> Result<Dataset, DataError> {
-    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    let text = if raw.starts_with(&[0x1f, 0x8b]) {
-        let gz = flate2::read::GzDecoder::new(&raw[..]);
-        let mut archive = tar::Archive::new(gz);
-        let entries = archive.entries().map_err(|e| DataError::format(path, "tar header", e.to_string()))?;
-        let mut found = None;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| DataError::format(path, "tar entry", format!("corrupt or truncated archive: {e}")))?;
-            let is_file = entry.header().entry_type().is_file();
-            if is_file {
-                let mut buf = Vec::new();
-                let name = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
-                entry.read_to_end(&mut buf).map_err(|e| DataError::Truncated {
-                    path: path.into(),
-                    offset: buf.len() as u64,
-                    msg: format!("member `{name}` could not be read: {e}"),
-                })?;
-                found = Some(buf);
-                break;
-            }
-        }
-        found.ok_or_else(|| DataError::format(path, "tar archive", "no regular file in the archive"))?
-    } else {
-        raw
-    };
-    parse_csv(&text, path)
+    let (text, source) = crate::util::read_plain_gz_or_tgz(path)?;
+    parse_csv(&text, &source)
 }
 
 /// Parse the `bangkok` CSV text.

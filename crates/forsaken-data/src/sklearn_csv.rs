@@ -106,10 +106,8 @@ pub fn load_breast_cancer(path: &Path) -> Result<Dataset, DataError> {
             ));
         }
         for (j, f) in fields[..d].iter().enumerate() {
-            let v: f64 =
-                f.parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
-                    DataError::format(path, format!("line {}, field {}", ln + 1, j + 1), format!("`{f}` is not a number"))
-                })?;
+            let v: f64 = crate::util::finite(f)
+                .ok_or_else(|| DataError::format(path, format!("line {}, field {}", ln + 1, j + 1), format!("`{f}` is not a number")))?;
             features.push(v as f32);
         }
         let label = fields[d].parse::<u32>().ok().filter(|&l| (l as usize) < classes.len()).ok_or_else(|| {

@@ -57,6 +57,11 @@ pub(crate) fn read_plain_gz_or_tgz(path: &Path) -> Result<(Vec<u8>, PathBuf), Da
     Ok((bytes, path.to_path_buf()))
 }
 
+/// Parse a finite number (`NaN` and infinities are rejected).
+pub(crate) fn finite(field: &str) -> Option<f64> {
+    field.parse().ok().filter(|v: &f64| v.is_finite())
+}
+
 /// Parse a field that must be 0 or 1 (`0`, `1`, `0.0`, `1.0`; surrounding double quotes
 /// allowed).
 pub(crate) fn binary(field: &str) -> Option<f32> {
