@@ -28,14 +28,6 @@ impl<B: AutodiffBackend> Unlearner<B> for FineTune {
         let epochs = req.strength.map_or(self.epochs, |e| e.round().max(1.0) as usize);
         let recipe = TrainConfig { epochs, seed: req.seed.wrapping_add(0xf1_7e), ..req.train.clone() };
         let model = train(req.original.clone(), req.data, req.retain, &recipe, "fine-tune on retained")?;
-        Ok(UnlearnOutcome {
-            model,
-            steps: epochs,
-            stopping_oracle: None,
-            stop_reason: format!("{epochs} epochs done"),
-            trace: vec![],
-            observer_seconds: 0.0,
-            strength: epochs as f64,
-        })
+        Ok(UnlearnOutcome::finished(model, epochs, format!("{epochs} epochs done"), epochs as f64))
     }
 }

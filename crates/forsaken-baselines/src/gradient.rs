@@ -216,15 +216,7 @@ fn optimize<B: AutodiffBackend>(
 }
 
 fn outcome<B: AutodiffBackend>(model: Net<B>, steps: usize, guard: Option<String>, strength: f64) -> UnlearnOutcome<B> {
-    UnlearnOutcome {
-        model,
-        steps,
-        stopping_oracle: None,
-        stop_reason: guard.unwrap_or_else(|| format!("{steps} steps done")),
-        trace: vec![],
-        observer_seconds: 0.0,
-        strength,
-    }
+    UnlearnOutcome::finished(model, steps, guard.unwrap_or_else(|| format!("{steps} steps done")), strength)
 }
 
 fn steps_of(req_strength: Option<f64>, default: usize) -> usize {

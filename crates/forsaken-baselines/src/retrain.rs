@@ -21,14 +21,6 @@ impl<B: AutodiffBackend> Unlearner<B> for Retrain {
         let device = req.original.head.weight.device();
         let fresh = forsaken_models::train::fresh::<B>(&req.original.config, recipe.seed, &device)?;
         let model = train(fresh, req.data, req.retain, &recipe, "retrain (from scratch)")?;
-        Ok(UnlearnOutcome {
-            model,
-            steps: epochs,
-            stopping_oracle: None,
-            stop_reason: format!("{epochs} epochs done"),
-            trace: vec![],
-            observer_seconds: 0.0,
-            strength: epochs as f64,
-        })
+        Ok(UnlearnOutcome::finished(model, epochs, format!("{epochs} epochs done"), epochs as f64))
     }
 }

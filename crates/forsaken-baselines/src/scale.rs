@@ -38,14 +38,6 @@ impl<B: AutodiffBackend> Unlearner<B> for Scale {
         let last = sizes.len().checked_sub(1).ok_or_else(|| ModelError::Request("scale: the network has no hidden layer".into()))?;
         let masks: Vec<Vec<f32>> = sizes.iter().enumerate().map(|(i, &s)| vec![if i == last { factor as f32 } else { 1.0 }; s]).collect();
         let model = req.original.clone().fold_neuron_masks(&masks)?;
-        Ok(UnlearnOutcome {
-            model,
-            steps: 0,
-            stopping_oracle: None,
-            stop_reason: format!("last hidden layer scaled by {factor} (no data read)"),
-            trace: vec![],
-            observer_seconds: 0.0,
-            strength: factor,
-        })
+        Ok(UnlearnOutcome::finished(model, 0, format!("last hidden layer scaled by {factor} (no data read)"), factor))
     }
 }

@@ -93,6 +93,13 @@ pub struct UnlearnOutcome<B: AutodiffBackend> {
     pub strength: f64,
 }
 
+impl<B: AutodiffBackend> UnlearnOutcome<B> {
+    /// The outcome of a method that runs a fixed budget (no stopping oracle, no trace).
+    pub fn finished(model: Net<B>, steps: usize, stop_reason: String, strength: f64) -> Self {
+        Self { model, steps, stopping_oracle: None, stop_reason, trace: vec![], observer_seconds: 0.0, strength }
+    }
+}
+
 /// An unlearning method.
 pub trait Unlearner<B: AutodiffBackend> {
     /// Method id as in PROTOCOL.md (`forsaken`, `retrain`, `finetune`, ...).
