@@ -13,7 +13,7 @@ use forsaken_data::{registry, ForgetSpec, ModelFamily};
 use forsaken_mask::ForsakenConfig;
 use forsaken_metrics::FrCounts;
 use forsaken_mia::{ShadowConfig, ORACLE_IDS, WEAK_ORACLE_AUC};
-use forsaken_models::{checkpoint, predict, MembershipJudge, StoppingRule, UnlearnRequest};
+use forsaken_models::{checkpoint, predict, MembershipJudge, Predict, StoppingRule, UnlearnRequest, Unlearned};
 use forsaken_repro::io::write_atomic;
 use forsaken_repro::pipeline::{self, inner, Baseline, ExperimentSpec, OracleConfig};
 use forsaken_repro::suite::{Entry, Suite};
@@ -56,11 +56,13 @@ pub struct UnlearnArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Method: `forsaken` (neuron masks from a trained mask-gradient generator; stops on a
-    /// target FR), `retrain` (from scratch on the retained set: exact), `finetune` (continue
-    /// training on the retained set), `neggrad` (ascent on D_u), `neggrad-plus` (ascent on D_u,
-    /// descent on retained), `random-labels` (Amnesiac), `salun` (saliency-masked random labels)
-    /// or `scale` (data-free control: last hidden layer times a factor).
-    #[arg(long)]
+    /// target FR), `forsaken-w` (per-weight masks, Adam, retain KL; stops on a target FR; ours),
+    /// `retrain` (from scratch on the retained set: exact), `finetune` (continue training on
+    /// the retained set), `neggrad` (ascent on D_u), `neggrad-plus` (ascent on D_u, descent on
+    /// retained), `random-labels` (Amnesiac), `salun` (saliency-masked random labels), `sisa`
+    /// (sharded training, retrains the affected shards: exact; the output is an ensemble) or
+    /// `scale` (data-free control: last hidden layer times a factor).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(pipeline::METHODS))]
     pub method: String,
     /// The forget set D_u: a fraction of target_train (`0.1` or `10%`), a whole class
     /// (`class:3`) or a file of dataset indices, one per line (`file:PATH`).
@@ -69,14 +71,14 @@ pub struct UnlearnArgs {
     /// Output folder for the unlearned model.
     #[arg(long)]
     pub out: PathBuf,
-    /// Forsaken: target forgetting rate under the stopping oracle.
+    /// Forsaken, Forsaken-W: target forgetting rate under the stopping oracle.
     #[arg(long, default_value_t = 0.9)]
     pub target_fr: f64,
     /// Forsaken: the oracle checked every 10 steps to stop (`loss` by default, so that FR
     /// reported under another oracle is not the one optimized).
     #[arg(long, default_value = "loss")]
     pub stop_oracle: String,
-    /// Forsaken: step cap.
+    /// Forsaken, Forsaken-W: step cap.
     #[arg(long, default_value_t = 500)]
     pub max_steps: usize,
     /// Fine-tune / retrain: epochs (default: 5 for fine-tune, the original's for retrain).
@@ -88,6 +90,9 @@ pub struct UnlearnArgs {
     /// Scale: the factor in [0, 1] (default 0.6).
     #[arg(long)]
     pub factor: Option<f64>,
+    /// SISA: number of shards (default 5; 4 slices each).
+    #[arg(long)]
+    pub shards: Option<usize>,
     /// Shadow models of the stopping oracle's pool.
     #[arg(long, default_value_t = 4)]
     pub shadows: usize,
@@ -284,9 +289,15 @@ where
             let original = checkpoint::load::<B>(&a.model.join("model"), &device)?;
             let spec: ForgetSpec = a.forget.parse()?;
             let fs = spec.select(&p.data, &p.splits.target_train, man.spec.seed)?;
-            let fcfg = ForsakenConfig { max_steps: a.max_steps, ..ForsakenConfig::default() };
-            let method = pipeline::method::<B>(&a.method, &fcfg, a.epochs.unwrap_or(5))?;
-            let stops = a.method == "forsaken";
+            let settings = pipeline::MethodSettings {
+                forsaken: ForsakenConfig { max_steps: a.max_steps, ..ForsakenConfig::default() },
+                forsaken_w: ForsakenConfig { max_steps: a.max_steps, ..ForsakenConfig::forsaken_w() },
+                finetune_epochs: a.epochs.unwrap_or(5),
+                sisa: Default::default(),
+            };
+            let method = pipeline::method::<B>(&a.method, &settings)?;
+            let stops = pipeline::stops_on_target(&a.method);
+            let fcfg = settings.masking(&a.method).cloned().unwrap_or_default();
             let oc = OracleConfig {
                 ids: vec![a.stop_oracle.clone()],
                 shadow: ShadowConfig { k: a.shadows, ..ShadowConfig::default() },
@@ -313,7 +324,8 @@ where
                 observer: None,
                 seed: man.spec.seed,
                 strength: match a.method.as_str() {
-                    "forsaken" => Some(a.target_fr),
+                    "forsaken" | "forsaken-w" => Some(a.target_fr),
+                    "sisa" => a.shards.map(|s| s as f64),
                     "scale" => a.factor,
                     "neggrad" | "neggrad-plus" | "random-labels" | "salun" => a.steps.map(|s| s as f64),
                     _ => a.epochs.map(|e| e as f64),
@@ -321,12 +333,12 @@ where
             };
             let t = Instant::now();
             let out = method.unlearn(&req)?;
-            let secs = t.elapsed().as_secs_f64();
-            let m = inner(&out.model);
-            checkpoint::save(&m, &a.out.join("model"))?;
+            let secs = (t.elapsed().as_secs_f64() - out.setup_seconds).max(0.0);
+            let m = out.model.valid();
+            m.save(&a.out)?;
             write_indices(&a.out.join("forget.idx.txt"), &fs.forget)?;
-            let retain_acc = predict(&m, &p.data, &fs.retain).accuracy();
-            let test_acc = predict(&m, &p.data, &p.splits.target_test).accuracy();
+            let retain_acc = m.outputs(&p.data, &fs.retain).accuracy();
+            let test_acc = m.outputs(&p.data, &p.splits.target_test).accuracy();
             let man2 = Manifest {
                 kind: "unlearned".into(),
                 spec: p.spec.clone(),
@@ -367,7 +379,7 @@ where
             let retain: Vec<usize> = p.splits.target_train.iter().copied().filter(|i| !fset.contains(i)).collect();
             let retained = pipeline::retained_sample(&retain, p.spec.seed);
             let before = checkpoint::load::<B::InnerBackend>(&a.before.join("model"), &device)?;
-            let after = checkpoint::load::<B::InnerBackend>(&a.after.join("model"), &device)?;
+            let after = Unlearned::<B::InnerBackend>::load(&a.after, &device)?;
             let oc = OracleConfig {
                 ids: a.oracle.clone(),
                 shadow: ShadowConfig { k: a.shadows, ..ShadowConfig::default() },
@@ -381,7 +393,7 @@ where
                 if rm.spec != before_m.spec || read_indices(&rdir.join("forget.idx.txt"))? != forget {
                     bail!("{} was not retrained from the same experiment and forget set", rdir.display());
                 }
-                let rnet = checkpoint::load::<B::InnerBackend>(&rdir.join("model"), &device)?;
+                let rnet = Unlearned::<B::InnerBackend>::load(rdir, &device)?;
                 let rv = pipeline::oracle_views(&set, &base, &rnet, &p.data, &forget, &retained, p.spec.seed)?;
                 for (id, v) in views.iter_mut() {
                     let r = &rv[id];

@@ -60,7 +60,7 @@ fn smoke_suite_runs_end_to_end_and_resumes() {
     }
     let text = std::fs::read_to_string(out.join("runs.jsonl")).unwrap();
     let recs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(recs.len(), 8, "2 models x 4 methods");
+    assert_eq!(recs.len(), 14, "2 models x 7 methods");
     for r in &recs {
         for key in ["oracles", "acc_forget", "acc_retain", "acc_test", "seconds", "config", "config_hash", "oracle_strength"] {
             assert!(r.get(key).is_some(), "record lacks {key}: {r}");
@@ -71,14 +71,29 @@ fn smoke_suite_runs_end_to_end_and_resumes() {
         }
         let acc = r["acc_test"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc));
-        // 10 classes: a trained model must beat chance clearly even in a smoke run
-        assert!(acc > 0.3, "test accuracy {acc} of {} / {}", r["model"], r["method"]);
+        // 10 classes: a trained model must beat chance clearly even in a smoke run (NegGrad's
+        // ascent, swept until it forgets, may legitimately wreck the model)
+        assert!(acc > 0.3 || r["method"] == "neggrad", "test accuracy {acc} of {} / {}", r["model"], r["method"]);
     }
-    let fs: Vec<&serde_json::Value> = recs.iter().filter(|r| r["method"] == "forsaken").collect();
-    assert_eq!(fs.len(), 2);
+    let fs: Vec<&serde_json::Value> = recs.iter().filter(|r| r["method"] == "forsaken" || r["method"] == "forsaken-w").collect();
+    assert_eq!(fs.len(), 4);
     for r in fs {
         assert_eq!(r["stopping_oracle"].as_str(), Some("loss"));
         assert!(!r["trace"].as_array().unwrap().is_empty());
+    }
+    // the swept baseline keeps every point it tried, weakest first, and says how the search ended
+    for r in recs.iter().filter(|r| r["method"] == "neggrad") {
+        let pts: Vec<f64> = r["trace"].as_array().unwrap().iter().map(|p| p["values"]["strength"].as_f64().unwrap()).collect();
+        assert!(!pts.is_empty() && pts.len() <= 2 && pts[0] == 2.0, "{pts:?}");
+        assert!(r["search_seconds"].as_f64().is_some());
+        let why = r["stop_reason"].as_str().unwrap();
+        assert!(why.contains("swept strengths"), "{why}");
+        assert!(pts.contains(&r["strength"].as_f64().unwrap()));
+    }
+    // SISA: an ensemble, its deployment training timed apart
+    for r in recs.iter().filter(|r| r["method"] == "sisa") {
+        assert!(r["setup_seconds"].as_f64().is_some_and(|s| s > 0.0), "{r}");
+        assert!(r["stop_reason"].as_str().unwrap().contains("of 2 shards"));
     }
     // selectivity is defined against retrain: retrain's own is exactly 1 wherever defined
     for r in recs.iter().filter(|r| r["method"] == "retrain") {
@@ -89,7 +104,16 @@ fn smoke_suite_runs_end_to_end_and_resumes() {
         }
     }
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(md.contains("| mnist | cnn | forsaken |") && md.contains("| mnist | mlp | scale |") && md.contains("selectivity"), "{md}");
+    for row in [
+        "| mnist | cnn | forsaken |",
+        "| mnist | cnn | forsaken-w |",
+        "| mnist | mlp | scale |",
+        "| mnist | mlp | sisa |",
+        "| mnist | mlp | neggrad |",
+    ] {
+        assert!(md.contains(row), "summary lacks {row}:\n{md}");
+    }
+    assert!(md.contains("selectivity") && md.contains("speed-up"));
     assert!(out.join("roc/mnist-mlp-s0-lira-original.csv").exists());
     let svg = std::fs::read_to_string(out.join("fr_vs_accuracy.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("forgetting rate"));
@@ -153,6 +177,21 @@ fn train_unlearn_audit_flow() {
     common(&mut c);
     let out = ok(c.output().unwrap());
     assert!(out.contains("loss") && !out.contains("--retrained DIR"), "{out}");
+    // SISA writes an ensemble, which audit reads back
+    let mut c = bin();
+    c.args(["unlearn", "--method", "sisa", "--shards", "2", "--forget", "class:3", "--model"])
+        .arg(dir.join("orig"))
+        .arg("--out")
+        .arg(dir.join("sisa"));
+    common(&mut c);
+    let out = ok(c.output().unwrap());
+    assert!(out.contains("of 2 shards") && dir.join("sisa/ensemble.json").exists(), "{out}");
+    let mut c = bin();
+    c.args(["audit", "--shadows", "2", "--oracle", "loss", "--before"]).arg(dir.join("orig")).arg("--after").arg(dir.join("sisa"));
+    common(&mut c);
+    ok(c.output().unwrap());
+    let err = fails(bin().args(["unlearn", "--method", "nope", "--model", "x", "--out", "y"]).output().unwrap());
+    assert!(err.contains("forsaken-w") && err.contains("sisa"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

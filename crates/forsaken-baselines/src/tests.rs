@@ -45,10 +45,10 @@ fn scale_reads_no_data() {
     let probe = noisy(4, 6, 3, 9);
     let idx = [0, 1, 2, 3];
     let before = predict(&net.valid(), &probe, &idx);
-    let after = predict(&out.model.valid(), &probe, &idx);
+    let after = predict(&out.model.valid().into_net("test").unwrap(), &probe, &idx);
     assert_ne!(before.probs, after.probs);
     // the hidden weights are untouched; only the head's input rows are scaled
-    assert_eq!(to_vec(net.valid().dense[0].weight.val()), to_vec(out.model.valid().dense[0].weight.val()));
+    assert_eq!(to_vec(net.valid().dense[0].weight.val()), to_vec(out.model.valid().into_net("test").unwrap().dense[0].weight.val()));
     assert!(Scale::default().unlearn(&request(&net, &empty, &[], &[], &[], &recipe, Some(1.5))).is_err());
 }
 
@@ -94,7 +94,13 @@ fn retraining_is_selective_and_the_data_free_control_is_not() {
     };
     let (_, _, auc0) = measure(&orig);
     assert!((auc0 - 0.5).abs() <= 0.1, "original model: retained-vs-forget AUC {auc0}");
-    let rt = Retrain.unlearn(&request(&net, &data, &forget, &retain, &reference, &recipe, None)).unwrap().model.valid();
+    let rt = Retrain
+        .unlearn(&request(&net, &data, &forget, &retain, &reference, &recipe, None))
+        .unwrap()
+        .model
+        .valid()
+        .into_net("test")
+        .unwrap();
     let (rfu, rfr, rauc) = measure(&rt);
     assert!(rauc >= 0.8, "retrain: retained-vs-forget AUC {rauc}");
     // scale: the mildest factor of 0.9, 0.8, ..., 0.1 that reaches FR 90% on D_u
@@ -102,7 +108,13 @@ fn retraining_is_selective_and_the_data_free_control_is_not() {
     let mut reached = None;
     for k in (1..=9).rev() {
         let f = k as f64 / 10.0;
-        let m = Scale::default().unlearn(&request(&net, &data, &[], &[], &[], &recipe, Some(f))).unwrap().model.valid();
+        let m = Scale::default()
+            .unlearn(&request(&net, &data, &[], &[], &[], &recipe, Some(f)))
+            .unwrap()
+            .model
+            .valid()
+            .into_net("test")
+            .unwrap();
         let r = measure(&m);
         if r.0.is_some_and(|v| v >= target) {
             reached = Some((f, r));
@@ -130,9 +142,14 @@ fn gradient_baselines_forget_at_default_strength_deterministically_and_never_in_
         let req = request(&net, &data, &forget, &retain, &reference, &recipe, None);
         let a = m.unlearn(&req).unwrap();
         let b = m.unlearn(&req).unwrap();
-        let after = rate(&a.model.valid());
+        let after = rate(&a.model.valid().into_net("test").unwrap());
         assert!(before - after >= 0.3, "{}: member rate on D_u {before} -> {after}", m.id());
-        assert_eq!(to_vec(a.model.valid().head.weight.val()), to_vec(b.model.valid().head.weight.val()), "{} is not deterministic", m.id());
+        assert_eq!(
+            to_vec(a.model.valid().into_net("test").unwrap().head.weight.val()),
+            to_vec(b.model.valid().into_net("test").unwrap().head.weight.val()),
+            "{} is not deterministic",
+            m.id()
+        );
         assert_eq!(to_vec(net.valid().head.weight.val()), weights_before, "{} changed the original in place", m.id());
     }
 }
@@ -152,6 +169,76 @@ fn neggrad_divergence_guard_fires() {
     let out = NegGrad { steps: 200 }.unlearn(&request(&net, &data, &idx[..20], &idx[20..], &[], &wild, None)).unwrap();
     assert!(out.stop_reason.starts_with("divergence guard"), "{}", out.stop_reason);
     assert!(out.steps < 200);
-    let probe = predict(&out.model.valid(), &data, &idx);
+    let probe = predict(&out.model.valid().into_net("test").unwrap(), &data, &idx);
     assert!(probe.probs.iter().all(|p| p.is_finite()));
+}
+
+fn params(net: &Net<I>) -> Vec<Vec<f32>> {
+    let mut v = vec![];
+    for l in net.dense.iter().chain(std::iter::once(&net.head)) {
+        v.push(to_vec(l.weight.val()));
+        v.push(to_vec(l.bias.as_ref().unwrap().val()));
+    }
+    v
+}
+
+#[test]
+fn sisa_retrains_only_the_affected_shard_from_its_last_clean_slice() {
+    use crate::{SisaConfig, SisaModel};
+    use forsaken_models::Predict;
+    let Fixture { data, recipe, net, oracle, .. } = overfit_fixture();
+    let dev = Default::default();
+    let members: Vec<usize> = (0..200).collect();
+    let cfg = SisaConfig { shards: 4, slices: 2, ..SisaConfig::default() };
+    let (model, cost) = SisaModel::<B>::train(&cfg, &net.config, &data, &members, &recipe, 3, &dev).unwrap();
+    assert_eq!(cost.stages_trained, 8);
+    // shards are disjoint and cover the training set
+    let mut all: Vec<usize> = model.shards.iter().flat_map(|s| s.data()).collect();
+    all.sort_unstable();
+    assert_eq!(all, members);
+
+    // a forget set inside slice 2 of shard 1: one shard, one stage, from the slice-1 checkpoint
+    let forget: Vec<usize> = model.shards[1].slices[1][..10].to_vec();
+    let (after, cost) = model.unlearn(&data, &forget).unwrap();
+    assert_eq!(cost.shards_retrained, vec![1]);
+    assert_eq!(cost.stages_trained, 1);
+    for k in [0, 2, 3] {
+        assert_eq!(params(&after.shards[k].model().valid()), params(&model.shards[k].model().valid()), "shard {k} changed");
+    }
+    assert_eq!(params(&after.shards[1].checkpoints[0].valid()), params(&model.shards[1].checkpoints[0].valid()));
+    assert_ne!(params(&after.shards[1].model().valid()), params(&model.shards[1].model().valid()));
+    for s in &after.shards {
+        assert!(s.data().iter().all(|i| !forget.contains(i)), "a forget sample is still in a shard's data");
+    }
+    // the shard that memorized D_u no longer does: the oracle's member rate on it drops
+    let rate = |m: &Net<I>| oracle.decide(m, &data, &forget).iter().filter(|&&x| x).count() as f64 / forget.len() as f64;
+    let (r0, r1) = (rate(&model.shards[1].model().valid()), rate(&after.shards[1].model().valid()));
+    assert!(r0 - r1 >= 0.3, "member rate of D_u on its shard: {r0} -> {r1}");
+    // the aggregate is an ensemble of 4; its accuracy on D_u falls
+    let acc = |m: &SisaModel<B>| {
+        let e = m.ensemble();
+        let e = forsaken_models::Ensemble { members: e.members.iter().map(|n| n.valid()).collect(), aggregation: e.aggregation };
+        e.outputs(&data, &forget).accuracy()
+    };
+    assert!(acc(&after) < acc(&model), "ensemble accuracy on D_u did not fall");
+
+    // a forget sample in the first slice retrains that shard from scratch (both stages)
+    let (_, cost) = model.unlearn(&data, &model.shards[2].slices[0][..1]).unwrap();
+    assert_eq!((cost.shards_retrained, cost.stages_trained), (vec![2], 2));
+}
+
+#[test]
+fn sisa_as_an_unlearner_is_deterministic_and_returns_an_ensemble() {
+    use crate::{Sisa, SisaConfig};
+    use forsaken_models::{Predict, Unlearned};
+    let Fixture { data, recipe, forget, retain, reference, net, .. } = overfit_fixture();
+    let recipe = TrainConfig { epochs: 20, ..recipe };
+    let sisa = Sisa { config: SisaConfig { shards: 3, slices: 2, ..SisaConfig::default() } };
+    let req = request(&net, &data, &forget, &retain, &reference, &recipe, None);
+    let a = Unlearner::<B>::unlearn(&sisa, &req).unwrap();
+    let b = Unlearner::<B>::unlearn(&sisa, &req).unwrap();
+    assert!(matches!(a.model, Unlearned::Ensemble(ref e) if e.members.len() == 3));
+    assert!(a.setup_seconds > 0.0);
+    let idx: Vec<usize> = (0..300).collect();
+    assert_eq!(a.model.valid().outputs(&data, &idx).probs, b.model.valid().outputs(&data, &idx).probs);
 }

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
+use burn::nn::{Linear, LinearConfig};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
-use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::activation::{log_softmax, softmax, tanh};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
@@ -16,28 +17,101 @@ use serde::{Deserialize, Serialize};
 
 use forsaken_data::Dataset;
 use forsaken_metrics::{ForgettingRate, FrCounts};
+use forsaken_models::net::reinit_linear;
 use forsaken_models::train::{cross_entropy, index_tensor, to_tensors};
-use forsaken_models::{predict, ModelError, Net, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner};
+use forsaken_models::{predict, ModelError, Net, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearned, Unlearner};
 
 use crate::Generator;
 
-/// Hyper-parameters (FORSAKEN.md section 3 defaults).
+/// What a mask covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    /// One mask per hidden unit / conv channel, folded into the next layer (the paper's).
+    #[default]
+    Neuron,
+    /// One mask per weight of every dense matrix (head included) and every conv kernel weight,
+    /// folded as `W <- W * M` (FORSAKEN.md section 4.1).
+    Weight,
+}
+
+/// What produces the mask update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Producer {
+    /// The spec's mask-gradient generator: 2C features -> one gradient per mask, trained by
+    /// backpropagation through `m' = m - eta * g` (section 3).
+    #[default]
+    Generator,
+    /// A coordinate-wise learned optimizer: a shared MLP (width 8) maps each mask's features
+    /// (its normalized loss gradient and `m - 1`) to its step, trained through the update like
+    /// the generator (section 4.1, "optional").
+    LearnedOptimizer,
+    /// Adam on dL/dM directly, learning rate `adam_lr` (section 4.1's default).
+    Adam,
+}
+
+/// The term that protects the retained data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetainTerm {
+    /// Cross-entropy on the retained labels (section 3).
+    #[default]
+    Ce,
+    /// KL(original softmax || masked softmax): keep the retained samples' original outputs,
+    /// their memorized confidence included (section 4.1).
+    KlToOriginal,
+}
+
+/// What the sparsity penalty reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Penalty {
+    /// mean |g| of the produced mask gradient (section 3).
+    #[default]
+    MaskGradient,
+    /// mean |M - 1|: distance of the masks from the identity (section 4.1).
+    MaskDistance,
+}
+
+/// Hyper-parameters of the masking family. `Default` is `forsaken` (FORSAKEN.md section 3);
+/// [`ForsakenConfig::forsaken_w`] is `forsaken-w` (section 4.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForsakenConfig {
-    /// Mask step size `eta` in `m' = m - eta * g`.
+    /// Neuron or per-weight masks.
+    #[serde(default)]
+    pub granularity: Granularity,
+    /// Generator, learned optimizer or Adam.
+    #[serde(default)]
+    pub producer: Producer,
+    /// Retained-data term.
+    #[serde(default)]
+    pub retain_term: RetainTerm,
+    /// Sparsity penalty.
+    #[serde(default)]
+    pub penalty: Penalty,
+    /// Cycle the retain term over every retained row, reshuffled each pass (section 4.1);
+    /// `false`: `retain_batches` fixed batches drawn once and used in turn (section 3).
+    #[serde(default)]
+    pub retain_cycle: bool,
+    /// Mask step size `eta` in `m' = m - eta * g` (generator and learned optimizer).
     pub eta: f64,
-    /// Weight of the L1 penalty on mask gradients.
+    /// Weight of the sparsity penalty.
     pub lambda: f64,
-    /// Weight of the retained-data cross-entropy.
+    /// Weight of the retained-data term.
     pub alpha: f64,
-    /// Adam learning rate of the generator.
+    /// Adam learning rate of the generator / learned optimizer.
     pub generator_lr: f64,
-    /// Hidden width of the generator.
+    /// Hidden width of the generator (the learned optimizer's is 8).
     pub generator_width: usize,
+    /// Learning rate of the Adam producer.
+    #[serde(default = "default_adam_lr")]
+    pub adam_lr: f64,
     /// Forget batch size.
     pub forget_batch: usize,
-    /// Number of fixed retain batches drawn once and used in turn.
+    /// Number of fixed retain batches drawn once and used in turn (when not cycling); also
+    /// sets the size of the retained probe used to pick the best checkpoint.
     pub retain_batches: usize,
     /// Retain batch size.
     pub retain_batch: usize,
@@ -51,14 +125,24 @@ pub struct ForsakenConfig {
     pub uniform_target: bool,
 }
 
+fn default_adam_lr() -> f64 {
+    1e-2
+}
+
 impl Default for ForsakenConfig {
     fn default() -> Self {
         Self {
+            granularity: Granularity::Neuron,
+            producer: Producer::Generator,
+            retain_term: RetainTerm::Ce,
+            penalty: Penalty::MaskGradient,
+            retain_cycle: false,
             eta: 0.01,
             lambda: 0.01,
             alpha: 1.0,
             generator_lr: 1e-3,
             generator_width: 64,
+            adam_lr: 1e-2,
             forget_batch: 64,
             retain_batches: 10,
             retain_batch: 64,
@@ -70,11 +154,49 @@ impl Default for ForsakenConfig {
     }
 }
 
-/// The method object.
-#[derive(Debug, Clone, Default)]
+impl ForsakenConfig {
+    /// `forsaken-w` (FORSAKEN.md section 4.1): per-weight masks, Adam (lr 1e-2) on dL/dM, the
+    /// retain term KL to the original outputs with alpha = 100 cycling over every retained row,
+    /// lambda = 0.01 on mean |M - 1|, batches of 64.
+    pub fn forsaken_w() -> Self {
+        Self {
+            granularity: Granularity::Weight,
+            producer: Producer::Adam,
+            retain_term: RetainTerm::KlToOriginal,
+            penalty: Penalty::MaskDistance,
+            retain_cycle: true,
+            alpha: 100.0,
+            lambda: 0.01,
+            adam_lr: 1e-2,
+            ..Self::default()
+        }
+    }
+}
+
+/// A method of the masking family; `id` names it in records (`forsaken`, `forsaken-w`).
+#[derive(Debug, Clone)]
 pub struct Forsaken {
+    /// Method id.
+    pub id: &'static str,
     /// Its hyper-parameters.
     pub config: ForsakenConfig,
+}
+
+impl Default for Forsaken {
+    fn default() -> Self {
+        Self { id: "forsaken", config: ForsakenConfig::default() }
+    }
+}
+
+impl Forsaken {
+    /// The paper's reading, with `config`.
+    pub fn neuron(config: ForsakenConfig) -> Self {
+        Self { id: "forsaken", config }
+    }
+    /// Forsaken-W, with `config` (usually [`ForsakenConfig::forsaken_w`]).
+    pub fn weight(config: ForsakenConfig) -> Self {
+        Self { id: "forsaken-w", config }
+    }
 }
 
 /// Loss terms of one step.
@@ -82,25 +204,66 @@ pub struct Forsaken {
 pub struct StepStats {
     /// Mean KL(p_ref[y] || masked output) on the forget batch.
     pub kl_forget: f64,
-    /// Cross-entropy on the retain batch.
+    /// The retain term (CE or KL to the original) on the retain batch.
     pub ce_retain: f64,
-    /// Mean |g|.
+    /// The sparsity penalty's value.
     pub l1: f64,
 }
 
-/// Mutable state of a Forsaken run: frozen network, masks, generator and its optimizer.
+/// The coordinate-wise learned optimizer: 2 features per mask -> 8 (tanh) -> 1 step.
+#[derive(Module, Debug)]
+pub struct CoordOptimizer<B: burn::tensor::backend::Backend> {
+    hidden: Linear<B>,
+    out: Linear<B>,
+}
+
+impl<B: burn::tensor::backend::Backend> CoordOptimizer<B> {
+    fn new(seed: u64, device: &B::Device) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut hidden = LinearConfig::new(2, 8).init(device);
+        let mut out = LinearConfig::new(8, 1).init(device);
+        reinit_linear(&mut hidden, 2, &mut rng);
+        reinit_linear(&mut out, 8, &mut rng);
+        Self { hidden, out }
+    }
+
+    fn forward(&self, features: Tensor<B, 2>) -> Tensor<B, 1> {
+        let n = features.dims()[0];
+        self.out.forward(tanh(self.hidden.forward(features))).reshape([n])
+    }
+}
+
+enum ProducerState<B: AutodiffBackend> {
+    Generator { net: Generator<B>, optim: OptimizerAdaptor<Adam, Generator<B>, B> },
+    Learned { net: CoordOptimizer<B>, optim: OptimizerAdaptor<Adam, CoordOptimizer<B>, B> },
+    Adam { m: Tensor<B::InnerBackend, 1>, v: Tensor<B::InnerBackend, 1>, t: i32 },
+}
+
+/// Retain batches: fixed (section 3) or a cycle over every row (section 4.1). The original's
+/// softmax on every retained row is computed once, so the KL retain term costs one masked
+/// forward and backward per step, not an extra frozen forward.
+struct RetainSource<B: AutodiffBackend> {
+    x: Tensor<B, 2>,
+    y: Tensor<B, 1, Int>,
+    p_orig: Tensor<B, 2>,
+    order: Vec<usize>,
+    cursor: usize,
+    fixed: Option<Vec<Vec<usize>>>,
+}
+
+/// Mutable state of a run: frozen network, flat masks, the producer and its state.
 pub struct ForsakenState<B: AutodiffBackend> {
     cfg: ForsakenConfig,
     net: Net<B>,
+    /// Elements of each mask slot (neuron) or masked weight (weight), in forward order.
     sizes: Vec<usize>,
     /// Current masks, flat `[N]`, no gradient.
     masks: Tensor<B, 1>,
-    generator: Generator<B>,
-    optim: OptimizerAdaptor<Adam, Generator<B>, B>,
+    producer: ProducerState<B>,
     p_ref: Tensor<B, 2>,
     xf: Tensor<B, 2>,
     yf: Tensor<B, 1, Int>,
-    retain: Vec<(Tensor<B, 2>, Tensor<B, 1, Int>)>,
+    retain: RetainSource<B>,
     forget_order: Vec<usize>,
     cursor: usize,
     rng: ChaCha8Rng,
@@ -127,7 +290,10 @@ impl<B: AutodiffBackend> ForsakenState<B> {
         let device = original.head.weight.device();
         let c = original.config.num_classes;
         let net = original.clone().no_grad();
-        let sizes = original.config.mask_sizes();
+        let sizes: Vec<usize> = match cfg.granularity {
+            Granularity::Neuron => original.config.mask_sizes(),
+            Granularity::Weight => original.weight_mask_shapes().iter().map(|s| s.iter().product()).collect(),
+        };
         let n: usize = sizes.iter().sum();
         if n == 0 {
             return Err(ModelError::Request("forsaken: the network has no hidden neurons to mask".into()));
@@ -160,16 +326,44 @@ impl<B: AutodiffBackend> ForsakenState<B> {
         let p_ref = Tensor::<B, 2>::from_data(TensorData::new(pref, [c, c]), &device);
         let (xf, yf) = to_tensors::<B>(data, forget, &device);
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xf025_a4e0);
+        // retained rows: all of them when cycling, else the rows of the fixed batches
         let mut pool = retain.to_vec();
         pool.shuffle(&mut rng);
         let rb = cfg.retain_batch.max(1);
-        let mut batches = Vec::new();
-        for b in 0..cfg.retain_batches.max(1) {
-            let idx: Vec<usize> = (0..rb.min(pool.len())).map(|k| pool[(b * rb + k) % pool.len()]).collect();
-            batches.push(to_tensors::<B>(data, &idx, &device));
-        }
-        let generator = Generator::new(c, n, cfg.generator_width, seed.wrapping_add(0x6e6), &device);
-        let optim = AdamConfig::new().init::<B, Generator<B>>();
+        let (rows, fixed) = if cfg.retain_cycle {
+            (pool.clone(), None)
+        } else {
+            let nb = cfg.retain_batches.max(1);
+            let rows: Vec<usize> = (0..nb * rb.min(pool.len())).map(|k| pool[k % pool.len()]).collect();
+            let per = rb.min(pool.len());
+            let batches = (0..nb).map(|b| (b * per..(b + 1) * per).collect()).collect();
+            (rows, Some(batches))
+        };
+        let (xr, yr) = to_tensors::<B>(data, &rows, &device);
+        let p_orig = match cfg.retain_term {
+            RetainTerm::KlToOriginal => {
+                let o = predict(&original.valid(), data, &rows);
+                Tensor::<B, 2>::from_data(TensorData::new(o.probs, [rows.len(), c]), &device)
+            }
+            RetainTerm::Ce => Tensor::zeros([1, c], &device),
+        };
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.shuffle(&mut rng);
+        let retain = RetainSource { x: xr, y: yr, p_orig, order, cursor: 0, fixed };
+        let producer = match cfg.producer {
+            Producer::Generator => ProducerState::Generator {
+                net: Generator::new(c, n, cfg.generator_width, seed.wrapping_add(0x6e6), &device),
+                optim: AdamConfig::new().init::<B, Generator<B>>(),
+            },
+            Producer::LearnedOptimizer => ProducerState::Learned {
+                net: CoordOptimizer::new(seed.wrapping_add(0x10c), &device),
+                optim: AdamConfig::new().init::<B, CoordOptimizer<B>>(),
+            },
+            Producer::Adam => {
+                let z = Tensor::<B::InnerBackend, 1>::zeros([n], &device);
+                ProducerState::Adam { m: z.clone(), v: z, t: 0 }
+            }
+        };
         let mut forget_order: Vec<usize> = (0..forget.len()).collect();
         forget_order.shuffle(&mut rng);
         Ok(Self {
@@ -177,12 +371,11 @@ impl<B: AutodiffBackend> ForsakenState<B> {
             net,
             sizes,
             masks: Tensor::ones([n], &device),
-            generator,
-            optim,
+            producer,
             p_ref,
             xf,
             yf,
-            retain: batches,
+            retain,
             forget_order,
             cursor: 0,
             rng,
@@ -198,6 +391,15 @@ impl<B: AutodiffBackend> ForsakenState<B> {
             start += s;
         }
         out
+    }
+
+    /// Logits of the frozen network under flat masks `flat`.
+    fn forward(&self, x: Tensor<B, 2>, flat: Tensor<B, 1>) -> Tensor<B, 2> {
+        let parts = self.split(flat);
+        match self.cfg.granularity {
+            Granularity::Neuron => self.net.forward_masked(x, Some(&parts)),
+            Granularity::Weight => self.net.forward_weight_masked(x, &parts),
+        }
     }
 
     fn next_forget_batch(&mut self) -> (Tensor<B, 2>, Tensor<B, 1, Int>) {
@@ -217,35 +419,123 @@ impl<B: AutodiffBackend> ForsakenState<B> {
         (self.xf.clone().select(0, it.clone()), self.yf.clone().select(0, it))
     }
 
-    /// One generator step. With `commit = false` the masks stay as they are (used to test that
-    /// the generator itself learns).
+    /// Rows of the next retain batch (positions in the uploaded retained tensors).
+    fn next_retain_rows(&mut self) -> Vec<usize> {
+        if let Some(fixed) = &self.retain.fixed {
+            return fixed[self.step % fixed.len()].clone();
+        }
+        let n = self.retain.order.len();
+        let b = self.cfg.retain_batch.max(1).min(n);
+        let mut idx = Vec::with_capacity(b);
+        for _ in 0..b {
+            if self.retain.cursor == n {
+                self.retain.order.shuffle(&mut self.rng);
+                self.retain.cursor = 0;
+            }
+            idx.push(self.retain.order[self.retain.cursor]);
+            self.retain.cursor += 1;
+        }
+        idx
+    }
+
+    /// The step's loss at masks `m` (a tensor in the graph) and its terms.
+    fn loss(
+        &self,
+        m: Tensor<B, 1>,
+        g: Option<Tensor<B, 1>>,
+        xb: Tensor<B, 2>,
+        targets: Tensor<B, 2>,
+        rows: &Tensor<B, 1, Int>,
+    ) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
+        let logq = log_softmax(self.forward(xb, m.clone()), 1);
+        let kl = (targets.clone() * (targets.clamp_min(1e-12).log() - logq)).sum_dim(1).mean();
+        let xr = self.retain.x.clone().select(0, rows.clone());
+        let logits_r = self.forward(xr, m.clone());
+        let ret = match self.cfg.retain_term {
+            RetainTerm::Ce => cross_entropy(logits_r, self.retain.y.clone().select(0, rows.clone())),
+            RetainTerm::KlToOriginal => {
+                let p = self.retain.p_orig.clone().select(0, rows.clone());
+                (p.clone() * (p.clamp_min(1e-12).log() - log_softmax(logits_r, 1))).sum_dim(1).mean()
+            }
+        };
+        let pen = match (self.cfg.penalty, g) {
+            (Penalty::MaskGradient, Some(g)) => g.abs().mean(),
+            _ => (m - 1.0).abs().mean(),
+        };
+        let loss = kl.clone() + ret.clone() * self.cfg.alpha + pen.clone() * self.cfg.lambda;
+        (loss, kl, ret, pen)
+    }
+
+    /// One step. With `commit = false` the masks stay as they are (used to test that a
+    /// learned producer itself learns; the Adam producer then only advances its moments).
     pub fn step(&mut self, commit: bool) -> StepStats {
         let (xb, yb) = self.next_forget_batch();
-        let (xr, yr) = self.retain[self.step % self.retain.len()].clone();
+        let rows = self.next_retain_rows();
+        let device = self.masks.device();
+        let rows = index_tensor::<B>(&rows, &device);
         let c = self.p_ref.dims()[1];
-        let current = self.split(self.masks.clone());
-        let probs_now = softmax(self.net.forward_masked(xb.clone(), Some(&current)), 1).detach().mean_dim(0);
         let targets = self.p_ref.clone().select(0, yb);
-        let features = Tensor::cat(vec![probs_now, targets.clone().mean_dim(0)], 1).reshape([1, 2 * c]);
-        let g = self.generator.forward(features);
-        let m_new = self.masks.clone() - g.clone() * self.cfg.eta;
-        let masks_new = self.split(m_new.clone());
-        let logq = log_softmax(self.net.forward_masked(xb, Some(&masks_new)), 1);
-        let kl = (targets.clone() * (targets.clamp_min(1e-12).log() - logq)).sum_dim(1).mean();
-        let ce = cross_entropy(self.net.forward_masked(xr, Some(&masks_new)), yr);
-        let l1 = g.abs().mean();
-        let loss = kl.clone() + ce.clone() * self.cfg.alpha + l1.clone() * self.cfg.lambda;
-        let stats = StepStats { kl_forget: scalar(kl), ce_retain: scalar(ce), l1: scalar(l1) };
-        let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
-        self.generator = self.optim.step(self.cfg.generator_lr, self.generator.clone(), grads);
+        let stats;
+        let new_masks: Tensor<B, 1>;
+        match &self.producer {
+            ProducerState::Generator { net, .. } => {
+                let probs_now = softmax(self.forward(xb.clone(), self.masks.clone()), 1).detach().mean_dim(0);
+                let features = Tensor::cat(vec![probs_now, targets.clone().mean_dim(0)], 1).reshape([1, 2 * c]);
+                let g = net.forward(features);
+                let m_new = self.masks.clone() - g.clone() * self.cfg.eta;
+                let (loss, kl, ret, pen) = self.loss(m_new.clone(), Some(g), xb, targets, &rows);
+                stats = StepStats { kl_forget: scalar(kl), ce_retain: scalar(ret), l1: scalar(pen) };
+                let ProducerState::Generator { net, optim } = &mut self.producer else { unreachable!() };
+                let grads = GradientsParams::from_grads(loss.backward(), net);
+                *net = optim.step(self.cfg.generator_lr, net.clone(), grads);
+                new_masks = m_new.detach();
+            }
+            ProducerState::Learned { net, .. } => {
+                // the loss gradient at the current masks, as a per-coordinate feature
+                let m0 = self.masks.clone().detach().require_grad();
+                let (l0, ..) = self.loss(m0.clone(), None, xb.clone(), targets.clone(), &rows);
+                let g0 = m0.grad(&l0.backward()).map(Tensor::<B, 1>::from_inner).unwrap_or_else(|| self.masks.zeros_like());
+                let rms = (g0.clone().powf_scalar(2.0).mean() + 1e-12).sqrt();
+                let n = self.masks.dims()[0];
+                let features = Tensor::cat(
+                    vec![(g0 / rms.unsqueeze::<1>().expand([n])).reshape([n, 1]), (self.masks.clone() - 1.0).reshape([n, 1])],
+                    1,
+                );
+                let step = net.forward(features);
+                let m_new = self.masks.clone() - step.clone() * self.cfg.eta;
+                let (loss, kl, ret, pen) = self.loss(m_new.clone(), Some(step), xb, targets, &rows);
+                stats = StepStats { kl_forget: scalar(kl), ce_retain: scalar(ret), l1: scalar(pen) };
+                let ProducerState::Learned { net, optim } = &mut self.producer else { unreachable!() };
+                let grads = GradientsParams::from_grads(loss.backward(), net);
+                *net = optim.step(self.cfg.generator_lr, net.clone(), grads);
+                new_masks = m_new.detach();
+            }
+            ProducerState::Adam { .. } => {
+                let m = self.masks.clone().detach().require_grad();
+                let (loss, kl, ret, pen) = self.loss(m.clone(), None, xb, targets, &rows);
+                stats = StepStats { kl_forget: scalar(kl.clone()), ce_retain: scalar(ret.clone()), l1: scalar(pen.clone()) };
+                let grads = loss.backward();
+                let g = m.grad(&grads).unwrap_or_else(|| self.masks.clone().inner().zeros_like());
+                let lr = self.cfg.adam_lr;
+                let ProducerState::Adam { m: m1, v, t } = &mut self.producer else { unreachable!() };
+                let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+                *t += 1;
+                *m1 = m1.clone() * b1 + g.clone() * (1.0 - b1);
+                *v = v.clone() * b2 + g.powf_scalar(2.0) * (1.0 - b2);
+                let mhat = m1.clone() / (1.0 - b1.powi(*t));
+                let vhat = v.clone() / (1.0 - b2.powi(*t));
+                let upd = mhat / (vhat.sqrt() + eps) * lr;
+                new_masks = Tensor::from_inner(self.masks.clone().inner() - upd);
+            }
+        }
         if commit {
-            self.masks = m_new.detach().clamp(0.0, 1.0);
+            self.masks = new_masks.clamp(0.0, 1.0);
         }
         self.step += 1;
         stats
     }
 
-    /// Current masks, one vector per slot.
+    /// Current masks, one vector per slot (neuron) or per masked weight tensor (weight).
     pub fn masks(&self) -> Vec<Vec<f32>> {
         let flat: Vec<f32> = self.masks.clone().into_data().iter::<f32>().collect();
         let mut out = Vec::new();
@@ -266,6 +556,20 @@ impl<B: AutodiffBackend> ForsakenState<B> {
     pub fn steps(&self) -> usize {
         self.step
     }
+
+    /// Mask granularity of this run.
+    pub fn granularity(&self) -> Granularity {
+        self.cfg.granularity
+    }
+}
+
+/// Fold masks of the given granularity into a network (exact; see [`Net::fold_neuron_masks`]
+/// and [`Net::fold_weight_masks`]).
+pub fn fold<BB: burn::tensor::backend::Backend>(granularity: Granularity, net: Net<BB>, masks: &[Vec<f32>]) -> Result<Net<BB>, ModelError> {
+    match granularity {
+        Granularity::Neuron => net.fold_neuron_masks(masks),
+        Granularity::Weight => net.fold_weight_masks(masks),
+    }
 }
 
 fn scalar<B: burn::tensor::backend::Backend>(t: Tensor<B, 1>) -> f64 {
@@ -283,7 +587,7 @@ struct Checkpoint {
 
 impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
     fn id(&self) -> &'static str {
-        "forsaken"
+        self.id
     }
 
     fn strength_knob(&self) -> &'static str {
@@ -307,9 +611,13 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
         let orig_retain_acc = orig_probe.accuracy();
         let mut trace = Vec::new();
         let mut observer_seconds = 0.0;
-        let ones: Vec<Vec<f32>> = original.config.mask_sizes().iter().map(|&s| vec![1.0; s]).collect();
+        let ones: Vec<Vec<f32>> = st.masks().iter().map(|m| vec![1.0; m.len()]).collect();
+        let granularity = st.granularity();
         let mut best = Checkpoint { step: 0, masks: ones, fr: 0.0, retain_loss: orig_probe.mean_loss(), met: false };
-        let pb = forsaken_models::progress::bar(cfg.max_steps as u64, "forsaken (mask generator)");
+        let pb = forsaken_models::progress::bar(
+            cfg.max_steps as u64,
+            format!("{} ({:?} masks, {:?})", self.id, cfg.granularity, cfg.producer).to_lowercase(),
+        );
         let mut last = StepStats { kl_forget: f64::NAN, ce_retain: f64::NAN, l1: f64::NAN };
         let mut stop_reason = "step cap".to_string();
         let check = |st: &ForsakenState<B>,
@@ -318,7 +626,7 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
                      observer_seconds: &mut f64|
          -> Result<(Vec<Vec<f32>>, f64, f64, f64), ModelError> {
             let masks = st.masks();
-            let folded = original.clone().fold_neuron_masks(&masks)?;
+            let folded = fold(granularity, original.clone(), &masks)?;
             let probe = predict(&folded, req.data, &retain_probe);
             let mut values = BTreeMap::new();
             let mut fr = f64::NAN;
@@ -349,7 +657,8 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
                 stop_reason = "undefined FR: the oracle calls no forget sample a member of the original".into();
                 pb.finish_and_clear();
                 return Ok(UnlearnOutcome {
-                    model: req.original.clone(),
+                    model: Unlearned::Single(req.original.clone()),
+                    setup_seconds: 0.0,
                     steps: 0,
                     stopping_oracle: Some(rule.oracle.name()),
                     stop_reason,
@@ -367,7 +676,7 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
                 return Err(ModelError::Diverged {
                     loss: (last.kl_forget + last.ce_retain) as f32,
                     step: st.steps(),
-                    context: "forsaken".into(),
+                    context: self.id.into(),
                 });
             }
             if st.steps() % cfg.check_every == 0 || st.steps() == cfg.max_steps {
@@ -393,9 +702,10 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
             stop_reason = format!("step cap; target FR {target} not reached (best FR {:.3} at step {})", best.fr, best.step);
         }
         let _ = best.retain_loss;
-        let model = req.original.clone().fold_neuron_masks(&best.masks)?;
+        let model = fold(granularity, req.original.clone(), &best.masks)?;
         Ok(UnlearnOutcome {
-            model,
+            model: Unlearned::Single(model),
+            setup_seconds: 0.0,
             steps: st.steps(),
             stopping_oracle: req.stopping.as_ref().map(|r| r.oracle.name()),
             stop_reason: format!("{stop_reason}; returned checkpoint of step {}", best.step),

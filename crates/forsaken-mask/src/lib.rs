@@ -21,11 +21,24 @@
 //! * Finally the masks are folded into the next layer's weights
 //!   ([`forsaken_models::Net::fold_neuron_masks`]): the result is a plain model of the original
 //!   architecture.
+//!
+//! ## One method family: `forsaken` and `forsaken-w` [ours, beyond the paper]
+//!
+//! The loop above (stopping rule, best checkpoint, folding, oracle checks) is shared by a family
+//! whose options are the mask **granularity** ([`Granularity`]: neuron, or one mask per weight
+//! of every dense matrix and conv kernel), the mask **producer** ([`Producer`]: the generator, a
+//! coordinate-wise learned optimizer, or Adam on dL/dM), the **retain term** ([`RetainTerm`]: CE,
+//! or KL to the original's outputs cycling over every retained row) and the sparsity
+//! **penalty** ([`Penalty`]). Two named defaults:
+//! * `forsaken` = [`ForsakenConfig::default`] (section 3, the paper's reading);
+//! * `forsaken-w` = [`ForsakenConfig::forsaken_w`] (section 4.1): per-weight masks, Adam
+//!   (lr 1e-2), KL retain term with alpha = 100 over every retained row, lambda = 0.01 on
+//!   mean |M - 1|. Its aim is *selective* forgetting: FR high on D_u, low on the retained set.
 
 pub mod forsaken;
 pub mod generator;
 
-pub use forsaken::{Forsaken, ForsakenConfig, ForsakenState, StepStats};
+pub use forsaken::{fold, CoordOptimizer, Forsaken, ForsakenConfig, ForsakenState, Granularity, Penalty, Producer, RetainTerm, StepStats};
 pub use generator::Generator;
 
 #[cfg(test)]

@@ -8,19 +8,22 @@
 //! * [`train()`], the one training loop (Adam, seeded shuffling) shared by target models,
 //!   shadow models, retraining and fine-tuning; [`eval`] for per-sample softmax, loss and
 //!   accuracy;
-//! * [`checkpoint`]: save and load of trained weights;
+//! * [`checkpoint`]: save and load of trained weights; [`Unlearned`], what a method returns (one
+//!   network or, for SISA, an [`Ensemble`]), measured through [`Predict`];
 //! * the [`Unlearner`] trait every unlearning method implements, with its [`UnlearnRequest`].
 //!
 //! Everything is generic over burn's backend: `B: Backend` for inference, `B: AutodiffBackend`
 //! for training. No concrete backend is named outside tests.
 
 pub mod checkpoint;
+pub mod ensemble;
 pub mod eval;
 pub mod net;
 pub mod progress;
 pub mod train;
 pub mod unlearn;
 
+pub use ensemble::{Aggregation, Ensemble, Predict, Unlearned};
 pub use eval::{predict, Outputs};
 pub use net::{Activation, Net, NetConfig};
 pub use train::{train, TrainConfig};

@@ -251,6 +251,81 @@ impl<B: Backend> Net<B> {
         Ok(self)
     }
 
+    /// Shapes of the weight tensors that per-weight masks cover, in forward order: every conv
+    /// kernel `[out, in, 3, 3]`, every hidden dense weight and the head's weight `[d_in, d_out]`.
+    /// Biases are not masked.
+    pub fn weight_mask_shapes(&self) -> Vec<Vec<usize>> {
+        let mut out: Vec<Vec<usize>> = self.convs.iter().map(|c| c.weight.dims().to_vec()).collect();
+        out.extend(self.dense.iter().chain(std::iter::once(&self.head)).map(|l| l.weight.dims().to_vec()));
+        out
+    }
+
+    /// Logits with per-weight masks (FORSAKEN.md section 4.1): layer `l` computes with
+    /// `W_l * M_l`. `masks[l]` is the flat mask of the `l`-th shape of
+    /// [`Net::weight_mask_shapes`]; gradients flow to the masks, not to the weights when the
+    /// network is frozen.
+    pub fn forward_weight_masked(&self, x: Tensor<B, 2>, masks: &[Tensor<B, 1>]) -> Tensor<B, 2> {
+        let nconv = self.convs.len();
+        let h = if self.convs.is_empty() {
+            x
+        } else {
+            let [n, _] = x.dims();
+            let s = &self.config.input_shape;
+            let mut t: Tensor<B, 4> = x.reshape([n, s[0], s[1], s[2]]);
+            for (k, conv) in self.convs.iter().enumerate() {
+                let w = conv.weight.val();
+                let dims = w.dims();
+                let w = w * masks[k].clone().reshape(dims);
+                let opts = burn::tensor::ops::ConvOptions::new(conv.stride, [0, 0], conv.dilation, conv.groups);
+                t = self.pool.forward(relu(burn::tensor::module::conv2d(t, w, conv.bias.as_ref().map(|b| b.val()), opts)));
+            }
+            t.flatten(1, 3)
+        };
+        let linear = |l: &Linear<B>, m: &Tensor<B, 1>, h: Tensor<B, 2>| {
+            let w = l.weight.val();
+            let dims = w.dims();
+            let out = h.matmul(w * m.clone().reshape(dims));
+            match &l.bias {
+                Some(b) => out + b.val().unsqueeze::<2>(),
+                None => out,
+            }
+        };
+        let mut h = h;
+        for (j, layer) in self.dense.iter().enumerate() {
+            h = linear(layer, &masks[nconv + j], h);
+            h = match self.config.activation {
+                Activation::Tanh => tanh(h),
+                Activation::Relu => relu(h),
+            };
+        }
+        linear(&self.head, &masks[nconv + self.dense.len()], h)
+    }
+
+    /// Fold per-weight masks into the weights (`W_l <- W_l * M_l`, exact): a plain network of
+    /// the same architecture whose outputs equal [`Net::forward_weight_masked`]'s.
+    pub fn fold_weight_masks(mut self, masks: &[Vec<f32>]) -> Result<Self, ModelError> {
+        let shapes = self.weight_mask_shapes();
+        if masks.len() != shapes.len() || masks.iter().zip(&shapes).any(|(m, s)| m.len() != s.iter().product::<usize>()) {
+            return Err(ModelError::Shape(format!(
+                "weight masks of sizes {:?} for weights {:?}",
+                masks.iter().map(Vec::len).collect::<Vec<_>>(),
+                shapes
+            )));
+        }
+        let device = self.head.weight.device();
+        let nconv = self.convs.len();
+        for (k, conv) in self.convs.iter_mut().enumerate() {
+            let s = Tensor::<B, 4>::from_data(TensorData::new(masks[k].clone(), shapes[k].clone()), &device);
+            conv.weight = scale_param(conv.weight.clone(), s);
+        }
+        for (j, l) in self.dense.iter_mut().chain(std::iter::once(&mut self.head)).enumerate() {
+            let shape = shapes[nconv + j].clone();
+            let s = Tensor::<B, 2>::from_data(TensorData::new(masks[nconv + j].clone(), shape), &device);
+            l.weight = scale_param(l.weight.clone(), s);
+        }
+        Ok(self)
+    }
+
     /// Number of trainable scalars.
     pub fn parameter_count(&self) -> usize {
         self.num_params()

@@ -115,3 +115,67 @@ fn checkpoint_roundtrip_gives_identical_outputs() {
     assert!(e.contains("model.mpk"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn check_weight_fold(cfg: NetConfig, n: usize) {
+    let dev = Default::default();
+    let net: Net<I> = train::fresh(&cfg, 3, &dev).unwrap();
+    let x = Tensor::<I, 2>::random([n, cfg.input_dim()], Distribution::Uniform(0.0, 1.0), &dev);
+    let sizes: Vec<usize> = net.weight_mask_shapes().iter().map(|s| s.iter().product()).collect();
+    // ones are the identity
+    let ones: Vec<Tensor<I, 1>> = sizes.iter().map(|&s| Tensor::ones([s], &dev)).collect();
+    let plain = to_vec(net.forward(x.clone()));
+    assert!(max_abs_diff(&plain, &to_vec(net.forward_weight_masked(x.clone(), &ones))) < 1e-5);
+    let masks = random_masks(&sizes, 7);
+    let mt: Vec<Tensor<I, 1>> = masks.iter().map(|m| Tensor::from_data(TensorData::new(m.clone(), [m.len()]), &dev)).collect();
+    let masked = to_vec(net.forward_weight_masked(x.clone(), &mt));
+    let folded = net.fold_weight_masks(&masks).unwrap();
+    let out = to_vec(folded.forward(x));
+    let scale = masked.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    assert!(max_abs_diff(&masked, &out) < 1e-4 * scale, "weight-mask fold error");
+    assert!(max_abs_diff(&masked, &plain) > 1e-3, "the masks changed nothing");
+}
+
+#[test]
+fn weight_masks_fold_exactly_for_the_mlp() {
+    let cfg = NetConfig::for_family(ModelFamily::Mlp, &[20], 5);
+    check_weight_fold(cfg, 16);
+    let net: Net<I> = train::fresh(&NetConfig::for_family(ModelFamily::Mlp, &[20], 5), 3, &Default::default()).unwrap();
+    assert_eq!(net.weight_mask_shapes(), vec![vec![20, 128], vec![128, 64], vec![64, 5]]);
+    assert!(net.fold_weight_masks(&[vec![1.0; 3]]).is_err());
+}
+
+#[test]
+fn weight_masks_fold_exactly_for_the_cnn() {
+    check_weight_fold(NetConfig::for_family(ModelFamily::Cnn, &[1, 14, 14], 4), 8);
+}
+
+#[test]
+fn ensembles_average_or_vote_and_round_trip_through_disk() {
+    let dev = Default::default();
+    let data = blobs(12, 6, 3, 1);
+    let idx: Vec<usize> = (0..12).collect();
+    let cfg = NetConfig::for_family(ModelFamily::Mlp, &[6], 3);
+    let members: Vec<Net<I>> = (0..3).map(|s| train::fresh(&cfg, s, &dev).unwrap()).collect();
+    let outs: Vec<Outputs> = members.iter().map(|m| predict(m, &data, &idx)).collect();
+    let mean = Ensemble { members: members.clone(), aggregation: Aggregation::Mean }.outputs(&data, &idx);
+    for (k, p) in mean.probs.iter().enumerate() {
+        let want = outs.iter().map(|o| o.probs[k]).sum::<f32>() / 3.0;
+        assert!((p - want).abs() < 1e-6);
+    }
+    let vote = Ensemble { members: members.clone(), aggregation: Aggregation::Vote }.outputs(&data, &idx);
+    for i in 0..idx.len() {
+        let row = vote.row(i);
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        for c in 0..3 {
+            let votes = outs.iter().filter(|o| o.predictions()[i] == c as u32).count() as f32 / 3.0;
+            assert!((row[c] - votes).abs() < 1e-6);
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("forsaken-ens-{}", std::process::id()));
+    let u = Unlearned::Ensemble(Ensemble { members, aggregation: Aggregation::Vote });
+    u.save(&dir).unwrap();
+    let back = Unlearned::<I>::load(&dir, &dev).unwrap();
+    assert_eq!(back.outputs(&data, &idx).probs, vote.probs);
+    assert!(back.into_net("folding").unwrap_err().to_string().contains("ensemble of 3"));
+    std::fs::remove_dir_all(&dir).ok();
+}

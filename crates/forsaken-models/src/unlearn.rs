@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use forsaken_data::Dataset;
 
-use crate::{ModelError, Net, TrainConfig};
+use crate::{ModelError, Net, TrainConfig, Unlearned};
 
 /// What a method needs from a membership oracle: a name and member / non-member decisions.
 pub trait MembershipJudge<B: Backend> {
@@ -77,8 +77,9 @@ pub struct TracePoint {
 /// What a method returns.
 #[derive(Debug)]
 pub struct UnlearnOutcome<B: AutodiffBackend> {
-    /// The unlearned model, a plain network of the original architecture.
-    pub model: Net<B>,
+    /// The unlearned model: a plain network of the original architecture, or (SISA) an
+    /// ensemble.
+    pub model: Unlearned<B>,
     /// Steps (or epochs) actually run.
     pub steps: usize,
     /// Name of the oracle that decided when to stop, if any.
@@ -89,6 +90,9 @@ pub struct UnlearnOutcome<B: AutodiffBackend> {
     pub trace: Vec<TracePoint>,
     /// Seconds spent in the observer (to subtract from the method's wall time).
     pub observer_seconds: f64,
+    /// Seconds spent before the deletion request could arrive (SISA: training the sharded
+    /// deployment model), excluded from the method's unlearning time and reported apart.
+    pub setup_seconds: f64,
     /// The strength actually used.
     pub strength: f64,
 }
@@ -96,7 +100,16 @@ pub struct UnlearnOutcome<B: AutodiffBackend> {
 impl<B: AutodiffBackend> UnlearnOutcome<B> {
     /// The outcome of a method that runs a fixed budget (no stopping oracle, no trace).
     pub fn finished(model: Net<B>, steps: usize, stop_reason: String, strength: f64) -> Self {
-        Self { model, steps, stopping_oracle: None, stop_reason, trace: vec![], observer_seconds: 0.0, strength }
+        Self {
+            model: Unlearned::Single(model),
+            steps,
+            stopping_oracle: None,
+            stop_reason,
+            trace: vec![],
+            observer_seconds: 0.0,
+            setup_seconds: 0.0,
+            strength,
+        }
     }
 }
 

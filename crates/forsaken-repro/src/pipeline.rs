@@ -14,33 +14,65 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use forsaken_baselines::{FineTune, NegGrad, NegGradPlus, RandomLabels, Retrain, SalUn, Scale};
+use forsaken_baselines::{FineTune, NegGrad, NegGradPlus, RandomLabels, Retrain, SalUn, Scale, Sisa, SisaConfig};
 use forsaken_data::csv_table::CsvOptions;
 use forsaken_data::{registry, Dataset, ModelFamily, SplitSizes, Splits};
 use forsaken_mask::{Forsaken, ForsakenConfig};
 use forsaken_metrics::selectivity::{fr_bootstrap_ci, retained_vs_forget_auc};
 use forsaken_metrics::FrCounts;
 use forsaken_mia::{shadow_pool, LiraConfig, OracleSet, ShadowConfig, ShadowPool};
-use forsaken_models::{checkpoint, predict, train, Net, NetConfig, TrainConfig, Unlearner};
+use forsaken_models::{checkpoint, predict, train, Net, NetConfig, Predict, TrainConfig, Unlearner};
 
 use crate::io::write_atomic;
 use crate::record::OracleView;
 use crate::suite::Entry;
 
-/// Method ids this build can run.
-pub const METHODS: &[&str] = &["forsaken", "retrain", "finetune", "neggrad", "neggrad-plus", "random-labels", "salun", "scale"];
+/// Method ids this build can run (PROTOCOL.md).
+pub const METHODS: &[&str] =
+    &["forsaken", "forsaken-w", "retrain", "finetune", "neggrad", "neggrad-plus", "random-labels", "salun", "sisa", "scale"];
+
+/// Methods that stop on a target FR under the stopping oracle (the masking family).
+pub fn stops_on_target(id: &str) -> bool {
+    id == "forsaken" || id == "forsaken-w"
+}
+
+/// The settings methods are built from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MethodSettings {
+    /// `forsaken` (FORSAKEN.md section 3).
+    pub forsaken: ForsakenConfig,
+    /// `forsaken-w` (section 4.1).
+    pub forsaken_w: ForsakenConfig,
+    /// Fine-tuning epochs at default strength.
+    pub finetune_epochs: usize,
+    /// SISA's shards, slices and aggregation.
+    pub sisa: SisaConfig,
+}
+
+impl MethodSettings {
+    /// The masking-family config of `id`, if it is one.
+    pub fn masking(&self, id: &str) -> Option<&ForsakenConfig> {
+        match id {
+            "forsaken" => Some(&self.forsaken),
+            "forsaken-w" => Some(&self.forsaken_w),
+            _ => None,
+        }
+    }
+}
 
 /// Build a method by id.
-pub fn method<B: AutodiffBackend>(id: &str, forsaken: &ForsakenConfig, finetune_epochs: usize) -> Result<Box<dyn Unlearner<B>>> {
+pub fn method<B: AutodiffBackend>(id: &str, s: &MethodSettings) -> Result<Box<dyn Unlearner<B>>> {
     Ok(match id {
-        "forsaken" => Box::new(Forsaken { config: forsaken.clone() }),
+        "forsaken" => Box::new(Forsaken::neuron(s.forsaken.clone())),
+        "forsaken-w" => Box::new(Forsaken::weight(s.forsaken_w.clone())),
         "retrain" => Box::new(Retrain),
-        "finetune" => Box::new(FineTune { epochs: finetune_epochs }),
+        "finetune" => Box::new(FineTune { epochs: s.finetune_epochs }),
         "scale" => Box::new(Scale::default()),
         "neggrad" => Box::new(NegGrad::default()),
         "neggrad-plus" => Box::new(NegGradPlus::default()),
         "random-labels" => Box::new(RandomLabels::default()),
         "salun" => Box::new(SalUn::default()),
+        "sisa" => Box::new(Sisa { config: s.sisa.clone() }),
         other => anyhow::bail!("unknown method `{other}`; known: {}", METHODS.join(", ")),
     })
 }
@@ -226,12 +258,12 @@ pub struct Accuracies {
     pub mean_top_prob_test: f64,
 }
 
-/// Accuracies of `net`.
-pub fn accuracies<B: Backend>(net: &Net<B>, data: &Dataset, forget: &[usize], retain: &[usize], test: &[usize]) -> Accuracies {
-    let t = predict(net, data, test);
+/// Accuracies of a model (a network or an ensemble).
+pub fn accuracies(net: &dyn Predict, data: &Dataset, forget: &[usize], retain: &[usize], test: &[usize]) -> Accuracies {
+    let t = net.outputs(data, test);
     Accuracies {
-        forget: predict(net, data, forget).accuracy(),
-        retain: predict(net, data, retain).accuracy(),
+        forget: net.outputs(data, forget).accuracy(),
+        retain: net.outputs(data, retain).accuracy(),
         test: t.accuracy(),
         mean_top_prob_test: t.mean_top_prob(),
     }
@@ -273,14 +305,14 @@ impl Baseline {
 pub fn oracle_views<B: Backend>(
     set: &OracleSet<B>,
     base: &Baseline,
-    net: &Net<B>,
+    net: &dyn Predict,
     data: &Dataset,
     forget: &[usize],
     retained: &[usize],
     seed: u64,
 ) -> Result<std::collections::BTreeMap<String, OracleView>> {
     let mut out = std::collections::BTreeMap::new();
-    let (of, or) = (predict(net, data, forget), predict(net, data, retained));
+    let (of, or) = (net.outputs(data, forget), net.outputs(data, retained));
     for ((id, o), (_, bu, br)) in set.oracles.iter().zip(&base.decisions) {
         let au = o.decide_outputs(&of, data, forget);
         let ar = o.decide_outputs(&or, data, retained);

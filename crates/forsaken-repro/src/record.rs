@@ -70,6 +70,12 @@ pub struct RunRecord {
     /// Unlearning wall time in seconds (oracle checks included, figure observers excluded).
     #[serde(deserialize_with = "nan_if_null")]
     pub seconds: f64,
+    /// Whole strength search (every sweep point run), seconds, for swept methods.
+    #[serde(default)]
+    pub search_seconds: Option<f64>,
+    /// Time before the deletion request (SISA: training the sharded model), not in `seconds`.
+    #[serde(default)]
+    pub setup_seconds: Option<f64>,
     /// Retraining's wall time on the same request.
     #[serde(deserialize_with = "nan_if_null")]
     pub retrain_seconds: f64,

@@ -17,7 +17,7 @@ use serde::Serialize;
 use forsaken_data::split::write_indices;
 use forsaken_metrics::selectivity::selectivity;
 use forsaken_metrics::FrCounts;
-use forsaken_models::{predict, MembershipJudge, Net, StoppingRule, TracePoint, UnlearnRequest};
+use forsaken_models::{predict, MembershipJudge, Net, Predict, StoppingRule, TracePoint, UnlearnRequest};
 
 use crate::io::{config_hash, git_commit, write_atomic};
 use crate::pipeline::{self, inner, Baseline, ExperimentSpec};
@@ -74,9 +74,10 @@ struct RunConfig<'a> {
     method: &'a str,
     oracles: &'a crate::pipeline::OracleConfig,
     stopping_oracle: &'a str,
-    forsaken: Option<&'a forsaken_mask::ForsakenConfig>,
+    masking: Option<&'a forsaken_mask::ForsakenConfig>,
     finetune_epochs: Option<usize>,
-    scale_factors: Option<&'a [f64]>,
+    sisa: Option<&'a forsaken_baselines::SisaConfig>,
+    sweep: Option<&'a [f64]>,
     target_fr: f64,
 }
 
@@ -127,6 +128,7 @@ where
             p.splits.save(&split_dir)?;
             write_indices(&split_dir.join("forget.idx.txt"), &fsplit.forget)?;
 
+            let settings_h = suite.method_settings();
             let hash_of = |m: &str| {
                 config_hash(&RunConfig {
                     experiment: &p.spec,
@@ -134,9 +136,10 @@ where
                     method: m,
                     oracles: &suite.oracles,
                     stopping_oracle: &suite.stopping_oracle,
-                    forsaken: (m == "forsaken").then_some(&suite.forsaken),
+                    masking: settings_h.masking(m),
                     finetune_epochs: (m == "finetune").then_some(suite.finetune_epochs),
-                    scale_factors: (m == "scale").then_some(suite.scale_factors.as_slice()),
+                    sisa: (m == "sisa").then_some(&suite.sisa),
+                    sweep: if m == "scale" { Some(suite.scale_factors.as_slice()) } else { suite.sweeps.get(m).map(Vec::as_slice) },
                     target_fr: suite.target_fr,
                 })
             };
@@ -185,90 +188,108 @@ where
             let test_idx = p.splits.target_test.clone();
             let data_ref = &p.data;
             let forget_ref = &fsplit.forget;
-            // the figures' view of each checkpoint: test accuracy and the reporting oracle's FR
-            let observe = |net: &Net<B::InnerBackend>| {
-                let after = report_oracle.decide(net, data_ref, forget_ref);
-                let mut v = BTreeMap::from([("test_acc".to_string(), predict(net, data_ref, &test_idx).accuracy())]);
+            // the figures' view of a model: test accuracy and the reporting oracle's FR
+            let observe_any = |m: &dyn Predict| {
+                let after = report_oracle.decide_outputs(&m.outputs(data_ref, forget_ref), data_ref, forget_ref);
+                let mut v = BTreeMap::from([("test_acc".to_string(), m.outputs(data_ref, &test_idx).accuracy())]);
                 if let Some(fr) = FrCounts::from_decisions(&report_before, &after).ok().and_then(|c| c.forgetting_rate().value()) {
                     v.insert("fr_report".to_string(), fr);
                 }
                 v
             };
+            let observe = |net: &Net<B::InnerBackend>| observe_any(net);
+            let settings = suite.method_settings();
 
             for m in &suite.methods {
                 if done(&records, m) {
                     continue;
                 }
-                let method = pipeline::method::<B>(m, &suite.forsaken, suite.finetune_epochs)?;
-                let stops = m == "forsaken";
+                let method = pipeline::method::<B>(m, &settings)?;
+                let masking = settings.masking(m);
+                let grid: Option<&[f64]> = if m == "scale" { Some(&suite.scale_factors) } else { suite.sweeps.get(m).map(Vec::as_slice) };
                 let t = Instant::now();
-                let (out, mut extra_trace, mut excluded) = if m == "scale" {
-                    // the harness's strength search: the mildest factor reaching the target FR
-                    // under the stopping oracle (search time counts; figure observation does not)
+                let (out, secs, search_seconds, extra_trace) = if let Some(grid) = grid {
+                    // the matched-FR strength search: weakest first, stop at the first strength
+                    // reaching the target under the stopping oracle (judged on D_u only, never
+                    // on target_test); every point is kept for the FR-vs-accuracy curves
                     let mut trace = Vec::new();
-                    let mut excluded = 0.0;
-                    let mut chosen = None;
-                    for (i, &f) in suite.scale_factors.iter().enumerate() {
+                    let mut chosen: Option<(forsaken_models::UnlearnOutcome<B>, f64, f64)> = None;
+                    let mut reached = false;
+                    let mut observed = 0.0;
+                    for (i, &f) in grid.iter().enumerate() {
+                        let ti = Instant::now();
                         let req = request::<B>(&target, &p, &fsplit, None, None, seed, Some(f));
-                        let o = method.unlearn(&req)?;
-                        let net = inner(&o.model);
-                        let fr = FrCounts::from_decisions(&stop_before, &stop_oracle.decide(&net, &p.data, &fsplit.forget))?
-                            .forgetting_rate()
-                            .value();
+                        let o = method.unlearn(&req).with_context(|| format!("{label}: method {m} at strength {f}"))?;
+                        let model = o.model.valid();
+                        let fr = FrCounts::from_decisions(
+                            &stop_before,
+                            &stop_oracle.decide_outputs(&model.outputs(&p.data, &fsplit.forget), &p.data, &fsplit.forget),
+                        )?
+                        .forgetting_rate()
+                        .value();
+                        let run_secs = (ti.elapsed().as_secs_f64() - o.observer_seconds - o.setup_seconds).max(0.0);
                         let ts = Instant::now();
-                        let mut values = observe(&net);
-                        excluded += ts.elapsed().as_secs_f64();
-                        values.insert("factor".into(), f);
+                        let mut values = observe_any(&model);
+                        observed += ts.elapsed().as_secs_f64() + o.observer_seconds + o.setup_seconds;
+                        values.insert("strength".into(), f);
+                        values.insert("seconds".into(), run_secs);
                         if let Some(v) = fr {
                             values.insert("fr_stop".into(), v);
                         }
                         trace.push(TracePoint { step: i, values });
-                        let reached = fr.is_some_and(|v| v >= suite.target_fr);
-                        chosen = Some(o);
+                        let v = fr.unwrap_or(f64::NAN);
+                        reached = v >= suite.target_fr;
+                        if reached || chosen.as_ref().is_none_or(|(_, best, _)| v > *best || best.is_nan()) {
+                            chosen = Some((o, v, run_secs));
+                        }
                         if reached {
                             break;
                         }
                     }
-                    let mut o = chosen.expect("at least one scale factor");
-                    if !trace.last().and_then(|t| t.values.get("fr_stop")).is_some_and(|v| *v >= suite.target_fr) {
-                        o.stop_reason = format!("{}; target FR {} not reached by any factor", o.stop_reason, suite.target_fr);
+                    let (mut o, best, run_secs) = chosen.expect("a sweep has at least one point");
+                    o.stop_reason = if reached {
+                        format!(
+                            "{}; weakest of {} swept strengths reaching FR {} under `{}`",
+                            o.stop_reason,
+                            grid.len(),
+                            suite.target_fr,
+                            suite.stopping_oracle
+                        )
                     } else {
-                        o.stop_reason = format!("{}; mildest factor reaching FR {}", o.stop_reason, suite.target_fr);
-                    }
+                        format!(
+                            "{}; target FR {} not reached by any of {} swept strengths (best FR {:.3} here)",
+                            o.stop_reason,
+                            suite.target_fr,
+                            grid.len(),
+                            best
+                        )
+                    };
                     o.stopping_oracle = Some(suite.stopping_oracle.clone());
-                    (o, trace, excluded)
+                    let search = (t.elapsed().as_secs_f64() - observed).max(0.0);
+                    (o, run_secs, Some(search), trace)
                 } else {
-                    let req = request::<B>(
-                        &target,
-                        &p,
-                        &fsplit,
-                        stops.then(|| StoppingRule {
-                            oracle: stop_oracle as &dyn MembershipJudge<B::InnerBackend>,
-                            target_fr: suite.target_fr,
-                            before: stop_before.clone(),
-                            check_every: suite.forsaken.check_every,
-                            max_steps: suite.forsaken.max_steps,
-                        }),
-                        Some(&observe),
-                        seed,
-                        stops.then_some(suite.target_fr),
-                    );
+                    let rule = masking.map(|cfg| StoppingRule {
+                        oracle: stop_oracle as &dyn MembershipJudge<B::InnerBackend>,
+                        target_fr: suite.target_fr,
+                        before: stop_before.clone(),
+                        check_every: cfg.check_every,
+                        max_steps: cfg.max_steps,
+                    });
+                    let req = request::<B>(&target, &p, &fsplit, rule, Some(&observe), seed, masking.map(|_| suite.target_fr));
                     let o = method.unlearn(&req).with_context(|| format!("{label}: method {m}"))?;
-                    (o, vec![], 0.0)
+                    let secs = (t.elapsed().as_secs_f64() - o.observer_seconds - o.setup_seconds).max(0.0);
+                    (o, secs, None, vec![])
                 };
-                excluded += out.observer_seconds;
-                let secs = (t.elapsed().as_secs_f64() - excluded).max(0.0);
-                let after_net = inner(&out.model);
-                let acc = pipeline::accuracies(&after_net, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
-                let views = pipeline::oracle_views(&set, &base, &after_net, &p.data, &fsplit.forget, &retained, seed)?;
+                let after = out.model.valid();
+                let acc = pipeline::accuracies(&after, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
+                let views = pipeline::oracle_views(&set, &base, &after, &p.data, &fsplit.forget, &retained, seed)?;
                 let mut trace = out.trace;
-                trace.append(&mut extra_trace);
+                trace.extend(extra_trace);
                 let rc = serde_json::json!({
                     "experiment": &p.spec, "forget": suite.forget.to_string(), "method": m, "oracles": &suite.oracles,
                     "stopping_oracle": &suite.stopping_oracle, "reporting_oracle": &suite.reporting_oracle,
-                    "forsaken": (m == "forsaken").then_some(&suite.forsaken),
-                    "finetune_epochs": (m == "finetune").then_some(suite.finetune_epochs),
-                    "scale_factors": (m == "scale").then_some(&suite.scale_factors), "target_fr": suite.target_fr,
+                    "masking": masking, "finetune_epochs": (m == "finetune").then_some(suite.finetune_epochs),
+                    "sisa": (m == "sisa").then_some(&suite.sisa), "sweep": grid, "target_fr": suite.target_fr,
                 });
                 let rec = RunRecord {
                     dataset: p.spec.dataset.clone(),
@@ -287,6 +308,8 @@ where
                     acc_test: acc.test,
                     mean_top_prob_test: acc.mean_top_prob_test,
                     seconds: secs,
+                    search_seconds,
+                    setup_seconds: (out.setup_seconds > 0.0).then_some(out.setup_seconds),
                     retrain_seconds: f64::NAN,
                     orig_acc_train: orig_train,
                     orig_acc_test: orig_acc.test,

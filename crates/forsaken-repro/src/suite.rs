@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use forsaken_data::{ForgetSpec, ModelFamily, SplitSizes};
+use std::collections::BTreeMap;
+
+use forsaken_baselines::SisaConfig;
 use forsaken_mask::ForsakenConfig;
 use forsaken_mia::ShadowConfig;
 
@@ -32,6 +35,18 @@ pub struct Entry {
     pub epochs: Option<usize>,
 }
 
+/// The default sweep grids: six points per baseline, doubling (steps or epochs).
+pub fn default_sweeps() -> BTreeMap<String, Vec<f64>> {
+    let grid = |start: f64| (0..6).map(|i| start * f64::powi(2.0, i)).collect::<Vec<f64>>();
+    BTreeMap::from([
+        ("finetune".to_string(), grid(1.0)),
+        ("neggrad".to_string(), grid(5.0)),
+        ("neggrad-plus".to_string(), grid(15.0)),
+        ("random-labels".to_string(), grid(15.0)),
+        ("salun".to_string(), grid(15.0)),
+    ])
+}
+
 /// A whole suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +73,18 @@ pub struct Suite {
     pub scale_factors: Vec<f64>,
     /// Forsaken's settings.
     pub forsaken: ForsakenConfig,
+    /// Forsaken-W's settings (default: FORSAKEN.md section 4.1).
+    #[serde(default = "ForsakenConfig::forsaken_w")]
+    pub forsaken_w: ForsakenConfig,
+    /// SISA's shards, slices and aggregation.
+    #[serde(default)]
+    pub sisa: SisaConfig,
+    /// The matched-FR strength search: for each baseline with a strength knob, the strengths
+    /// tried, weakest first; the weakest reaching `target_fr` under the stopping oracle is
+    /// reported (or the best FR seen, marked "not reached"). Every listed method gets the same
+    /// number of points. Methods not listed run once at their default strength.
+    #[serde(default = "default_sweeps")]
+    pub sweeps: BTreeMap<String, Vec<f64>>,
     /// Target FR of methods that stop on one.
     pub target_fr: f64,
     /// Fine-tuning epochs.
@@ -69,6 +96,16 @@ pub struct Suite {
 }
 
 impl Suite {
+    /// The settings methods are built from.
+    pub fn method_settings(&self) -> crate::pipeline::MethodSettings {
+        crate::pipeline::MethodSettings {
+            forsaken: self.forsaken.clone(),
+            forsaken_w: self.forsaken_w.clone(),
+            finetune_epochs: self.finetune_epochs,
+            sisa: self.sisa.clone(),
+        }
+    }
+
     /// The quick suite of issue 2 / PROTOCOL.md: Location and digits, one seed, 10% forget.
     pub fn quick() -> Self {
         Self {
@@ -79,14 +116,28 @@ impl Suite {
                 Entry { label: None, dataset: "digits".into(), model: None, pool_limit: None, sizes: None, epochs: None },
             ],
             forget: ForgetSpec::Fraction(0.1),
-            methods: ["retrain", "forsaken", "finetune", "neggrad", "neggrad-plus", "random-labels", "salun", "scale"]
-                .map(String::from)
-                .to_vec(),
+            methods: [
+                "retrain",
+                "forsaken",
+                "forsaken-w",
+                "finetune",
+                "neggrad",
+                "neggrad-plus",
+                "random-labels",
+                "salun",
+                "sisa",
+                "scale",
+            ]
+            .map(String::from)
+            .to_vec(),
             oracles: OracleConfig::default(),
             stopping_oracle: "loss".into(),
             reporting_oracle: "shadow".into(),
             scale_factors: (1..=9).rev().map(|k| k as f64 / 10.0).collect(),
             forsaken: ForsakenConfig::default(),
+            forsaken_w: ForsakenConfig::forsaken_w(),
+            sisa: SisaConfig::default(),
+            sweeps: default_sweeps(),
             target_fr: 0.9,
             finetune_epochs: 5,
             batch_size: 64,
@@ -119,7 +170,7 @@ impl Suite {
                 },
             ],
             forget: ForgetSpec::Fraction(0.1),
-            methods: vec!["retrain".into(), "forsaken".into(), "finetune".into(), "scale".into()],
+            methods: ["retrain", "forsaken", "forsaken-w", "finetune", "neggrad", "sisa", "scale"].map(String::from).to_vec(),
             oracles: OracleConfig {
                 shadow: ShadowConfig { k: 2, ..ShadowConfig::default() },
                 lira_shadows_mlp: 3,
@@ -130,6 +181,9 @@ impl Suite {
             reporting_oracle: "shadow".into(),
             scale_factors: vec![0.8, 0.5, 0.2],
             forsaken: ForsakenConfig { max_steps: 20, check_every: 10, ..ForsakenConfig::default() },
+            forsaken_w: ForsakenConfig { max_steps: 20, check_every: 10, ..ForsakenConfig::forsaken_w() },
+            sisa: SisaConfig { shards: 2, slices: 2, ..SisaConfig::default() },
+            sweeps: BTreeMap::from([("neggrad".to_string(), vec![2.0, 8.0])]),
             target_fr: 0.9,
             finetune_epochs: 1,
             batch_size: 32,
@@ -163,6 +217,25 @@ impl Suite {
             if !self.oracles.ids.is_empty() && !self.oracles.ids.iter().any(|i| i == "all" || i == o) {
                 return Err(format!("oracle `{o}` is used for stopping or reporting but not in `oracles.ids`"));
             }
+        }
+        let mut points = None;
+        for (m, grid) in &self.sweeps {
+            if !crate::pipeline::METHODS.contains(&m.as_str())
+                || matches!(m.as_str(), "forsaken" | "forsaken-w" | "retrain" | "scale" | "sisa")
+            {
+                return Err(format!("sweeps: `{m}` is not a baseline with a strength knob to sweep"));
+            }
+            if grid.is_empty() || grid.iter().any(|v| !(v.is_finite() && *v > 0.0)) || grid.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(format!("sweeps.{m}: strengths must be positive and increasing, got {grid:?}"));
+            }
+            if points.is_some_and(|p| p != grid.len()) {
+                return Err(format!(
+                    "sweeps: every method gets the same budget; `{m}` has {} points, another {}",
+                    grid.len(),
+                    points.unwrap_or(0)
+                ));
+            }
+            points = Some(grid.len());
         }
         if self.scale_factors.iter().any(|f| !(0.0..=1.0).contains(f)) {
             return Err("scale_factors must lie in [0, 1]".into());

@@ -38,6 +38,7 @@ pub fn records_frame(records: &[RunRecord]) -> Result<DataFrame> {
         Column::new("acc_loss".into(), pct(&|r| r.orig_acc_test - r.acc_test)),
         Column::new("top_prob_test".into(), pct(&|r| r.mean_top_prob_test)),
         Column::new("seconds".into(), records.iter().map(|r| r.seconds).collect::<Vec<_>>()),
+        Column::new("search_seconds".into(), records.iter().map(|r| r.search_seconds).collect::<Vec<Option<f64>>>()),
         Column::new("speedup".into(), records.iter().map(|r| r.retrain_seconds / r.seconds.max(1e-9)).collect::<Vec<_>>()),
         Column::new("steps".into(), records.iter().map(|r| r.steps as f64).collect::<Vec<_>>()),
         Column::new("strength".into(), records.iter().map(|r| r.strength).collect::<Vec<_>>()),
@@ -183,8 +184,10 @@ pub fn write_summary(records: &[RunRecord], dir: &Path, reporting: &str) -> Resu
     }
 
     writeln!(md, "\n## Unlearning under the `{reporting}` oracle, with selectivity\n")?;
-    writeln!(md, "| dataset | model | method | strength | FR [95% CI] | FR_r | selectivity | ret-vs-forget AUC | UA | RA | TA | acc loss | top prob | seconds | speed-up |")?;
-    writeln!(md, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    let stopping = records.iter().find_map(|r| r.stopping_oracle.clone()).unwrap_or_else(|| "loss".into());
+    writeln!(md, "`FR({stopping})` is the stopping oracle's FR, the one the strength search and the masking methods' stopping rule aim at {}%; `search s` is the whole strength sweep of a swept method (each point a full run), `seconds` the chosen strength's run alone.\n", records.first().and_then(|r| r.config.get("target_fr")).and_then(|v| v.as_f64()).map_or("the target".into(), |v| format!("{:.0}", 100.0 * v)))?;
+    writeln!(md, "| dataset | model | method | strength | FR({stopping}) | FR [95% CI] | FR_r | selectivity | ret-vs-forget AUC | UA | RA | TA | acc loss | top prob | seconds | search s | speed-up |")?;
+    writeln!(md, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
     for &i in &rows {
         let ci = match (f64_at(&df, &format!("fr_ci_low.{reporting}"), i), f64_at(&df, &format!("fr_ci_high.{reporting}"), i)) {
             (Some(a), Some(b)) => format!(" [{a:.1}, {b:.1}]"),
@@ -193,11 +196,12 @@ pub fn write_summary(records: &[RunRecord], dir: &Path, reporting: &str) -> Resu
         let ua = f64_at(&df, "acc_forget", i).map_or("n/a".into(), |v| format!("{:.1}", 100.0 - v));
         writeln!(
             md,
-            "| {} | {} | {} | {} | {}{ci} | {} | {} | {} | {ua} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {}{ci} | {} | {} | {} | {ua} | {} | {} | {} | {} | {} | {} | {} |",
             str_at(&df, "dataset", i),
             str_at(&df, "model", i),
             str_at(&df, "method", i),
             fmt_ms(&df, "strength", i, 2),
+            fmt_ms(&df, &format!("fr.{stopping}"), i, 1),
             fmt_ms(&df, &format!("fr.{reporting}"), i, 1),
             fmt_ms(&df, &format!("fr_retained.{reporting}"), i, 1),
             fmt_ms(&df, &format!("selectivity.{reporting}"), i, 2),
@@ -207,6 +211,7 @@ pub fn write_summary(records: &[RunRecord], dir: &Path, reporting: &str) -> Resu
             fmt_ms(&df, "acc_loss", i, 1),
             fmt_ms(&df, "top_prob_test", i, 1),
             fmt_ms(&df, "seconds", i, 2),
+            fmt_ms(&df, "search_seconds", i, 1),
             fmt_ms(&df, "speedup", i, 1),
         )?;
     }
