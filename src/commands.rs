@@ -135,6 +135,10 @@ pub struct ReproduceArgs {
     /// Only these datasets of the suite (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub datasets: Vec<String>,
+    /// Only these methods of the suite (comma-separated), e.g. to rerun one into another
+    /// --out folder.
+    #[arg(long, value_delimiter = ',')]
+    pub methods: Vec<String>,
     /// Seeds 0..N instead of the suite's.
     #[arg(long)]
     pub seeds: Option<u64>,
@@ -473,6 +477,12 @@ where
             };
             if let Some(n) = a.seeds {
                 suite.seeds = (0..n).collect();
+            }
+            if !a.methods.is_empty() {
+                if let Some(m) = a.methods.iter().find(|m| !suite.methods.contains(m)) {
+                    bail!("--methods: `{m}` is not a method of suite `{}` ({})", suite.name, suite.methods.join(", "));
+                }
+                suite.methods.retain(|m| a.methods.contains(m));
             }
             let out_dir = a.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&suite.name));
             let opts = RunOptions {

@@ -43,6 +43,14 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Benchmarks (speed targets live here, never in tests): `forsaken_w` times Forsaken-W's
+    /// mask step, its retain term and its stopping checks against retraining on Location-shaped
+    /// data. Runs in the dev profile the quick suite is timed in unless --release.
+    Bench {
+        /// Use the bench (optimized) profile instead of dev.
+        #[arg(long)]
+        release: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,6 +98,19 @@ fn run() -> Result<()> {
             let status = c.status()?;
             if !status.success() {
                 bail!("data verify failed ({status})");
+            }
+            Ok(())
+        }
+        Cmd::Bench { release } => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut c = Command::new(cargo);
+            c.args(["bench", "-p", "forsaken-mask", "--bench", "forsaken_w"]);
+            if !release {
+                c.args(["--profile", "dev"]);
+            }
+            let status = c.status()?;
+            if !status.success() {
+                bail!("bench failed ({status})");
             }
             Ok(())
         }

@@ -14,7 +14,8 @@
 //! SISA changes how the original model is trained, so it cannot start from the monolithic
 //! original of an [`UnlearnRequest`]: [`Sisa`] trains its own sharded deployment model on
 //! `retain + forget` first (timed as `setup_seconds`, not as unlearning) and then serves the
-//! deletion. The strength knob is the number of shards (more shards: faster unlearning, lower
+//! deletion; the deployed ensemble is returned beside the unlearned one, so forgetting rates
+//! compare SISA's model after the deletion with SISA's model before it. The strength knob is the number of shards (more shards: faster unlearning, lower
 //! accuracy).
 
 use std::collections::HashSet;
@@ -243,6 +244,7 @@ impl<B: AutodiffBackend> Unlearner<B> for Sisa {
             shards as f64,
         );
         out.model = Unlearned::Ensemble(after.ensemble());
+        out.deployed = Some(Unlearned::Ensemble(deployed.ensemble()));
         out.setup_seconds = setup_seconds;
         Ok(out)
     }

@@ -447,10 +447,15 @@ impl<B: AutodiffBackend> ForsakenState<B> {
         targets: Tensor<B, 2>,
         rows: &Tensor<B, 1, Int>,
     ) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
-        let logq = log_softmax(self.forward(xb, m.clone()), 1);
-        let kl = (targets.clone() * (targets.clamp_min(1e-12).log() - logq)).sum_dim(1).mean();
+        // one forward pass over forget and retain rows together: the masked weights (W * M) and
+        // their backward are computed once per step, not once per term
+        let nf = xb.dims()[0];
         let xr = self.retain.x.clone().select(0, rows.clone());
-        let logits_r = self.forward(xr, m.clone());
+        let nr = xr.dims()[0];
+        let logits = self.forward(Tensor::cat(vec![xb, xr], 0), m.clone());
+        let logq = log_softmax(logits.clone().narrow(0, 0, nf), 1);
+        let kl = (targets.clone() * (targets.clamp_min(1e-12).log() - logq)).sum_dim(1).mean();
+        let logits_r = logits.narrow(0, nf, nr);
         let ret = match self.cfg.retain_term {
             RetainTerm::Ce => cross_entropy(logits_r, self.retain.y.clone().select(0, rows.clone())),
             RetainTerm::KlToOriginal => {
@@ -665,6 +670,7 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
                     trace,
                     observer_seconds,
                     strength: target,
+                    deployed: None,
                 });
             }
         }
@@ -712,6 +718,7 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
             trace,
             observer_seconds,
             strength: target,
+            deployed: None,
         })
     }
 }

@@ -95,6 +95,10 @@ pub struct UnlearnOutcome<B: AutodiffBackend> {
     pub setup_seconds: f64,
     /// The strength actually used.
     pub strength: f64,
+    /// The model the deletion was applied to, when the method trains its own instead of
+    /// starting from the request's original (SISA's sharded ensemble); `None` = the original.
+    /// Forgetting rates compare against this model's oracle decisions.
+    pub deployed: Option<Unlearned<B>>,
 }
 
 impl<B: AutodiffBackend> UnlearnOutcome<B> {
@@ -109,6 +113,7 @@ impl<B: AutodiffBackend> UnlearnOutcome<B> {
             observer_seconds: 0.0,
             setup_seconds: 0.0,
             strength,
+            deployed: None,
         }
     }
 }

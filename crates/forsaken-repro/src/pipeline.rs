@@ -21,7 +21,7 @@ use forsaken_mask::{Forsaken, ForsakenConfig};
 use forsaken_metrics::selectivity::{fr_bootstrap_ci, retained_vs_forget_auc};
 use forsaken_metrics::FrCounts;
 use forsaken_mia::{shadow_pool, LiraConfig, OracleSet, ShadowConfig, ShadowPool};
-use forsaken_models::{checkpoint, predict, train, Net, NetConfig, Predict, TrainConfig, Unlearner};
+use forsaken_models::{checkpoint, train, Net, NetConfig, Predict, TrainConfig, Unlearner};
 
 use crate::io::write_atomic;
 use crate::record::OracleView;
@@ -287,9 +287,9 @@ pub struct Baseline {
 }
 
 impl Baseline {
-    /// Decisions of `set` on `original`.
-    pub fn new<B: Backend>(set: &OracleSet<B>, original: &Net<B>, data: &Dataset, forget: &[usize], retained: &[usize]) -> Self {
-        let (of, or) = (predict(original, data, forget), predict(original, data, retained));
+    /// Decisions of `set` on `original` (a network or an ensemble).
+    pub fn new<B: Backend>(set: &OracleSet<B>, original: &dyn Predict, data: &Dataset, forget: &[usize], retained: &[usize]) -> Self {
+        let (of, or) = (original.outputs(data, forget), original.outputs(data, retained));
         Self {
             decisions: set
                 .oracles

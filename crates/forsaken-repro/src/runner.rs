@@ -282,7 +282,10 @@ where
                 };
                 let after = out.model.valid();
                 let acc = pipeline::accuracies(&after, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
-                let views = pipeline::oracle_views(&set, &base, &after, &p.data, &fsplit.forget, &retained, seed)?;
+                // a method that trained its own deployed model (SISA) is compared with that model
+                let own_base = out.deployed.as_ref().map(|d| Baseline::new(&set, &d.valid(), &p.data, &fsplit.forget, &retained));
+                let views =
+                    pipeline::oracle_views(&set, own_base.as_ref().unwrap_or(&base), &after, &p.data, &fsplit.forget, &retained, seed)?;
                 let mut trace = out.trace;
                 trace.extend(extra_trace);
                 let rc = serde_json::json!({

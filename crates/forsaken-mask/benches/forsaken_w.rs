@@ -1,0 +1,68 @@
+//! Where Forsaken-W's time goes, against retraining, on Location-shaped synthetic data (1,200
+//! members of 446 sparse binary features, 30 classes, the MLP of PROTOCOL.md): target training
+//! (= retraining's cost), mask steps with and without the retain term, and the stopping checks.
+//!
+//! `cargo bench -p forsaken-mask --bench forsaken_w` (add `--profile dev` for the profile the
+//! quick suite is timed in). Prints one line per stage; no assertion lives here.
+
+use std::time::Instant;
+
+use burn::backend::{Autodiff, Flex};
+use burn::module::AutodiffModule;
+use rand::{Rng, SeedableRng};
+
+use forsaken_data::{Dataset, ModelFamily};
+use forsaken_mask::{fold, ForsakenConfig, ForsakenState, Granularity, Producer};
+use forsaken_models::{predict, train, NetConfig, TrainConfig};
+
+type B = Autodiff<Flex>;
+
+fn main() {
+    let (n, dim, classes) = (2000, 446, 30);
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let f = (0..n * dim).map(|_| if r.random_bool(0.05) { 1.0 } else { 0.0 }).collect();
+    let l = (0..n).map(|_| r.random_range(0..classes as u32)).collect();
+    let data = Dataset::new("location-like", f, l, vec![dim], classes).unwrap();
+    let members: Vec<usize> = (0..1200).collect();
+    let (forget, retain, reference) = ((0..120).collect::<Vec<_>>(), (120..1200).collect::<Vec<_>>(), (1200..2000).collect::<Vec<_>>());
+    let cfg = NetConfig::for_family(ModelFamily::Mlp, &[dim], classes);
+    let recipe = TrainConfig { epochs: 40, batch_size: 64, lr: 1e-3, seed: 0 };
+    let dev = Default::default();
+    forsaken_models::progress::set_quiet(true);
+
+    let t = Instant::now();
+    let net = train(train::fresh::<B>(&cfg, 0, &dev).unwrap(), &data, &members, &recipe, "target").unwrap();
+    let retrain = t.elapsed().as_secs_f64();
+    println!("train 40 epochs on 1,200 rows (= retraining):      {retrain:7.3} s");
+
+    let steps = 100;
+    let run = |name: &str, c: ForsakenConfig| {
+        let t = Instant::now();
+        let mut st = ForsakenState::new(c, &net, &data, &forget, &retain, &reference, 0).unwrap();
+        let setup = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for _ in 0..steps {
+            st.step(true);
+        }
+        let s = t.elapsed().as_secs_f64();
+        println!("{name:<50} {:7.2} ms/step (setup {:.3} s)", 1e3 * s / steps as f64, setup);
+        st
+    };
+    let w = ForsakenConfig::forsaken_w();
+    let st = run("forsaken-w step", w.clone());
+    run("forsaken-w step, retain batch 1 (forget term only)", ForsakenConfig { retain_batch: 1, ..w.clone() });
+    run("forsaken-w step, learned optimizer", ForsakenConfig { producer: Producer::LearnedOptimizer, ..w.clone() });
+    run("forsaken (neuron masks, generator) step", ForsakenConfig::default());
+
+    // one stopping check: fold, retained probe (640 rows), loss-oracle decisions on D_u
+    let inner = net.valid();
+    let probe: Vec<usize> = retain.iter().copied().take(640).collect();
+    let t = Instant::now();
+    let reps = 20;
+    for _ in 0..reps {
+        let folded = fold(Granularity::Weight, inner.clone(), &st.masks()).unwrap();
+        let _ = predict(&folded, &data, &probe).mean_loss();
+        let _ = predict(&folded, &data, &forget).losses();
+    }
+    println!("{:<50} {:7.2} ms/check", "stopping check (fold + 760 rows)", 1e3 * t.elapsed().as_secs_f64() / reps as f64);
+}
