@@ -129,7 +129,8 @@ pub struct ReproduceArgs {
     /// Run the quick suite (Location and digits, one seed): the default.
     #[arg(long)]
     pub quick: bool,
-    /// A built-in suite by name (`quick`, `smoke`), or a suite file (JSON) with the same fields.
+    /// A built-in suite by name (`quick`, `full`, `smoke`: crates/forsaken-repro/suites/), or a
+    /// suite file (TOML, or JSON) with the same keys; unknown keys are errors.
     #[arg(long, conflicts_with = "quick")]
     pub suite: Option<String>,
     /// Only these datasets of the suite (comma-separated).
@@ -148,6 +149,10 @@ pub struct ReproduceArgs {
     /// Do not read or write the cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Run this many (dataset, seed) groups in parallel (each is single-threaded on the CPU
+    /// backends; use up to the number of cores). Results do not depend on it.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
 }
 
 /// What `train` and `unlearn` write next to a model.
@@ -468,11 +473,8 @@ where
                 None => Suite::quick(),
                 Some(name) => match Suite::builtin(name) {
                     Some(s) => s,
-                    None => {
-                        let text = std::fs::read_to_string(name)
-                            .with_context(|| format!("`{name}` is neither a built-in suite (quick, smoke) nor a readable file"))?;
-                        serde_json::from_str(&text).with_context(|| format!("{name}: not a valid suite"))?
-                    }
+                    None if Path::new(name).exists() => Suite::from_file(Path::new(name)).map_err(anyhow::Error::msg)?,
+                    None => bail!("--suite {name}: neither a built-in suite (quick, full, smoke) nor a file"),
                 },
             };
             if let Some(n) = a.seeds {
@@ -492,6 +494,7 @@ where
                 backend: backend.into(),
                 datasets: a.datasets.clone(),
                 verbose: !cli.quiet,
+                jobs: a.jobs,
             };
             let t = Instant::now();
             let records = forsaken_repro::run_suite::<B>(&suite, &opts, &device)?;

@@ -55,7 +55,14 @@ fn smoke_suite_runs_end_to_end_and_resumes() {
         bin().args(["reproduce", "--suite", "smoke", "--no-cache", "--out"]).arg(&out).arg("--data-dir").arg(repo_data()).output().unwrap()
     };
     ok(run());
-    for f in ["runs.jsonl", "summary.csv", "summary.md", "fr_vs_accuracy.svg", "fr_vs_accuracy.png", "splits/mnist-cnn-s0/forget.idx.txt"] {
+    for f in [
+        "runs.jsonl",
+        "summary.csv",
+        "summary.md",
+        "fr_vs_accuracy.svg",
+        "fr_vs_accuracy.png",
+        "splits/mnist-cnn-s0/forget-random-10pct.idx.txt",
+    ] {
         assert!(out.join(f).exists(), "missing {f}");
     }
     let text = std::fs::read_to_string(out.join("runs.jsonl")).unwrap();
@@ -227,6 +234,10 @@ fn suite_files_reject_unknown_keys() {
     std::fs::write(&p, r#"{"name":"x","seeds":[0],"entries":[],"bogus":1}"#).unwrap();
     let err = fails(bin().args(["reproduce", "--suite"]).arg(&p).output().unwrap());
     assert!(err.contains("bogus") || err.contains("unknown field"), "{err}");
+    let p = dir.join("s.toml");
+    std::fs::write(&p, "name = \"x\"\nseeds = [0]\nforget = [\"10%\"]\nmethods = [\"retrain\"]\n[[entries]]\ndataset = \"digits\"\n[forsaken_w]\nalpah = 3\n").unwrap();
+    let err = fails(bin().args(["reproduce", "--suite"]).arg(&p).output().unwrap());
+    assert!(err.contains("s.toml") && err.contains("alpah"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -277,5 +288,58 @@ fn users_own_csv_runs_through_train_unlearn_and_audit() {
         .output()
         .unwrap());
     assert!(out.contains("forgetting rate (shadow)"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A record without what legitimately varies between runs: timings (wall clock), and the
+/// per-point seconds of strength sweeps in the trace.
+fn without_timings(line: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let o = v.as_object_mut().unwrap();
+    for k in ["seconds", "retrain_seconds", "search_seconds", "setup_seconds"] {
+        o.remove(k);
+    }
+    if let Some(trace) = o.get_mut("trace").and_then(|t| t.as_array_mut()) {
+        for p in trace {
+            p["values"].as_object_mut().unwrap().remove("seconds");
+        }
+    }
+    // stop reasons quote SISA's deployment training time
+    if let Some(r) = o.get("stop_reason").and_then(|r| r.as_str()).map(|r| r.split(" took ").next().unwrap().to_string()) {
+        o.insert("stop_reason".into(), r.into());
+    }
+    v
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_results_as_an_uninterrupted_one() {
+    let dir = tmp("kill");
+    let run = |out: &str, jobs: &str| {
+        let mut c = bin();
+        c.args(["--cache-dir"]).arg(dir.join(format!("cache-{out}"))).args(["reproduce", "--suite", "smoke", "--jobs", jobs, "--out"]);
+        c.arg(dir.join(out)).arg("--data-dir").arg(repo_data());
+        c
+    };
+    ok(run("a", "1").output().unwrap());
+    let a: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("a/runs.jsonl")).unwrap().lines().map(without_timings).collect();
+
+    // interrupted once some records exist (mid-run: later records, the tables and figures are
+    // missing), then rerun, this time with two parallel jobs
+    let mut child = run("b", "1").spawn().unwrap();
+    let runs = dir.join("b/runs.jsonl");
+    let t = std::time::Instant::now();
+    while std::fs::read_to_string(&runs).map_or(0, |s| s.lines().count()) < 3 && t.elapsed().as_secs() < 300 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = std::fs::read_to_string(&runs).unwrap().lines().count();
+    assert!(partial >= 3 && partial < a.len(), "killed after {partial} of {} records", a.len());
+    ok(run("b", "2").output().unwrap());
+    let b: Vec<serde_json::Value> = std::fs::read_to_string(&runs).unwrap().lines().map(without_timings).collect();
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y, "records differ after the resumed run");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -82,9 +82,10 @@ impl Splits {
     }
 }
 
-/// Which part of target_train to forget.
+/// Which part of target_train to forget. In files (suites) it is the same string the command
+/// line takes: `10%` or `0.1`, `class:3`, `file:PATH`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+#[serde(try_from = "String", into = "String")]
 pub enum ForgetSpec {
     /// A seeded random fraction of target_train (e.g. 0.1).
     Fraction(f64),
@@ -101,6 +102,37 @@ impl std::fmt::Display for ForgetSpec {
             ForgetSpec::Class(c) => write!(f, "class-{c}"),
             ForgetSpec::IndexFile(p) => write!(f, "file:{}", p.display()),
         }
+    }
+}
+
+impl ForgetSpec {
+    /// The command-line form (`10%`, `class:3`, `file:PATH`), which [`str::parse`] reads back.
+    pub fn canonical(&self) -> String {
+        match self {
+            ForgetSpec::Fraction(x) => {
+                let pct = x * 100.0;
+                if (pct - pct.round()).abs() < 1e-9 {
+                    format!("{}%", pct.round())
+                } else {
+                    format!("{x}")
+                }
+            }
+            ForgetSpec::Class(c) => format!("class:{c}"),
+            ForgetSpec::IndexFile(p) => format!("file:{}", p.display()),
+        }
+    }
+}
+
+impl From<ForgetSpec> for String {
+    fn from(f: ForgetSpec) -> String {
+        f.canonical()
+    }
+}
+
+impl TryFrom<String> for ForgetSpec {
+    type Error = DataError;
+    fn try_from(s: String) -> Result<Self, DataError> {
+        s.parse()
     }
 }
 
@@ -260,5 +292,8 @@ mod tests {
         assert_eq!("0.2".parse::<ForgetSpec>().unwrap(), ForgetSpec::Fraction(0.2));
         assert_eq!("class:4".parse::<ForgetSpec>().unwrap(), ForgetSpec::Class(4));
         assert!("abc".parse::<ForgetSpec>().is_err());
+        for s in ["1%", "10%", "20%", "class:0", "file:x/y.txt", "0.125"] {
+            assert_eq!(s.parse::<ForgetSpec>().unwrap().canonical(), s);
+        }
     }
 }

@@ -1,11 +1,19 @@
 //! Progress bars for long work (indicatif). Bars draw on a terminal only, and never when
-//! [`set_quiet`] was called (`--quiet`), so logs and tests stay clean.
+//! [`set_quiet`] was called (`--quiet`), so logs and tests stay clean. Every bar joins one
+//! process-wide [`MultiProgress`], so bars of parallel jobs (`reproduce --jobs N`) stack instead
+//! of overwriting each other; print through [`println`] while bars are shown.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 static QUIET: AtomicBool = AtomicBool::new(false);
+static MULTI: OnceLock<MultiProgress> = OnceLock::new();
+
+fn multi() -> &'static MultiProgress {
+    MULTI.get_or_init(MultiProgress::new)
+}
 
 /// Turn every progress bar off (or back on).
 pub fn set_quiet(quiet: bool) {
@@ -29,5 +37,10 @@ pub fn bar(len: u64, msg: impl Into<String>) -> ProgressBar {
             .progress_chars("=> "),
     );
     pb.set_message(msg.into());
-    pb
+    multi().add(pb)
+}
+
+/// Print a line to stderr above the bars.
+pub fn println(line: &str) {
+    multi().suspend(|| eprintln!("{line}"));
 }

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -22,7 +23,7 @@ use forsaken_models::{predict, MembershipJudge, Net, Predict, StoppingRule, Trac
 use crate::io::{config_hash, git_commit, write_atomic};
 use crate::pipeline::{self, inner, Baseline, ExperimentSpec};
 use crate::record::RunRecord;
-use crate::suite::Suite;
+use crate::suite::{Entry, Suite};
 
 /// Where and how to run.
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub struct RunOptions {
     pub datasets: Vec<String>,
     /// Print a line per finished run.
     pub verbose: bool,
+    /// (dataset, seed) groups run in parallel (1 = one after another).
+    pub jobs: usize,
 }
 
 /// Read the records of an earlier (possibly interrupted) run.
@@ -81,6 +84,21 @@ struct RunConfig<'a> {
     target_fr: f64,
 }
 
+/// Put records in suite order (dataset entry, seed, forget set, method), whatever order the
+/// jobs finished in; records of datasets or methods no longer in the suite go last.
+fn sort_records(records: &mut [RunRecord], suite: &Suite) {
+    let pos = |list: Vec<String>, x: &str| list.iter().position(|y| y == x).unwrap_or(usize::MAX);
+    records.sort_by_cached_key(|r| {
+        (
+            pos(suite.entries.iter().map(|e| e.dataset.clone()).collect(), &r.dataset),
+            r.model.clone(),
+            r.seed,
+            pos(suite.forget.iter().map(|f| f.to_string()).collect(), &r.forget),
+            pos(suite.methods.clone(), &r.method),
+        )
+    });
+}
+
 /// Same group of runs: dataset, model, seed and forget set.
 fn same_group(a: &RunRecord, b: &RunRecord) -> bool {
     a.dataset == b.dataset && a.model == b.model && a.seed == b.seed && a.forget == b.forget
@@ -107,32 +125,33 @@ where
 {
     suite.validate().map_err(anyhow::Error::msg)?;
     let runs_path = opts.out_dir.join("runs.jsonl");
-    let mut records = read_records(&runs_path)?;
+    let store = Mutex::new(read_records(&runs_path)?);
     let commit = git_commit();
     let profile = if cfg!(debug_assertions) { "dev" } else { "release" }.to_string();
     let entries: Vec<_> = suite.entries.iter().filter(|e| opts.datasets.is_empty() || opts.datasets.contains(&e.dataset)).collect();
     if entries.is_empty() {
         anyhow::bail!("no dataset of suite `{}` matches {:?}", suite.name, opts.datasets);
     }
-    let overall = forsaken_models::progress::bar((entries.len() * suite.seeds.len()) as u64, format!("suite `{}`", suite.name));
-    for entry in entries {
-        for &seed in &suite.seeds {
+    let overall = forsaken_models::progress::bar(
+        (entries.len() * suite.seeds.len() * suite.forget.len()) as u64,
+        format!("suite `{}`: dataset x seed x forget set", suite.name),
+    );
+    let run_group = |entry: &Entry, seed: u64| -> Result<()> {
+        {
             let data = pipeline::load_data(&entry.dataset, entry.label.as_deref(), &opts.data_dir, entry.pool_limit, seed)?;
             let spec = ExperimentSpec::resolve(entry, seed, &data, suite.batch_size, suite.lr)?;
             let model_name = format!("{:?}", spec.family).to_lowercase();
             overall.set_prefix(format!("{} ({model_name}), seed {seed}", entry.dataset));
             let p = pipeline::prepare(spec, data)?;
-            let fsplit = suite.forget.select(&p.data, &p.splits.target_train, seed)?;
             let label = format!("{}-{}-s{}", p.spec.dataset, model_name, seed);
             let split_dir = opts.out_dir.join("splits").join(&label);
             p.splits.save(&split_dir)?;
-            write_indices(&split_dir.join("forget.idx.txt"), &fsplit.forget)?;
 
             let settings_h = suite.method_settings();
-            let hash_of = |m: &str| {
+            let hash_of = |m: &str, forget: &str| {
                 config_hash(&RunConfig {
                     experiment: &p.spec,
-                    forget: suite.forget.to_string(),
+                    forget: forget.to_string(),
                     method: m,
                     oracles: &suite.oracles,
                     stopping_oracle: &suite.stopping_oracle,
@@ -143,15 +162,27 @@ where
                     target_fr: suite.target_fr,
                 })
             };
-            let done = |records: &[RunRecord], m: &str| {
-                let h = hash_of(m);
-                records
-                    .iter()
-                    .any(|r| r.dataset == p.spec.dataset && r.model == model_name && r.seed == seed && r.method == m && r.config_hash == h)
+            let done = |m: &str, forget: &str| {
+                let h = hash_of(m, forget);
+                store.lock().expect("record store").iter().any(|r| {
+                    r.dataset == p.spec.dataset
+                        && r.model == model_name
+                        && r.seed == seed
+                        && r.forget == forget
+                        && r.method == m
+                        && r.config_hash == h
+                })
             };
-            if suite.methods.iter().all(|m| done(&records, m)) {
-                overall.inc(1);
-                continue;
+            // every split, forget sets included, is written even when all records are cached
+            let mut fsplits = Vec::new();
+            for fspec in &suite.forget {
+                let fsplit = fspec.select(&p.data, &p.splits.target_train, seed).with_context(|| format!("{label}: forget set {fspec}"))?;
+                write_indices(&split_dir.join(format!("forget-{fspec}.idx.txt")), &fsplit.forget)?;
+                fsplits.push(fsplit);
+            }
+            if suite.forget.iter().all(|f| suite.methods.iter().all(|m| done(m, &f.to_string()))) {
+                overall.inc(suite.forget.len() as u64);
+                return Ok(());
             }
 
             let (target, _train_secs, _cached) = pipeline::target_model::<B>(&p, opts.cache_dir.as_deref(), device)?;
@@ -167,174 +198,181 @@ where
                 write_atomic(&opts.out_dir.join("roc").join(format!("{label}-{id}-original.csv")), csv.as_bytes())?;
                 strength.insert(id.clone(), s.summary);
             }
-            let retained = pipeline::retained_sample(&fsplit.retain, seed);
-            let base = Baseline::new(&set, &orig, &p.data, &fsplit.forget, &retained);
-            let orig_acc = pipeline::accuracies(&orig, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
             let orig_train = predict(&orig, &p.data, &p.splits.target_train).accuracy();
             let stop_oracle = set.get(&suite.stopping_oracle).expect("validated stopping oracle");
             let report_oracle = set.get(&suite.reporting_oracle).expect("validated reporting oracle");
-            let stop_before = base
-                .decisions
-                .iter()
-                .find(|(id, _, _)| *id == suite.stopping_oracle)
-                .map(|(_, u, _)| u.clone())
-                .expect("stopping oracle decisions");
-            let report_before = base
-                .decisions
-                .iter()
-                .find(|(id, _, _)| *id == suite.reporting_oracle)
-                .map(|(_, u, _)| u.clone())
-                .expect("reporting oracle decisions");
-            let test_idx = p.splits.target_test.clone();
-            let data_ref = &p.data;
-            let forget_ref = &fsplit.forget;
-            // the figures' view of a model: test accuracy and the reporting oracle's FR
-            let observe_any = |m: &dyn Predict| {
-                let after = report_oracle.decide_outputs(&m.outputs(data_ref, forget_ref), data_ref, forget_ref);
-                let mut v = BTreeMap::from([("test_acc".to_string(), m.outputs(data_ref, &test_idx).accuracy())]);
-                if let Some(fr) = FrCounts::from_decisions(&report_before, &after).ok().and_then(|c| c.forgetting_rate().value()) {
-                    v.insert("fr_report".to_string(), fr);
-                }
-                v
-            };
-            let observe = |net: &Net<B::InnerBackend>| observe_any(net);
-            let settings = suite.method_settings();
-
-            for m in &suite.methods {
-                if done(&records, m) {
+            for (fspec, fsplit) in suite.forget.iter().zip(fsplits) {
+                let fname = fspec.to_string();
+                overall.set_prefix(format!("{} ({model_name}), seed {seed}, forget {fname}", entry.dataset));
+                if suite.methods.iter().all(|m| done(m, &fname)) {
+                    overall.inc(1);
                     continue;
                 }
-                let method = pipeline::method::<B>(m, &settings)?;
-                let masking = settings.masking(m);
-                let grid: Option<&[f64]> = if m == "scale" { Some(&suite.scale_factors) } else { suite.sweeps.get(m).map(Vec::as_slice) };
-                let t = Instant::now();
-                let (out, secs, search_seconds, extra_trace) = if let Some(grid) = grid {
-                    // the matched-FR strength search: weakest first, stop at the first strength
-                    // reaching the target under the stopping oracle (judged on D_u only, never
-                    // on target_test); every point is kept for the FR-vs-accuracy curves
-                    let mut trace = Vec::new();
-                    let mut chosen: Option<(forsaken_models::UnlearnOutcome<B>, f64, f64)> = None;
-                    let mut reached = false;
-                    let mut observed = 0.0;
-                    for (i, &f) in grid.iter().enumerate() {
-                        let ti = Instant::now();
-                        let req = request::<B>(&target, &p, &fsplit, None, None, seed, Some(f));
-                        let o = method.unlearn(&req).with_context(|| format!("{label}: method {m} at strength {f}"))?;
-                        let model = o.model.valid();
-                        let fr = FrCounts::from_decisions(
-                            &stop_before,
-                            &stop_oracle.decide_outputs(&model.outputs(&p.data, &fsplit.forget), &p.data, &fsplit.forget),
-                        )?
-                        .forgetting_rate()
-                        .value();
-                        let run_secs = (ti.elapsed().as_secs_f64() - o.observer_seconds - o.setup_seconds).max(0.0);
-                        let ts = Instant::now();
-                        let mut values = observe_any(&model);
-                        observed += ts.elapsed().as_secs_f64() + o.observer_seconds + o.setup_seconds;
-                        values.insert("strength".into(), f);
-                        values.insert("seconds".into(), run_secs);
-                        if let Some(v) = fr {
-                            values.insert("fr_stop".into(), v);
-                        }
-                        trace.push(TracePoint { step: i, values });
-                        let v = fr.unwrap_or(f64::NAN);
-                        reached = v >= suite.target_fr;
-                        if reached || chosen.as_ref().is_none_or(|(_, best, _)| v > *best || best.is_nan()) {
-                            chosen = Some((o, v, run_secs));
-                        }
-                        if reached {
-                            break;
-                        }
+                let retained = pipeline::retained_sample(&fsplit.retain, seed);
+                let base = Baseline::new(&set, &orig, &p.data, &fsplit.forget, &retained);
+                let orig_acc = pipeline::accuracies(&orig, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
+                let stop_before = base
+                    .decisions
+                    .iter()
+                    .find(|(id, _, _)| *id == suite.stopping_oracle)
+                    .map(|(_, u, _)| u.clone())
+                    .expect("stopping oracle decisions");
+                let report_before = base
+                    .decisions
+                    .iter()
+                    .find(|(id, _, _)| *id == suite.reporting_oracle)
+                    .map(|(_, u, _)| u.clone())
+                    .expect("reporting oracle decisions");
+                let test_idx = p.splits.target_test.clone();
+                let data_ref = &p.data;
+                let forget_ref = &fsplit.forget;
+                // the figures' view of a model: test accuracy and the reporting oracle's FR
+                let observe_any = |m: &dyn Predict| {
+                    let after = report_oracle.decide_outputs(&m.outputs(data_ref, forget_ref), data_ref, forget_ref);
+                    let mut v = BTreeMap::from([("test_acc".to_string(), m.outputs(data_ref, &test_idx).accuracy())]);
+                    if let Some(fr) = FrCounts::from_decisions(&report_before, &after).ok().and_then(|c| c.forgetting_rate().value()) {
+                        v.insert("fr_report".to_string(), fr);
                     }
-                    let (mut o, best, run_secs) = chosen.expect("a sweep has at least one point");
-                    o.stop_reason = if reached {
-                        format!(
-                            "{}; weakest of {} swept strengths reaching FR {} under `{}`",
-                            o.stop_reason,
-                            grid.len(),
-                            suite.target_fr,
-                            suite.stopping_oracle
-                        )
+                    v
+                };
+                let observe = |net: &Net<B::InnerBackend>| observe_any(net);
+                let settings = suite.method_settings();
+
+                for m in &suite.methods {
+                    if done(m, &fname) {
+                        continue;
+                    }
+                    let method = pipeline::method::<B>(m, &settings)?;
+                    let masking = settings.masking(m);
+                    let grid: Option<&[f64]> =
+                        if m == "scale" { Some(&suite.scale_factors) } else { suite.sweeps.get(m).map(Vec::as_slice) };
+                    let t = Instant::now();
+                    let (out, secs, search_seconds, extra_trace) = if let Some(grid) = grid {
+                        // the matched-FR strength search: weakest first, stop at the first strength
+                        // reaching the target under the stopping oracle (judged on D_u only, never
+                        // on target_test); every point is kept for the FR-vs-accuracy curves
+                        let mut trace = Vec::new();
+                        let mut chosen: Option<(forsaken_models::UnlearnOutcome<B>, f64, f64)> = None;
+                        let mut reached = false;
+                        let mut observed = 0.0;
+                        for (i, &f) in grid.iter().enumerate() {
+                            let ti = Instant::now();
+                            let req = request::<B>(&target, &p, &fsplit, None, None, seed, Some(f));
+                            let o = method.unlearn(&req).with_context(|| format!("{label}: method {m} at strength {f}"))?;
+                            let model = o.model.valid();
+                            let fr = FrCounts::from_decisions(
+                                &stop_before,
+                                &stop_oracle.decide_outputs(&model.outputs(&p.data, &fsplit.forget), &p.data, &fsplit.forget),
+                            )?
+                            .forgetting_rate()
+                            .value();
+                            let run_secs = (ti.elapsed().as_secs_f64() - o.observer_seconds - o.setup_seconds).max(0.0);
+                            let ts = Instant::now();
+                            let mut values = observe_any(&model);
+                            observed += ts.elapsed().as_secs_f64() + o.observer_seconds + o.setup_seconds;
+                            values.insert("strength".into(), f);
+                            values.insert("seconds".into(), run_secs);
+                            if let Some(v) = fr {
+                                values.insert("fr_stop".into(), v);
+                            }
+                            trace.push(TracePoint { step: i, values });
+                            let v = fr.unwrap_or(f64::NAN);
+                            reached = v >= suite.target_fr;
+                            if reached || chosen.as_ref().is_none_or(|(_, best, _)| v > *best || best.is_nan()) {
+                                chosen = Some((o, v, run_secs));
+                            }
+                            if reached {
+                                break;
+                            }
+                        }
+                        let (mut o, best, run_secs) = chosen.expect("a sweep has at least one point");
+                        o.stop_reason = if reached {
+                            format!(
+                                "{}; weakest of {} swept strengths reaching FR {} under `{}`",
+                                o.stop_reason,
+                                grid.len(),
+                                suite.target_fr,
+                                suite.stopping_oracle
+                            )
+                        } else {
+                            format!(
+                                "{}; target FR {} not reached by any of {} swept strengths (best FR {:.3} here)",
+                                o.stop_reason,
+                                suite.target_fr,
+                                grid.len(),
+                                best
+                            )
+                        };
+                        o.stopping_oracle = Some(suite.stopping_oracle.clone());
+                        let search = (t.elapsed().as_secs_f64() - observed).max(0.0);
+                        (o, run_secs, Some(search), trace)
                     } else {
-                        format!(
-                            "{}; target FR {} not reached by any of {} swept strengths (best FR {:.3} here)",
-                            o.stop_reason,
-                            suite.target_fr,
-                            grid.len(),
-                            best
-                        )
+                        let rule = masking.map(|cfg| StoppingRule {
+                            oracle: stop_oracle as &dyn MembershipJudge<B::InnerBackend>,
+                            target_fr: suite.target_fr,
+                            before: stop_before.clone(),
+                            check_every: cfg.check_every,
+                            max_steps: cfg.max_steps,
+                        });
+                        let req = request::<B>(&target, &p, &fsplit, rule, Some(&observe), seed, masking.map(|_| suite.target_fr));
+                        let o = method.unlearn(&req).with_context(|| format!("{label}: method {m}"))?;
+                        let secs = (t.elapsed().as_secs_f64() - o.observer_seconds - o.setup_seconds).max(0.0);
+                        (o, secs, None, vec![])
                     };
-                    o.stopping_oracle = Some(suite.stopping_oracle.clone());
-                    let search = (t.elapsed().as_secs_f64() - observed).max(0.0);
-                    (o, run_secs, Some(search), trace)
-                } else {
-                    let rule = masking.map(|cfg| StoppingRule {
-                        oracle: stop_oracle as &dyn MembershipJudge<B::InnerBackend>,
-                        target_fr: suite.target_fr,
-                        before: stop_before.clone(),
-                        check_every: cfg.check_every,
-                        max_steps: cfg.max_steps,
+                    let after = out.model.valid();
+                    let acc = pipeline::accuracies(&after, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
+                    // a method that trained its own deployed model (SISA) is compared with that model
+                    let own_base = out.deployed.as_ref().map(|d| Baseline::new(&set, &d.valid(), &p.data, &fsplit.forget, &retained));
+                    let views =
+                        pipeline::oracle_views(&set, own_base.as_ref().unwrap_or(&base), &after, &p.data, &fsplit.forget, &retained, seed)?;
+                    let mut trace = out.trace;
+                    trace.extend(extra_trace);
+                    let rc = serde_json::json!({
+                        "experiment": &p.spec, "forget": &fname, "method": m, "oracles": &suite.oracles,
+                        "stopping_oracle": &suite.stopping_oracle, "reporting_oracle": &suite.reporting_oracle,
+                        "masking": masking, "finetune_epochs": (m == "finetune").then_some(suite.finetune_epochs),
+                        "sisa": (m == "sisa").then_some(&suite.sisa), "sweep": grid, "target_fr": suite.target_fr,
                     });
-                    let req = request::<B>(&target, &p, &fsplit, rule, Some(&observe), seed, masking.map(|_| suite.target_fr));
-                    let o = method.unlearn(&req).with_context(|| format!("{label}: method {m}"))?;
-                    let secs = (t.elapsed().as_secs_f64() - o.observer_seconds - o.setup_seconds).max(0.0);
-                    (o, secs, None, vec![])
-                };
-                let after = out.model.valid();
-                let acc = pipeline::accuracies(&after, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
-                // a method that trained its own deployed model (SISA) is compared with that model
-                let own_base = out.deployed.as_ref().map(|d| Baseline::new(&set, &d.valid(), &p.data, &fsplit.forget, &retained));
-                let views =
-                    pipeline::oracle_views(&set, own_base.as_ref().unwrap_or(&base), &after, &p.data, &fsplit.forget, &retained, seed)?;
-                let mut trace = out.trace;
-                trace.extend(extra_trace);
-                let rc = serde_json::json!({
-                    "experiment": &p.spec, "forget": suite.forget.to_string(), "method": m, "oracles": &suite.oracles,
-                    "stopping_oracle": &suite.stopping_oracle, "reporting_oracle": &suite.reporting_oracle,
-                    "masking": masking, "finetune_epochs": (m == "finetune").then_some(suite.finetune_epochs),
-                    "sisa": (m == "sisa").then_some(&suite.sisa), "sweep": grid, "target_fr": suite.target_fr,
-                });
-                let rec = RunRecord {
-                    dataset: p.spec.dataset.clone(),
-                    model: model_name.clone(),
-                    seed,
-                    forget: suite.forget.to_string(),
-                    method: m.clone(),
-                    strength: out.strength,
-                    strength_knob: method.strength_knob().into(),
-                    stopping_oracle: out.stopping_oracle.clone(),
-                    stop_reason: out.stop_reason.clone(),
-                    steps: out.steps,
-                    oracles: views,
-                    acc_forget: acc.forget,
-                    acc_retain: acc.retain,
-                    acc_test: acc.test,
-                    mean_top_prob_test: acc.mean_top_prob_test,
-                    seconds: secs,
-                    search_seconds,
-                    setup_seconds: (out.setup_seconds > 0.0).then_some(out.setup_seconds),
-                    retrain_seconds: f64::NAN,
-                    orig_acc_train: orig_train,
-                    orig_acc_test: orig_acc.test,
-                    orig_acc_forget: orig_acc.forget,
-                    oracle_strength: strength.clone(),
-                    n_train: p.splits.target_train.len(),
-                    n_forget: fsplit.forget.len(),
-                    n_retained_sample: retained.len(),
-                    n_test: p.splits.target_test.len(),
-                    trace,
-                    config: rc,
-                    config_hash: hash_of(m),
-                    git_commit: commit.clone(),
-                    backend: opts.backend.clone(),
-                    profile: profile.clone(),
-                };
-                if opts.verbose {
-                    let v = rec.oracles.get(&suite.reporting_oracle);
-                    let pct = |x: Option<f64>| x.map_or("undef".to_string(), |v| format!("{:.1}", 100.0 * v));
-                    overall.suspend(|| {
-                        eprintln!(
-                            "{label:<22} {m:<9} FR({}) {:>6} FR_r {:>6} UA {:5.1} RA {:5.1} TA {:5.1} ({:.1} s; {})",
+                    let rec = RunRecord {
+                        dataset: p.spec.dataset.clone(),
+                        model: model_name.clone(),
+                        seed,
+                        forget: fname.clone(),
+                        method: m.clone(),
+                        strength: out.strength,
+                        strength_knob: method.strength_knob().into(),
+                        stopping_oracle: out.stopping_oracle.clone(),
+                        stop_reason: out.stop_reason.clone(),
+                        steps: out.steps,
+                        oracles: views,
+                        acc_forget: acc.forget,
+                        acc_retain: acc.retain,
+                        acc_test: acc.test,
+                        mean_top_prob_test: acc.mean_top_prob_test,
+                        seconds: secs,
+                        search_seconds,
+                        setup_seconds: (out.setup_seconds > 0.0).then_some(out.setup_seconds),
+                        retrain_seconds: f64::NAN,
+                        orig_acc_train: orig_train,
+                        orig_acc_test: orig_acc.test,
+                        orig_acc_forget: orig_acc.forget,
+                        oracle_strength: strength.clone(),
+                        n_train: p.splits.target_train.len(),
+                        n_forget: fsplit.forget.len(),
+                        n_retained_sample: retained.len(),
+                        n_test: p.splits.target_test.len(),
+                        trace,
+                        config: rc,
+                        config_hash: hash_of(m, &fname),
+                        git_commit: commit.clone(),
+                        backend: opts.backend.clone(),
+                        profile: profile.clone(),
+                    };
+                    if opts.verbose {
+                        let v = rec.oracles.get(&suite.reporting_oracle);
+                        let pct = |x: Option<f64>| x.map_or("undef".to_string(), |v| format!("{:.1}", 100.0 * v));
+                        forsaken_models::progress::println(&format!(
+                            "{label:<22} {fname:<12} {m:<13} FR({}) {:>6} FR_r {:>6} UA {:5.1} RA {:5.1} TA {:5.1} ({:.1} s; {})",
                             suite.reporting_oracle,
                             pct(v.and_then(|v| v.fr)),
                             pct(v.and_then(|v| v.fr_retained)),
@@ -343,19 +381,54 @@ where
                             100.0 * rec.acc_test,
                             rec.seconds,
                             rec.stop_reason
-                        )
-                    });
+                        ));
+                    }
+                    let mut records = store.lock().expect("record store");
+                    records.retain(|r| !(same_group(r, &rec) && r.method == rec.method));
+                    records.push(rec);
+                    fill_relative(&mut records);
+                    sort_records(&mut records, suite);
+                    write_records(&runs_path, &records)?;
                 }
-                records.retain(|r| !(same_group(r, &rec) && r.method == rec.method));
-                records.push(rec);
-                fill_relative(&mut records);
-                write_records(&runs_path, &records)?;
+                overall.inc(1);
             }
-            overall.inc(1);
+        }
+        Ok(())
+    };
+    let groups: Vec<(&Entry, u64)> = entries.iter().flat_map(|e| suite.seeds.iter().map(move |&s| (*e, s))).collect();
+    let jobs = opts.jobs.clamp(1, groups.len().max(1));
+    if jobs == 1 {
+        for &(e, s) in &groups {
+            run_group(e, s)?;
+        }
+    } else {
+        // (dataset, seed) groups are independent (their caches and splits are disjoint): run
+        // them on `jobs` threads; records are merged under a lock and kept in suite order, so
+        // runs.jsonl does not depend on which job finished first
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= groups.len() || failed.lock().expect("error slot").is_some() {
+                        break;
+                    }
+                    if let Err(e) = run_group(groups[i].0, groups[i].1) {
+                        failed.lock().expect("error slot").get_or_insert(e);
+                        break;
+                    }
+                });
+            }
+        });
+        if let Some(e) = failed.into_inner().expect("error slot") {
+            return Err(e);
         }
     }
     overall.finish_and_clear();
+    let mut records = store.into_inner().expect("record store");
     fill_relative(&mut records);
+    sort_records(&mut records, suite);
     write_records(&runs_path, &records)?;
     crate::tables::write_summary(&records, &opts.out_dir, &suite.reporting_oracle)?;
     crate::figures::fr_vs_accuracy(&records, &opts.out_dir.join("fr_vs_accuracy.svg"), &suite.reporting_oracle)?;

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 
 use forsaken_baselines::SisaConfig;
 use forsaken_mask::ForsakenConfig;
-use forsaken_mia::ShadowConfig;
 
 use crate::pipeline::OracleConfig;
 
@@ -47,37 +46,47 @@ pub fn default_sweeps() -> BTreeMap<String, Vec<f64>> {
     ])
 }
 
-/// A whole suite.
+/// A whole suite. In a file (TOML, or JSON) only `name`, `seeds`, `entries`, `forget` and
+/// `methods` are required; every other key defaults to the value below, and nested tables
+/// (`oracles`, `forsaken`, `forsaken_w`, `sisa`) patch their defaults key by key. Unknown keys
+/// are errors at every level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Suite {
     /// Name (also the output folder under `results/`).
     pub name: String,
-    /// Seeds; each gives its own splits, models and forget set.
+    /// Seeds; each gives its own splits, models and forget sets.
     pub seeds: Vec<u64>,
     /// Datasets.
     pub entries: Vec<Entry>,
-    /// Forget set.
-    pub forget: ForgetSpec,
+    /// Forget sets, each run separately: `10%` (a seeded random fraction of target_train),
+    /// `class:3`, `file:PATH`.
+    pub forget: Vec<ForgetSpec>,
     /// Methods to run, by id.
     pub methods: Vec<String>,
-    /// Oracles: which, the shadow attack's settings, LiRA's shadow counts.
+    /// Oracles: which, the shadow attack's settings, LiRA's shadow counts (default: all six).
+    #[serde(default, deserialize_with = "patch_oracles")]
     pub oracles: OracleConfig,
-    /// The oracle that methods stop on (and that searches `scale`'s factor); FORSAKEN.md
+    /// The oracle that methods stop on and that the strength search reads; FORSAKEN.md
     /// section 3: `loss`, so that the headline FR (reported under another oracle) is not the
     /// one optimized.
+    #[serde(default = "default_stopping_oracle")]
     pub stopping_oracle: String,
-    /// The oracle of the headline columns and figures.
+    /// The oracle of the headline columns and figures (default `shadow`).
+    #[serde(default = "default_reporting_oracle")]
     pub reporting_oracle: String,
-    /// Factors tried by the strength search of `scale`, mildest first.
+    /// Factors tried by the strength search of `scale`, mildest first (FORSAKEN.md section 4:
+    /// 0.9, 0.8, ..., 0.1).
+    #[serde(default = "default_scale_factors")]
     pub scale_factors: Vec<f64>,
-    /// Forsaken's settings.
+    /// Forsaken's settings (FORSAKEN.md section 3 defaults).
+    #[serde(default, deserialize_with = "patch_forsaken")]
     pub forsaken: ForsakenConfig,
     /// Forsaken-W's settings (default: FORSAKEN.md section 4.1).
-    #[serde(default = "ForsakenConfig::forsaken_w")]
+    #[serde(default = "ForsakenConfig::forsaken_w", deserialize_with = "patch_forsaken_w")]
     pub forsaken_w: ForsakenConfig,
-    /// SISA's shards, slices and aggregation.
-    #[serde(default)]
+    /// SISA's shards, slices and aggregation (default 5 x 4, mean).
+    #[serde(default, deserialize_with = "patch_sisa")]
     pub sisa: SisaConfig,
     /// The matched-FR strength search: for each baseline with a strength knob, the strengths
     /// tried, weakest first; the weakest reaching `target_fr` under the stopping oracle is
@@ -85,15 +94,86 @@ pub struct Suite {
     /// number of points. Methods not listed run once at their default strength.
     #[serde(default = "default_sweeps")]
     pub sweeps: BTreeMap<String, Vec<f64>>,
-    /// Target FR of methods that stop on one.
+    /// Target FR of methods that stop on one and of the strength search (default 0.9).
+    #[serde(default = "default_target_fr")]
     pub target_fr: f64,
-    /// Fine-tuning epochs.
+    /// Fine-tuning epochs at default strength (default 5).
+    #[serde(default = "default_finetune_epochs")]
     pub finetune_epochs: usize,
-    /// Training batch size.
+    /// Training batch size (default 64).
+    #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// Training learning rate.
+    /// Training learning rate (default 1e-3).
+    #[serde(default = "default_lr")]
     pub lr: f64,
 }
+
+fn default_stopping_oracle() -> String {
+    "loss".into()
+}
+fn default_reporting_oracle() -> String {
+    "shadow".into()
+}
+fn default_scale_factors() -> Vec<f64> {
+    (1..=9).rev().map(|k| k as f64 / 10.0).collect()
+}
+fn default_target_fr() -> f64 {
+    0.9
+}
+fn default_finetune_epochs() -> usize {
+    5
+}
+fn default_batch_size() -> usize {
+    64
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+
+/// Read a table as a patch over `base`: keys present replace the base's (recursively into
+/// nested tables); unknown keys are still rejected by the target type.
+fn patched<'de, D: serde::Deserializer<'de>, T: Serialize + serde::de::DeserializeOwned>(d: D, base: T) -> Result<T, D::Error> {
+    use serde::de::Error;
+    fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+        match (base, patch) {
+            (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+                for (k, v) in p {
+                    match b.get_mut(&k) {
+                        Some(slot) => merge(slot, v),
+                        None => {
+                            b.insert(k, v);
+                        }
+                    }
+                }
+            }
+            (slot, p) => *slot = p,
+        }
+    }
+    let patch = serde_json::Value::deserialize(d)?;
+    let mut value = serde_json::to_value(base).map_err(D::Error::custom)?;
+    merge(&mut value, patch);
+    serde_json::from_value(value).map_err(D::Error::custom)
+}
+
+fn patch_oracles<'de, D: serde::Deserializer<'de>>(d: D) -> Result<OracleConfig, D::Error> {
+    patched(d, OracleConfig::default())
+}
+fn patch_forsaken<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ForsakenConfig, D::Error> {
+    patched(d, ForsakenConfig::default())
+}
+fn patch_forsaken_w<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ForsakenConfig, D::Error> {
+    patched(d, ForsakenConfig::forsaken_w())
+}
+fn patch_sisa<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SisaConfig, D::Error> {
+    patched(d, SisaConfig::default())
+}
+
+/// The built-in suites, as shipped in `crates/forsaken-repro/suites/`.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("quick", include_str!("../suites/quick.toml")),
+    ("full", include_str!("../suites/full.toml")),
+    ("smoke", include_str!("../suites/smoke.toml")),
+];
 
 impl Suite {
     /// The settings methods are built from.
@@ -106,104 +186,47 @@ impl Suite {
         }
     }
 
-    /// The quick suite of issue 2 / PROTOCOL.md: Location and digits, one seed, 10% forget.
-    pub fn quick() -> Self {
-        Self {
-            name: "quick".into(),
-            seeds: vec![0],
-            entries: vec![
-                Entry { label: None, dataset: "location".into(), model: None, pool_limit: None, sizes: None, epochs: None },
-                Entry { label: None, dataset: "digits".into(), model: None, pool_limit: None, sizes: None, epochs: None },
-            ],
-            forget: ForgetSpec::Fraction(0.1),
-            methods: [
-                "retrain",
-                "forsaken",
-                "forsaken-w",
-                "finetune",
-                "neggrad",
-                "neggrad-plus",
-                "random-labels",
-                "salun",
-                "sisa",
-                "scale",
-            ]
-            .map(String::from)
-            .to_vec(),
-            oracles: OracleConfig::default(),
-            stopping_oracle: "loss".into(),
-            reporting_oracle: "shadow".into(),
-            scale_factors: (1..=9).rev().map(|k| k as f64 / 10.0).collect(),
-            forsaken: ForsakenConfig::default(),
-            forsaken_w: ForsakenConfig::forsaken_w(),
-            sisa: SisaConfig::default(),
-            sweeps: default_sweeps(),
-            target_fr: 0.9,
-            finetune_epochs: 5,
-            batch_size: 64,
-            lr: 1e-3,
+    /// Parse a suite from TOML text (`origin` names it in errors), and validate it.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, String> {
+        let s: Suite = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+        s.validate().map_err(|e| format!("{origin}: {e}"))?;
+        Ok(s)
+    }
+
+    /// Read a suite file: TOML (`.toml`) or JSON (`.json`).
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if path.extension().is_some_and(|e| e == "json") {
+            let s: Suite = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            s.validate().map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(s)
+        } else {
+            Self::from_toml(&text, &path.display().to_string())
         }
+    }
+
+    /// The quick suite (PROTOCOL.md): Location and digits, one seed, 10% forgotten.
+    pub fn quick() -> Self {
+        Self::builtin("quick").expect("the shipped quick suite parses")
     }
 
     /// A tiny end-to-end suite for tests: an MLP and a CNN on an MNIST subset, seconds.
     pub fn smoke() -> Self {
-        let sizes = SplitSizes { target_train: 160, target_test: 160, reference: 80, shadow: Some(160) };
-        Self {
-            name: "smoke".into(),
-            seeds: vec![0],
-            entries: vec![
-                Entry {
-                    label: None,
-                    dataset: "mnist".into(),
-                    model: Some(ModelFamily::Mlp),
-                    pool_limit: Some(600),
-                    sizes: Some(sizes),
-                    epochs: Some(8),
-                },
-                Entry {
-                    label: None,
-                    dataset: "mnist".into(),
-                    model: Some(ModelFamily::Cnn),
-                    pool_limit: Some(600),
-                    sizes: Some(sizes),
-                    epochs: Some(8),
-                },
-            ],
-            forget: ForgetSpec::Fraction(0.1),
-            methods: ["retrain", "forsaken", "forsaken-w", "finetune", "neggrad", "sisa", "scale"].map(String::from).to_vec(),
-            oracles: OracleConfig {
-                shadow: ShadowConfig { k: 2, ..ShadowConfig::default() },
-                lira_shadows_mlp: 3,
-                lira_shadows_cnn: 3,
-                ..OracleConfig::default()
-            },
-            stopping_oracle: "loss".into(),
-            reporting_oracle: "shadow".into(),
-            scale_factors: vec![0.8, 0.5, 0.2],
-            forsaken: ForsakenConfig { max_steps: 20, check_every: 10, ..ForsakenConfig::default() },
-            forsaken_w: ForsakenConfig { max_steps: 20, check_every: 10, ..ForsakenConfig::forsaken_w() },
-            sisa: SisaConfig { shards: 2, slices: 2, ..SisaConfig::default() },
-            sweeps: BTreeMap::from([("neggrad".to_string(), vec![2.0, 8.0])]),
-            target_fr: 0.9,
-            finetune_epochs: 1,
-            batch_size: 32,
-            lr: 1e-3,
-        }
+        Self::builtin("smoke").expect("the shipped smoke suite parses")
     }
 
-    /// A built-in suite by name.
+    /// A built-in suite by name (`quick`, `full`, `smoke`).
     pub fn builtin(name: &str) -> Option<Self> {
-        match name {
-            "quick" => Some(Self::quick()),
-            "smoke" => Some(Self::smoke()),
-            _ => None,
-        }
+        BUILTIN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, text)| Self::from_toml(text, &format!("built-in suite `{n}`")).unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// Check the values a run relies on.
     pub fn validate(&self) -> Result<(), String> {
-        if self.seeds.is_empty() || self.entries.is_empty() {
-            return Err(format!("suite `{}` needs at least one seed and one dataset", self.name));
+        if self.seeds.is_empty() || self.entries.is_empty() || self.forget.is_empty() {
+            return Err(format!("suite `{}` needs at least one seed, one dataset and one forget set", self.name));
         }
         for m in &self.methods {
             if !crate::pipeline::METHODS.contains(&m.as_str()) {
@@ -249,5 +272,53 @@ impl Suite {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_suites_parse_and_validate() {
+        for (name, _) in BUILTIN {
+            let s = Suite::builtin(name).unwrap();
+            assert_eq!(&s.name, name);
+        }
+        let full = Suite::builtin("full").unwrap();
+        assert_eq!(full.entries.len(), 8);
+        assert_eq!(full.seeds, vec![0, 1, 2]);
+        assert_eq!(full.forget.iter().map(|f| f.canonical()).collect::<Vec<_>>(), ["1%", "10%", "20%", "class:0"]);
+        assert_eq!(full.methods.len(), crate::pipeline::METHODS.len());
+    }
+
+    const MINIMAL: &str = "name = \"t\"\nseeds = [0]\nforget = [\"10%\"]\nmethods = [\"retrain\"]\n[[entries]]\ndataset = \"digits\"\n";
+
+    #[test]
+    fn defaults_fill_what_a_file_omits_and_tables_patch_key_by_key() {
+        let s = Suite::from_toml(MINIMAL, "t").unwrap();
+        assert_eq!(s.forsaken_w, ForsakenConfig::forsaken_w());
+        assert_eq!(s.stopping_oracle, "loss");
+        assert_eq!(s.sweeps, default_sweeps());
+        let s = Suite::from_toml(&format!("{MINIMAL}[forsaken_w]\nmax_steps = 20\n[oracles.shadow]\nk = 2\n"), "t").unwrap();
+        assert_eq!(s.forsaken_w, ForsakenConfig { max_steps: 20, ..ForsakenConfig::forsaken_w() });
+        assert_eq!(s.oracles.shadow.k, 2);
+        assert_eq!(s.oracles.lira_shadows_mlp, OracleConfig::default().lira_shadows_mlp);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors_that_name_them() {
+        for (extra, needle) in [
+            ("bogus = 1\n", "bogus"),
+            ("[forsaken]\netaa = 0.1\n", "etaa"),
+            ("[oracles.shadow]\nkk = 2\n", "kk"),
+            ("[sweeps]\nneggrad = [5.0, 10.0]\nsalun = [1.0]\n", "same budget"),
+            ("[sweeps]\nretrain = [1.0]\n", "retrain"),
+        ] {
+            let e = Suite::from_toml(&format!("{MINIMAL}{extra}"), "my.toml").unwrap_err();
+            assert!(e.contains(needle) && e.starts_with("my.toml"), "{extra}: {e}");
+        }
+        let e = Suite::from_toml(&MINIMAL.replace("10%", "ten"), "my.toml").unwrap_err();
+        assert!(e.contains("ten"), "{e}");
     }
 }
