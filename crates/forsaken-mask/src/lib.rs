@@ -15,9 +15,9 @@
 //! * `p_ref[c]` is the original model's mean softmax over the owner's **reference** samples of
 //!   class `c` (non-members), i.e. what an unseen sample of that class looks like.
 //! * Stopping: a named stopping oracle checks the forgetting rate on D_u every 10 steps; the run
-//!   stops at the target FR (cap 500 steps) and returns the **best checkpoint** (target met with
-//!   the lowest retain loss; otherwise the highest FR whose retain accuracy stays within 1 point
-//!   of the original's). The time of the checks counts as Forsaken's time.
+//!   stops at the target FR (cap 500 steps) and returns the **best checkpoint** (the first that
+//!   meets the target; otherwise the highest FR whose accuracy on a retained probe of 640 rows
+//!   stays within 1 point of the original's). The time of the checks counts as Forsaken's time.
 //! * Finally the masks are folded into the next layer's weights
 //!   ([`forsaken_models::Net::fold_neuron_masks`]): the result is a plain model of the original
 //!   architecture.
