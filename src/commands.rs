@@ -499,7 +499,7 @@ where
             let t = Instant::now();
             let records = forsaken_repro::run_suite::<B>(&suite, &opts, &device)?;
             println!(
-                "suite `{}`: {} records in {:.0} s -> {}/runs.jsonl, summary.csv, summary.md, fr_vs_accuracy.svg",
+                "suite `{}`: {} records in {:.0} s -> {}/REPORT.md, runs.jsonl, summary.md, tables/, figures/",
                 suite.name,
                 records.len(),
                 t.elapsed().as_secs_f64(),

@@ -59,8 +59,17 @@ fn smoke_suite_runs_end_to_end_and_resumes() {
         "runs.jsonl",
         "summary.csv",
         "summary.md",
-        "fr_vs_accuracy.svg",
-        "fr_vs_accuracy.png",
+        "REPORT.md",
+        "tables/T1_headline.csv",
+        "tables/T2_matched_fr.md",
+        "tables/T3_oracles.md",
+        "tables/T4_forget_size.csv",
+        "figures/F1_fr_vs_accuracy.svg",
+        "figures/F1_fr_vs_accuracy.png",
+        "figures/F2_forsaken_steps.svg",
+        "figures/F3_roc.png",
+        "figures/F4_time.svg",
+        "roc/mnist-mlp-s0-random-10pct-shadow-forget-after-forsaken-w.csv",
         "splits/mnist-cnn-s0/forget-random-10pct.idx.txt",
     ] {
         assert!(out.join(f).exists(), "missing {f}");
@@ -112,18 +121,29 @@ fn smoke_suite_runs_end_to_end_and_resumes() {
     }
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     for row in [
-        "| mnist | cnn | forsaken |",
-        "| mnist | cnn | forsaken-w |",
-        "| mnist | mlp | scale |",
-        "| mnist | mlp | sisa |",
-        "| mnist | mlp | neggrad |",
+        "| mnist | cnn | random-10pct | forsaken |",
+        "| mnist | cnn | random-10pct | forsaken-w |",
+        "| mnist | mlp | random-10pct | scale |",
+        "| mnist | mlp | random-10pct | sisa |",
+        "| mnist | mlp | random-10pct | neggrad |",
     ] {
         assert!(md.contains(row), "summary lacks {row}:\n{md}");
     }
     assert!(md.contains("selectivity") && md.contains("speed-up"));
     assert!(out.join("roc/mnist-mlp-s0-lira-original.csv").exists());
-    let svg = std::fs::read_to_string(out.join("fr_vs_accuracy.svg")).unwrap();
+    let svg = std::fs::read_to_string(out.join("figures/F1_fr_vs_accuracy.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("forgetting rate"));
+    let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    for needle in [
+        "average FR > 90% (paper)",
+        "faster than retraining (paper)",
+        "selective",
+        "T2. Every method at matched forgetting rate",
+        "figures/F3_roc.svg",
+    ] {
+        assert!(report.contains(needle), "REPORT.md lacks {needle}:\n{report}");
+    }
+    assert!(report.contains("**met**") || report.contains("**missed**") || report.contains("not measurable"));
 
     // resume: a second run recomputes nothing (the records, timings included, are unchanged)
     ok(run());

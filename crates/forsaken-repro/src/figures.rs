@@ -1,9 +1,16 @@
 //! Figures drawn with plotters (SVG, plus a PNG copy), text set in the embedded DejaVu Sans so
 //! no system font library is needed.
 //!
-//! `fr_vs_accuracy`: forgetting rate (x) against test accuracy (y), one panel per dataset and
-//! model; Forsaken's trajectory over its steps as a curve (one point per stopping check),
-//! retrain, fine-tune and the original model as marked points.
+//! [`draw_all`] writes under `figures/` (PROTOCOL.md):
+//! * F1 `F1_fr_vs_accuracy`: forgetting rate (x) against test accuracy (y), one panel per
+//!   dataset and model; a curve per method (the masking methods' stopping checks, the
+//!   baselines' strength sweeps), each method's reported result as a triangle, the original as a
+//!   cross (the headline forget set, the first seed);
+//! * F2 `F2_forsaken_steps`: FR (stopping and reporting oracle) and test accuracy over the
+//!   masking methods' steps (top), their forget KL (bottom);
+//! * F3 `F3_roc`: the reporting oracle's ROC of D_u against target_test, log-log, before and
+//!   after retrain, forsaken and forsaken-w;
+//! * F4 `F4_time`: each method's unlearning time relative to retraining (log scale).
 
 use std::path::Path;
 use std::sync::Once;
@@ -13,6 +20,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::record::RunRecord;
+use crate::suite::Suite;
 
 static FONT: &[u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
@@ -31,40 +39,275 @@ fn method_color(m: &str) -> RGBColor {
         "finetune" => RGBColor(44, 160, 44),
         "scale" => RGBColor(148, 103, 189),
         "forsaken-w" => RGBColor(255, 127, 14),
+        "neggrad" => RGBColor(140, 86, 75),
+        "neggrad-plus" => RGBColor(227, 119, 194),
+        "random-labels" => RGBColor(188, 189, 34),
+        "salun" => RGBColor(23, 190, 207),
+        "sisa" => RGBColor(0, 0, 128),
         _ => RGBColor(127, 127, 127),
     }
 }
 
-/// Draw the FR-vs-accuracy figure as `path` (SVG) and `path` with `.png`.
-pub fn fr_vs_accuracy(records: &[RunRecord], path: &Path, oracle: &str) -> Result<()> {
-    register_font();
-    let mut groups: Vec<(String, String)> = records.iter().map(|r| (r.dataset.clone(), r.model.clone())).collect();
-    groups.sort();
-    groups.dedup();
+/// Write one figure as `<stem>.svg` and `<stem>.png` with the same drawing call (a macro:
+/// the drawing functions are generic over the backend, closures cannot be).
+macro_rules! save {
+    ($stem:expr, $size:expr, $draw:ident ( $($arg:expr),* )) => {{
+        register_font();
+        let stem: &Path = $stem;
+        if let Some(d) = stem.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        let svg = stem.with_extension("svg");
+        {
+            let root = SVGBackend::new(&svg, $size).into_drawing_area();
+            $draw(&root, $($arg),*)?;
+            root.present().map_err(|e| anyhow!("writing {}: {e}", svg.display()))?;
+        }
+        let png = stem.with_extension("png");
+        let root = BitMapBackend::new(&png, $size).into_drawing_area();
+        $draw(&root, $($arg),*)?;
+        root.present().map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
+    }};
+}
+
+/// The records a figure shows: the headline forget set (10% when present) and the first seed.
+fn shown<'a>(records: &'a [RunRecord], suite: &Suite) -> Vec<&'a RunRecord> {
+    let forget = suite.forget.iter().map(|f| f.to_string()).find(|f| f == "random-10pct").unwrap_or_else(|| suite.forget[0].to_string());
+    let seed = suite.seeds.first().copied().unwrap_or(0);
+    records.iter().filter(|r| r.forget == forget && r.seed == seed).collect()
+}
+
+fn panels_of(records: &[&RunRecord]) -> Vec<(String, String)> {
+    let mut g: Vec<(String, String)> = Vec::new();
+    for r in records {
+        let k = (r.dataset.clone(), r.model.clone());
+        if !g.contains(&k) {
+            g.push(k);
+        }
+    }
+    g
+}
+
+/// Draw F1 to F4 under `dir/figures/`.
+pub fn draw_all(records: &[RunRecord], suite: &Suite, dir: &Path) -> Result<()> {
+    let rs = shown(records, suite);
+    let groups = panels_of(&rs);
     if groups.is_empty() {
         return Ok(());
     }
-    let size = (520 * groups.len() as u32, 460);
-    {
-        let root = SVGBackend::new(path, size).into_drawing_area();
-        draw(&root, records, &groups, oracle)?;
-        root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
-    }
-    let png = path.with_extension("png");
-    let root = BitMapBackend::new(&png, size).into_drawing_area();
-    draw(&root, records, &groups, oracle)?;
-    root.present().map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
+    let figs = dir.join("figures");
+    let n = groups.len() as u32;
+    let oracle = suite.reporting_oracle.as_str();
+    save!(&figs.join("F1_fr_vs_accuracy"), (560 * n, 500), draw_f1(&rs, &groups, oracle));
+    save!(&figs.join("F2_forsaken_steps"), (520 * n, 640), draw_f2(&rs, &groups, suite));
+    save!(&figs.join("F3_roc"), (520 * n, 480), draw_f3(&rs, &groups, dir, oracle));
+    save!(&figs.join("F4_time"), (720, 120 + 150 * n), draw_f4(&rs, &groups));
     Ok(())
 }
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, records: &[RunRecord], groups: &[(String, String)], oracle: &str) -> Result<()>
+fn e<E: std::fmt::Debug>(x: E) -> anyhow::Error {
+    anyhow!("{x:?}")
+}
+
+fn draw_f2<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, rs: &[&RunRecord], groups: &[(String, String)], suite: &Suite) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(e)?;
+    let cols = root.split_evenly((1, groups.len()));
+    for (col, (ds, model)) in cols.iter().zip(groups) {
+        let (top, bottom) = col.split_vertically(400);
+        let runs: Vec<&&RunRecord> =
+            rs.iter().filter(|r| &r.dataset == ds && &r.model == model && (r.method == "forsaken" || r.method == "forsaken-w")).collect();
+        let xmax = runs.iter().flat_map(|r| r.trace.iter().map(|t| t.step)).max().unwrap_or(10).max(10) as f64;
+        let mut chart = ChartBuilder::on(&top)
+            .caption(format!("{ds} ({model}): the masking methods' steps"), ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0.0..xmax, -20.0..105.0)
+            .map_err(e)?;
+        chart.configure_mesh().y_desc("percent").label_style(("sans-serif", 12)).draw().map_err(e)?;
+        for r in &runs {
+            let c = method_color(&r.method);
+            for (key, what, style) in [
+                ("fr_stop", format!("FR ({})", suite.stopping_oracle), c.stroke_width(2)),
+                ("fr_report", format!("FR ({})", suite.reporting_oracle), c.mix(0.5).stroke_width(2)),
+                ("test_acc", "test accuracy".to_string(), c.mix(0.35).stroke_width(1)),
+            ] {
+                let pts: Vec<(f64, f64)> = r.trace.iter().filter_map(|t| t.values.get(key).map(|v| (t.step as f64, 100.0 * v))).collect();
+                if pts.is_empty() {
+                    continue;
+                }
+                chart
+                    .draw_series(LineSeries::new(pts, style))
+                    .map_err(e)?
+                    .label(format!("{}: {what}", r.method))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font(("sans-serif", 11))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)?;
+        let kmax = runs.iter().flat_map(|r| r.trace.iter().filter_map(|t| t.values.get("kl_forget").copied())).fold(0.1, f64::max) * 1.1;
+        let mut chart = ChartBuilder::on(&bottom)
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0.0..xmax, 0.0..kmax)
+            .map_err(e)?;
+        chart.configure_mesh().x_desc("step").y_desc("forget KL").label_style(("sans-serif", 12)).draw().map_err(e)?;
+        for r in &runs {
+            let c = method_color(&r.method);
+            let pts: Vec<(f64, f64)> = r.trace.iter().filter_map(|t| t.values.get("kl_forget").map(|v| (t.step as f64, *v))).collect();
+            chart.draw_series(LineSeries::new(pts, c.stroke_width(2))).map_err(e)?;
+        }
+    }
+    Ok(())
+}
+
+fn read_roc(path: &Path) -> Vec<(f64, f64)> {
+    std::fs::read_to_string(path)
+        .map(|t| {
+            t.lines()
+                .skip(1)
+                .filter_map(|l| {
+                    let mut it = l.split(',');
+                    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn draw_f3<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    rs: &[&RunRecord],
+    groups: &[(String, String)],
+    dir: &Path,
+    oracle: &str,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(e)?;
+    let cols = root.split_evenly((1, groups.len()));
+    for (col, (ds, model)) in cols.iter().zip(groups) {
+        let Some(r0) = rs.iter().find(|r| &r.dataset == ds && &r.model == model) else { continue };
+        let label = format!("{ds}-{model}-s{}-{}", r0.seed, r0.forget);
+        let mut chart = ChartBuilder::on(col)
+            .caption(format!("{ds} ({model}): {oracle} oracle, D_u vs test"), ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(52)
+            .build_cartesian_2d((1e-3..1.0).log_scale(), (1e-3..1.0).log_scale())
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("false-positive rate")
+            .y_desc("true-positive rate")
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(e)?;
+        chart.draw_series(LineSeries::new(vec![(1e-3, 1e-3), (1.0, 1.0)], BLACK.mix(0.3))).map_err(e)?;
+        let mut curves =
+            vec![("original (before)".to_string(), dir.join("roc").join(format!("{label}-{oracle}-forget-before.csv")), BLACK)];
+        for m in ["retrain", "forsaken", "forsaken-w"] {
+            curves.push((format!("{m} (after)"), dir.join("roc").join(format!("{label}-{oracle}-forget-after-{m}.csv")), method_color(m)));
+        }
+        for (name, path, c) in curves {
+            let pts: Vec<(f64, f64)> = read_roc(&path).into_iter().map(|(x, y)| (x.max(1e-3), y.max(1e-3))).collect();
+            if pts.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+                .map_err(e)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font(("sans-serif", 12))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+fn draw_f4<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, rs: &[&RunRecord], groups: &[(String, String)]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(e)?;
+    let rows = root.split_evenly((groups.len(), 1));
+    for (row, (ds, model)) in rows.iter().zip(groups) {
+        let mut bars: Vec<(String, f64)> = rs
+            .iter()
+            .filter(|r| &r.dataset == ds && &r.model == model && r.retrain_seconds.is_finite() && r.retrain_seconds > 0.0)
+            .map(|r| (r.method.clone(), (r.seconds / r.retrain_seconds).max(1e-4)))
+            .collect();
+        bars.sort_by(|a, b| a.1.total_cmp(&b.1));
+        if bars.is_empty() {
+            continue;
+        }
+        let n = bars.len();
+        let mut chart = ChartBuilder::on(row)
+            .caption(format!("{ds} ({model}): unlearning time / retraining time"), ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(110)
+            .build_cartesian_2d((1e-4..10.0).log_scale(), (0..n).into_segmented())
+            .map_err(e)?;
+        let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .x_desc("x retraining (log scale; 1 = as slow as retraining)")
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(e)?;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (m, v))| {
+                let c = method_color(m);
+                Rectangle::new([(1e-4, SegmentValue::Exact(i)), (*v, SegmentValue::Exact(i + 1))], c.mix(0.8).filled())
+            }))
+            .map_err(e)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(1.0, SegmentValue::Exact(0)), (1.0, SegmentValue::Exact(n))],
+                BLACK.stroke_width(1),
+            )))
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+fn draw_f1<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    records: &[&RunRecord],
+    groups: &[(String, String)],
+    oracle: &str,
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
     let panels = root.split_evenly((1, groups.len()));
     for (panel, (ds, model)) in panels.iter().zip(groups) {
-        let rs: Vec<&RunRecord> = records.iter().filter(|r| &r.dataset == ds && &r.model == model).collect();
+        let rs: Vec<&RunRecord> = records.iter().copied().filter(|r| &r.dataset == ds && &r.model == model).collect();
         let mut pts: Vec<(f64, f64)> = Vec::new();
         for r in &rs {
             if let Some(fr) = r.oracles.get(oracle).and_then(|o| o.fr) {
@@ -83,7 +326,7 @@ where
         let ymin = (pts.iter().map(|p| p.1).fold(100.0, f64::min) - 5.0).max(0.0).floor();
         let ymax = (pts.iter().map(|p| p.1).fold(0.0, f64::max) + 5.0).min(100.0).ceil();
         let mut chart = ChartBuilder::on(panel)
-            .caption(format!("{ds} ({model})"), ("sans-serif", 22))
+            .caption(format!("{ds} ({model}): lines = steps or strength sweep, triangles = reported"), ("sans-serif", 17))
             .margin(12)
             .x_label_area_size(42)
             .y_label_area_size(52)
@@ -115,18 +358,14 @@ where
                 })
                 .collect();
             if curve.len() > 1 {
-                chart
-                    .draw_series(LineSeries::new(curve.clone(), color.mix(0.6).stroke_width(2)))
-                    .map_err(|e| anyhow!("{e:?}"))?
-                    .label(format!("{} ({})", r.method, if r.method == "scale" { "factors" } else { "steps" }))
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                chart.draw_series(LineSeries::new(curve.clone(), color.mix(0.6).stroke_width(2))).map_err(|e| anyhow!("{e:?}"))?;
                 chart.draw_series(curve.iter().map(|&p| Circle::new(p, 2, color.filled()))).map_err(|e| anyhow!("{e:?}"))?;
             }
             if let Some(fr) = r.oracles.get(oracle).and_then(|o| o.fr) {
                 chart
                     .draw_series(std::iter::once(TriangleMarker::new((100.0 * fr, 100.0 * r.acc_test), 7, color.filled())))
                     .map_err(|e| anyhow!("{e:?}"))?
-                    .label(format!("{} (result)", r.method))
+                    .label(r.method.clone())
                     .legend(move |(x, y)| TriangleMarker::new((x + 8, y), 5, color.filled()));
             }
         }

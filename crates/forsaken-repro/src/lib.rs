@@ -2,7 +2,8 @@
 //!
 //! The reproduction harness: experiment [`suite`]s, the [`runner`] that trains, audits and
 //! unlearns with a cache of expensive artifacts and resumable, atomically written results,
-//! [`tables`] built with polars, [`figures`] drawn with plotters, and the shared [`pipeline`]
+//! [`tables`] and the [`report`] (T1 to T4, REPORT.md) built with polars, [`figures`] (F1 to F4)
+//! drawn with plotters, and the shared [`pipeline`]
 //! pieces the `forsaken` command line uses (`train`, `unlearn`, `audit`).
 //!
 //! Every number written here comes from running the code; nothing is filled in by hand.
@@ -11,6 +12,7 @@ pub mod figures;
 pub mod io;
 pub mod pipeline;
 pub mod record;
+pub mod report;
 pub mod runner;
 pub mod suite;
 pub mod tables;

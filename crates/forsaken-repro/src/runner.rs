@@ -126,6 +126,15 @@ where
     suite.validate().map_err(anyhow::Error::msg)?;
     let runs_path = opts.out_dir.join("runs.jsonl");
     let store = Mutex::new(read_records(&runs_path)?);
+    let started = Instant::now();
+    // seconds and counts per stage of this invocation (cached stages cost nothing, are absent)
+    let stages: Mutex<BTreeMap<String, (f64, usize)>> = Mutex::new(BTreeMap::new());
+    let stage = |name: &str, secs: f64| {
+        let mut st = stages.lock().expect("stage timings");
+        let e = st.entry(name.to_string()).or_insert((0.0, 0));
+        e.0 += secs;
+        e.1 += 1;
+    };
     let commit = git_commit();
     let profile = if cfg!(debug_assertions) { "dev" } else { "release" }.to_string();
     let entries: Vec<_> = suite.entries.iter().filter(|e| opts.datasets.is_empty() || opts.datasets.contains(&e.dataset)).collect();
@@ -185,9 +194,18 @@ where
                 return Ok(());
             }
 
-            let (target, _train_secs, _cached) = pipeline::target_model::<B>(&p, opts.cache_dir.as_deref(), device)?;
+            let ts = Instant::now();
+            let (target, _train_secs, cached) = pipeline::target_model::<B>(&p, opts.cache_dir.as_deref(), device)?;
+            if !cached {
+                stage(&format!("target model ({model_name})"), ts.elapsed().as_secs_f64());
+            }
             let orig = inner(&target);
-            let (set, _pool) = pipeline::oracles::<B>(&p, &suite.oracles, opts.cache_dir.as_deref(), device)?;
+            let ts = Instant::now();
+            let (set, pool) = pipeline::oracles::<B>(&p, &suite.oracles, opts.cache_dir.as_deref(), device)?;
+            if pool.trained_now > 0 {
+                stage(&format!("shadow pool, {} models trained ({model_name})", pool.trained_now), ts.elapsed().as_secs_f64());
+            }
+            drop(pool);
             let mut strength = BTreeMap::new();
             for (id, o) in &set.oracles {
                 let s = o.strength(&orig, &p.data, &p.splits.target_train, &p.splits.target_test)?;
@@ -319,7 +337,27 @@ where
                         let secs = (t.elapsed().as_secs_f64() - o.observer_seconds - o.setup_seconds).max(0.0);
                         (o, secs, None, vec![])
                     };
+                    stage(&format!("unlearning: {m} ({model_name})"), t.elapsed().as_secs_f64());
                     let after = out.model.valid();
+                    // F3: the reporting oracle's ROC on D_u (members) against target_test
+                    if matches!(m.as_str(), "retrain" | "forsaken" | "forsaken-w") {
+                        let roc_of = |model: &dyn Predict| -> Result<String> {
+                            let test = &p.splits.target_test;
+                            let mut scores = report_oracle.score_outputs(&model.outputs(&p.data, &fsplit.forget), &p.data, &fsplit.forget);
+                            scores.extend(report_oracle.score_outputs(&model.outputs(&p.data, test), &p.data, test));
+                            let mut labels = vec![true; fsplit.forget.len()];
+                            labels.extend(std::iter::repeat_n(false, test.len()));
+                            let mut csv = String::from("fpr,tpr,threshold\n");
+                            for pt in forsaken_metrics::roc_curve(&scores, &labels)? {
+                                csv.push_str(&format!("{},{},{}\n", pt.fpr, pt.tpr, pt.threshold));
+                            }
+                            Ok(csv)
+                        };
+                        let roc_dir = opts.out_dir.join("roc");
+                        let oracle = &suite.reporting_oracle;
+                        write_atomic(&roc_dir.join(format!("{label}-{fname}-{oracle}-forget-before.csv")), roc_of(&orig)?.as_bytes())?;
+                        write_atomic(&roc_dir.join(format!("{label}-{fname}-{oracle}-forget-after-{m}.csv")), roc_of(&after)?.as_bytes())?;
+                    }
                     let acc = pipeline::accuracies(&after, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
                     // a method that trained its own deployed model (SISA) is compared with that model
                     let own_base = out.deployed.as_ref().map(|d| Baseline::new(&set, &d.valid(), &p.data, &fsplit.forget, &retained));
@@ -431,7 +469,12 @@ where
     sort_records(&mut records, suite);
     write_records(&runs_path, &records)?;
     crate::tables::write_summary(&records, &opts.out_dir, &suite.reporting_oracle)?;
-    crate::figures::fr_vs_accuracy(&records, &opts.out_dir.join("fr_vs_accuracy.svg"), &suite.reporting_oracle)?;
+    crate::figures::draw_all(&records, suite, &opts.out_dir)?;
+    let mut stages: Vec<(String, f64, usize)> =
+        stages.into_inner().expect("stage timings").into_iter().map(|(k, (s, n))| (k, s, n)).collect();
+    stages.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let facts = crate::report::RunFacts { wall_seconds: Some(started.elapsed().as_secs_f64()), jobs: opts.jobs, stages };
+    crate::report::write_report(&records, suite, &opts.out_dir, &facts)?;
     Ok(records)
 }
 

@@ -30,6 +30,7 @@ pub fn records_frame(records: &[RunRecord]) -> Result<DataFrame> {
     let mut cols: Vec<Column> = vec![
         Column::new("dataset".into(), records.iter().map(|r| r.dataset.clone()).collect::<Vec<_>>()),
         Column::new("model".into(), records.iter().map(|r| r.model.clone()).collect::<Vec<_>>()),
+        Column::new("forget".into(), records.iter().map(|r| r.forget.clone()).collect::<Vec<_>>()),
         Column::new("method".into(), records.iter().map(|r| r.method.clone()).collect::<Vec<_>>()),
         Column::new("seed".into(), records.iter().map(|r| r.seed as i64).collect::<Vec<_>>()),
         Column::new("acc_forget".into(), pct(&|r| r.acc_forget)),
@@ -40,6 +41,7 @@ pub fn records_frame(records: &[RunRecord]) -> Result<DataFrame> {
         Column::new("seconds".into(), records.iter().map(|r| r.seconds).collect::<Vec<_>>()),
         Column::new("search_seconds".into(), records.iter().map(|r| r.search_seconds).collect::<Vec<Option<f64>>>()),
         Column::new("speedup".into(), records.iter().map(|r| r.retrain_seconds / r.seconds.max(1e-9)).collect::<Vec<_>>()),
+        Column::new("gap_retrain".into(), records.iter().map(|r| gap_to_retrain(r, records)).collect::<Vec<Option<f64>>>()),
         Column::new("steps".into(), records.iter().map(|r| r.steps as f64).collect::<Vec<_>>()),
         Column::new("strength".into(), records.iter().map(|r| r.strength).collect::<Vec<_>>()),
         Column::new("orig_train_acc".into(), pct(&|r| r.orig_acc_train)),
@@ -73,10 +75,27 @@ pub fn records_frame(records: &[RunRecord]) -> Result<DataFrame> {
     Ok(DataFrame::new(records.len(), cols)?)
 }
 
-/// Mean (and `<col>_std`) over seeds per dataset, model and method.
+/// Gap to retrain (PROTOCOL.md), in points: the mean absolute difference from the retrained
+/// model of the same group over UA, RA, TA and the reporting oracle's member rate on D_u.
+fn gap_to_retrain(r: &RunRecord, records: &[RunRecord]) -> Option<f64> {
+    let rt = records
+        .iter()
+        .find(|x| x.method == "retrain" && x.dataset == r.dataset && x.model == r.model && x.seed == r.seed && x.forget == r.forget)?;
+    let oracle = r.config.get("reporting_oracle").and_then(|v| v.as_str()).unwrap_or("shadow");
+    let rate = |x: &RunRecord| x.oracles.get(oracle).map(|v| v.members_after as f64 / x.n_forget.max(1) as f64);
+    let d = [
+        (r.acc_forget - rt.acc_forget).abs(),
+        (r.acc_retain - rt.acc_retain).abs(),
+        (r.acc_test - rt.acc_test).abs(),
+        (rate(r)? - rate(rt)?).abs(),
+    ];
+    Some(100.0 * d.iter().sum::<f64>() / d.len() as f64)
+}
+
+/// Mean (and `<col>_std`) over seeds per dataset, model, forget set and method.
 pub fn summary_frame(records: &[RunRecord]) -> Result<DataFrame> {
     let df = records_frame(records)?;
-    let keys = ["dataset", "model", "method", "seed", "stopping_oracle"];
+    let keys = ["dataset", "model", "forget", "method", "seed", "stopping_oracle"];
     let mut aggs: Vec<Expr> = vec![col("seed").n_unique().alias("seeds"), col("stopping_oracle").first()];
     for c in df.get_column_names() {
         let c = c.as_str();
@@ -88,18 +107,18 @@ pub fn summary_frame(records: &[RunRecord]) -> Result<DataFrame> {
     }
     let out = df
         .lazy()
-        .group_by([col("dataset"), col("model"), col("method")])
+        .group_by([col("dataset"), col("model"), col("forget"), col("method")])
         .agg(aggs)
-        .sort(["dataset", "model", "method"], Default::default())
+        .sort(["dataset", "model", "forget", "method"], Default::default())
         .collect()?;
     Ok(out)
 }
 
-fn f64_at(df: &DataFrame, name: &str, i: usize) -> Option<f64> {
+pub(crate) fn f64_at(df: &DataFrame, name: &str, i: usize) -> Option<f64> {
     df.column(name).ok()?.as_materialized_series().f64().ok()?.get(i).filter(|v| v.is_finite())
 }
 
-fn str_at(df: &DataFrame, name: &str, i: usize) -> String {
+pub(crate) fn str_at(df: &DataFrame, name: &str, i: usize) -> String {
     df.column(name).ok().and_then(|c| c.as_materialized_series().str().ok().and_then(|s| s.get(i).map(str::to_string))).unwrap_or_default()
 }
 
@@ -130,7 +149,9 @@ pub fn write_summary(records: &[RunRecord], dir: &Path, reporting: &str) -> Resu
 
     let n = df.height();
     let mut rows: Vec<usize> = (0..n).collect();
-    rows.sort_by_key(|&i| (str_at(&df, "dataset", i), str_at(&df, "model", i), method_rank(&str_at(&df, "method", i))));
+    rows.sort_by_key(|&i| {
+        (str_at(&df, "dataset", i), str_at(&df, "model", i), str_at(&df, "forget", i), method_rank(&str_at(&df, "method", i)))
+    });
     let ids = oracle_ids(records);
     let r0 = &records[0];
     let mut md = String::new();
@@ -186,8 +207,8 @@ pub fn write_summary(records: &[RunRecord], dir: &Path, reporting: &str) -> Resu
     writeln!(md, "\n## Unlearning under the `{reporting}` oracle, with selectivity\n")?;
     let stopping = records.iter().find_map(|r| r.stopping_oracle.clone()).unwrap_or_else(|| "loss".into());
     writeln!(md, "`FR({stopping})` is the stopping oracle's FR, the one the strength search and the masking methods' stopping rule aim at {}%; `search s` is the whole strength sweep of a swept method (each point a full run), `seconds` the chosen strength's run alone.\n", records.first().and_then(|r| r.config.get("target_fr")).and_then(|v| v.as_f64()).map_or("the target".into(), |v| format!("{:.0}", 100.0 * v)))?;
-    writeln!(md, "| dataset | model | method | strength | FR({stopping}) | FR [95% CI] | FR_r | selectivity | ret-vs-forget AUC | UA | RA | TA | acc loss | top prob | seconds | search s | speed-up |")?;
-    writeln!(md, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(md, "| dataset | model | forget | method | strength | FR({stopping}) | FR [95% CI] | FR_r | selectivity | ret-vs-forget AUC | UA | RA | TA | acc loss | top prob | seconds | search s | speed-up |")?;
+    writeln!(md, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
     for &i in &rows {
         let ci = match (f64_at(&df, &format!("fr_ci_low.{reporting}"), i), f64_at(&df, &format!("fr_ci_high.{reporting}"), i)) {
             (Some(a), Some(b)) => format!(" [{a:.1}, {b:.1}]"),
@@ -196,9 +217,10 @@ pub fn write_summary(records: &[RunRecord], dir: &Path, reporting: &str) -> Resu
         let ua = f64_at(&df, "acc_forget", i).map_or("n/a".into(), |v| format!("{:.1}", 100.0 - v));
         writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {}{ci} | {} | {} | {} | {ua} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {}{ci} | {} | {} | {} | {ua} | {} | {} | {} | {} | {} | {} | {} |",
             str_at(&df, "dataset", i),
             str_at(&df, "model", i),
+            str_at(&df, "forget", i),
             str_at(&df, "method", i),
             fmt_ms(&df, "strength", i, 2),
             fmt_ms(&df, &format!("fr.{stopping}"), i, 1),
@@ -217,14 +239,21 @@ pub fn write_summary(records: &[RunRecord], dir: &Path, reporting: &str) -> Resu
     }
 
     writeln!(md, "\n## FR on D_u / FR on retained / selectivity under every oracle\n")?;
-    write!(md, "| dataset | model | method |")?;
+    write!(md, "| dataset | model | forget | method |")?;
     for id in &ids {
         write!(md, " {id} |")?;
     }
     writeln!(md)?;
-    writeln!(md, "|---|---|---|{}", "---:|".repeat(ids.len()))?;
+    writeln!(md, "|---|---|---|---|{}", "---:|".repeat(ids.len()))?;
     for &i in &rows {
-        write!(md, "| {} | {} | {} |", str_at(&df, "dataset", i), str_at(&df, "model", i), str_at(&df, "method", i))?;
+        write!(
+            md,
+            "| {} | {} | {} | {} |",
+            str_at(&df, "dataset", i),
+            str_at(&df, "model", i),
+            str_at(&df, "forget", i),
+            str_at(&df, "method", i)
+        )?;
         for id in &ids {
             write!(
                 md,
@@ -238,7 +267,7 @@ pub fn write_summary(records: &[RunRecord], dir: &Path, reporting: &str) -> Resu
     }
     writeln!(md, "\nStop reasons (per record):\n")?;
     for r in records {
-        writeln!(md, "* {} / {} / seed {} / {}: {}", r.dataset, r.model, r.seed, r.method, r.stop_reason)?;
+        writeln!(md, "* {} / {} / seed {} / {} / {}: {}", r.dataset, r.model, r.seed, r.forget, r.method, r.stop_reason)?;
     }
     write_atomic(&dir.join("summary.md"), md.as_bytes())?;
     Ok(())
