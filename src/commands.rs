@@ -243,10 +243,17 @@ where
                 Some("cnn") => Some(ModelFamily::Cnn),
                 Some(o) => bail!("--model {o}: expected `mlp` or `cnn`"),
             };
-            let entry =
-                Entry { label: a.label.clone(), dataset: a.dataset.clone(), model, pool_limit: a.limit, sizes: None, epochs: a.epochs };
+            let entry = Entry {
+                label: a.label.clone(),
+                dataset: a.dataset.clone(),
+                model,
+                pool_limit: a.limit,
+                sizes: None,
+                epochs: a.epochs,
+                forget: None,
+            };
             let data = pipeline::load_data(&a.dataset, a.label.as_deref(), &data_dir, a.limit, a.seed)?;
-            let mut spec = ExperimentSpec::resolve(&entry, a.seed, &data, 64, 1e-3)?;
+            let mut spec = ExperimentSpec::resolve(&entry, a.seed, &data, 64, 1e-3, None)?;
             if a.limit.is_some() && registry::is_registered(&a.dataset) {
                 let pool = registry::info(&a.dataset)?.pool as f64;
                 spec.sizes = forsaken_data::Splits::scaled(spec.sizes, data.len(), (data.len() as f64 / pool).min(1.0));

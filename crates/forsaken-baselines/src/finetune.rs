@@ -26,7 +26,8 @@ impl<B: AutodiffBackend> Unlearner<B> for FineTune {
     }
     fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
         let epochs = req.strength.map_or(self.epochs, |e| e.round().max(1.0) as usize);
-        let recipe = TrainConfig { epochs, seed: req.seed.wrapping_add(0xf1_7e), ..req.train.clone() };
+        // the knob is the epoch count: no early stop (the original already fits the retained set)
+        let recipe = TrainConfig { epochs, seed: req.seed.wrapping_add(0xf1_7e), early_stop_acc: None, ..req.train.clone() };
         let model = train(req.original.clone(), req.data, req.retain, &recipe, "fine-tune on retained")?;
         Ok(UnlearnOutcome::finished(model, epochs, format!("{epochs} epochs done"), epochs as f64))
     }

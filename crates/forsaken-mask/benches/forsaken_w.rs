@@ -26,7 +26,7 @@ fn main() {
     let members: Vec<usize> = (0..1200).collect();
     let (forget, retain, reference) = ((0..120).collect::<Vec<_>>(), (120..1200).collect::<Vec<_>>(), (1200..2000).collect::<Vec<_>>());
     let cfg = NetConfig::for_family(ModelFamily::Mlp, &[dim], classes);
-    let recipe = TrainConfig { epochs: 40, batch_size: 64, lr: 1e-3, seed: 0 };
+    let recipe = TrainConfig { epochs: 40, batch_size: 64, lr: 1e-3, seed: 0, early_stop_acc: None };
     let dev = Default::default();
     forsaken_models::progress::set_quiet(true);
 

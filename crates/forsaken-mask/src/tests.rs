@@ -51,7 +51,7 @@ fn sparse(n: usize, shape: &[usize], classes: usize, seed: u64) -> Dataset {
 fn fixture_on(data: Dataset, family: ModelFamily, shape: &[usize], epochs: usize) -> Fixture {
     let dev = Default::default();
     let cfg = NetConfig::for_family(family, shape, data.num_classes);
-    let recipe = TrainConfig { epochs, batch_size: 32, lr: 3e-3, seed: 1 };
+    let recipe = TrainConfig { epochs, batch_size: 32, lr: 3e-3, seed: 1, early_stop_acc: None };
     let members: Vec<usize> = (0..160).collect();
     let net = train(train::fresh::<B>(&cfg, 1, &dev).unwrap(), &data, &members, &recipe, "fixture").unwrap();
     Fixture { forget: (0..20).collect(), retain: (20..160).collect(), reference: (160..260).collect(), data, net, recipe }

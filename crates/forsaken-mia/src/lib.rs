@@ -159,7 +159,7 @@ mod tests {
     }
 
     fn recipe() -> TrainConfig {
-        TrainConfig { epochs: 60, batch_size: 32, lr: 5e-3, seed: 0 }
+        TrainConfig { epochs: 60, batch_size: 32, lr: 5e-3, seed: 0, early_stop_acc: None }
     }
 
     #[test]
@@ -200,7 +200,7 @@ mod tests {
         let dev = Default::default();
         let data = noisy(700, 40, 4, 1);
         let cfg = NetConfig::for_family(ModelFamily::Mlp, &[40], 4);
-        let r = TrainConfig { epochs: 100, batch_size: 32, lr: 5e-3, seed: 0 };
+        let r = TrainConfig { epochs: 100, batch_size: 32, lr: 5e-3, seed: 0, early_stop_acc: None };
         let members: Vec<usize> = (0..150).collect();
         let non_members: Vec<usize> = (150..300).collect();
         let shadow: Vec<usize> = (300..700).collect();
@@ -231,7 +231,7 @@ mod tests {
         let dev = Default::default();
         let data = mixed_difficulty(200, 8, 2, 2);
         let cfg = NetConfig::for_family(ModelFamily::Mlp, &[8], 2);
-        let r = TrainConfig { epochs: 2, batch_size: 32, lr: 1e-3, seed: 0 };
+        let r = TrainConfig { epochs: 2, batch_size: 32, lr: 1e-3, seed: 0, early_stop_acc: None };
         let shadow: Vec<usize> = (0..200).collect();
         let dir = std::env::temp_dir().join(format!("forsaken-pool-{}", std::process::id()));
         let first = shadow_pool::<B>(&data, &shadow, &cfg, &r, 3, 5, Some(&dir), &dev).unwrap();

@@ -82,7 +82,7 @@ fn training_fits_separable_data_and_is_deterministic() {
     let data = blobs(120, 12, 3, 0);
     let idx: Vec<usize> = (0..120).collect();
     let cfg = NetConfig::for_family(ModelFamily::Mlp, &[12], 3);
-    let tc = TrainConfig { epochs: 5, batch_size: 16, lr: 1e-2, seed: 4 };
+    let tc = TrainConfig { epochs: 5, batch_size: 16, lr: 1e-2, seed: 4, early_stop_acc: None };
     let a = train(train::fresh::<B>(&cfg, 4, &dev).unwrap(), &data, &idx, &tc, "t").unwrap();
     let acc = predict(&a.valid(), &data, &idx).accuracy();
     assert!(acc > 0.95, "accuracy {acc}");
@@ -178,4 +178,21 @@ fn ensembles_average_or_vote_and_round_trip_through_disk() {
     assert_eq!(back.outputs(&data, &idx).probs, vote.probs);
     assert!(back.into_net("folding").unwrap_err().to_string().contains("ensemble of 3"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn early_stop_ends_training_at_the_first_epoch_that_fits() {
+    let dev = Default::default();
+    let data = blobs(120, 12, 3, 0);
+    let idx: Vec<usize> = (0..120).collect();
+    let cfg = NetConfig::for_family(ModelFamily::Mlp, &[12], 3);
+    let run = |epochs, stop| {
+        let tc = TrainConfig { epochs, batch_size: 16, lr: 1e-2, seed: 4, early_stop_acc: stop };
+        predict(&train(train::fresh::<B>(&cfg, 4, &dev).unwrap(), &data, &idx, &tc, "t").unwrap().valid(), &data, &idx).probs
+    };
+    let stopped = run(50, Some(0.99));
+    // the same as a plain run of some smaller number of epochs, bit for bit
+    let k = (1..50).find(|&k| run(k, None) == stopped).expect("early stop must equal a shorter plain run");
+    assert!(k < 50);
+    assert_ne!(stopped, run(50, None));
 }

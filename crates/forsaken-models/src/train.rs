@@ -27,11 +27,15 @@ pub struct TrainConfig {
     pub lr: f64,
     /// Seed for initialization and batch order.
     pub seed: u64,
+    /// Stop after the first epoch whose running training accuracy (over that epoch's batches,
+    /// before each step) reaches this value; `None`: run every epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stop_acc: Option<f64>,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { epochs: 30, batch_size: 64, lr: 1e-3, seed: 0 }
+        Self { epochs: 30, batch_size: 64, lr: 1e-3, seed: 0, early_stop_acc: None }
     }
 }
 
@@ -90,11 +94,17 @@ pub fn train<B: AutodiffBackend>(
     let mut step = 0;
     for _epoch in 0..cfg.epochs {
         order.shuffle(&mut rng);
+        let mut correct = 0usize;
         for chunk in order.chunks(bs) {
             let it = index_tensor::<B>(chunk, &device);
             let x = x_all.clone().select(0, it.clone());
             let y = y_all.clone().select(0, it);
-            let loss = cross_entropy(net.forward(x), y);
+            let logits = net.forward(x);
+            if cfg.early_stop_acc.is_some() {
+                let hits = logits.clone().inner().argmax(1).reshape([chunk.len()]).equal(y.clone().inner()).int().sum();
+                correct += hits.into_data().iter::<i64>().next().unwrap_or(0) as usize;
+            }
+            let loss = cross_entropy(logits, y);
             if step % 50 == 0 {
                 let l: f32 = loss.clone().into_data().iter::<f32>().next().unwrap_or(f32::NAN);
                 if !l.is_finite() {
@@ -106,6 +116,9 @@ pub fn train<B: AutodiffBackend>(
             net = optim.step(cfg.lr, net, grads);
             step += 1;
             pb.inc(1);
+        }
+        if cfg.early_stop_acc.is_some_and(|a| correct as f64 >= a * idx.len() as f64) {
+            break;
         }
     }
     pb.finish_and_clear();

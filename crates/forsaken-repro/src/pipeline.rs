@@ -102,7 +102,7 @@ pub struct ExperimentSpec {
 
 impl ExperimentSpec {
     /// Resolve an entry of a suite against the registry (or the data, for users' own tables).
-    pub fn resolve(entry: &Entry, seed: u64, data: &Dataset, batch_size: usize, lr: f64) -> Result<Self> {
+    pub fn resolve(entry: &Entry, seed: u64, data: &Dataset, batch_size: usize, lr: f64, early_stop_acc: Option<f64>) -> Result<Self> {
         let (family, sizes, epochs) = if registry::is_registered(&entry.dataset) {
             let info = registry::info(&entry.dataset)?;
             (info.family, info.sizes, info.epochs)
@@ -119,7 +119,7 @@ impl ExperimentSpec {
             sizes: entry.sizes.unwrap_or(sizes),
             family,
             net: NetConfig::for_family(family, &data.shape, data.num_classes),
-            recipe: TrainConfig { epochs: entry.epochs.unwrap_or(epochs), batch_size, lr, seed },
+            recipe: TrainConfig { epochs: entry.epochs.unwrap_or(epochs), batch_size, lr, seed, early_stop_acc },
         })
     }
 

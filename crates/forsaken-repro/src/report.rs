@@ -105,7 +105,8 @@ struct Group {
 
 fn groups(records: &[RunRecord], suite: &Suite, forget: Option<&str>) -> Vec<Group> {
     let order = |d: &str| suite.entries.iter().position(|e| e.dataset == d).unwrap_or(usize::MAX);
-    let forder = |f: &str| suite.forget.iter().position(|x| x.to_string() == f).unwrap_or(usize::MAX);
+    let all = suite.all_forget_sets();
+    let forder = |f: &str| all.iter().position(|x| x.to_string() == f).unwrap_or(usize::MAX);
     let mut g: Vec<Group> = records
         .iter()
         .filter(|r| forget.is_none_or(|f| r.forget == f))
@@ -118,7 +119,7 @@ fn groups(records: &[RunRecord], suite: &Suite, forget: Option<&str>) -> Vec<Gro
 
 /// The forget set of the headline tables: 10% at random when the suite has it, else its first.
 fn headline_forget(suite: &Suite) -> String {
-    suite.forget.iter().map(|f| f.to_string()).find(|f| f == "random-10pct").unwrap_or_else(|| suite.forget[0].to_string())
+    suite.all_forget_sets().iter().map(|f| f.to_string()).find(|f| f == "random-10pct").unwrap_or_else(|| suite.forget[0].to_string())
 }
 
 /// Is the reporting oracle able to see membership on this group's original model?
@@ -401,7 +402,12 @@ pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &Ru
     if let Some(w) = facts.wall_seconds {
         writeln!(md, "* wall time of the run that wrote this report: {:.1} min with {} parallel job(s) (records reused from a cache or an earlier run cost nothing here)", w / 60.0, facts.jobs.max(1))?;
     }
-    writeln!(md, "* seeds: {:?}; forget sets: {}", suite.seeds, suite.forget.iter().map(|f| f.canonical()).collect::<Vec<_>>().join(", "))?;
+    writeln!(
+        md,
+        "* seeds: {:?}; forget sets: {}",
+        suite.seeds,
+        suite.all_forget_sets().iter().map(|f| f.canonical()).collect::<Vec<_>>().join(", ")
+    )?;
     writeln!(
         md,
         "* stopping oracle `{}` (methods that stop, and the strength search), reporting oracle `{}`; target FR {:.0}%",

@@ -93,7 +93,7 @@ fn sort_records(records: &mut [RunRecord], suite: &Suite) {
             pos(suite.entries.iter().map(|e| e.dataset.clone()).collect(), &r.dataset),
             r.model.clone(),
             r.seed,
-            pos(suite.forget.iter().map(|f| f.to_string()).collect(), &r.forget),
+            pos(suite.all_forget_sets().iter().map(|f| f.to_string()).collect(), &r.forget),
             pos(suite.methods.clone(), &r.method),
         )
     });
@@ -142,13 +142,13 @@ where
         anyhow::bail!("no dataset of suite `{}` matches {:?}", suite.name, opts.datasets);
     }
     let overall = forsaken_models::progress::bar(
-        (entries.len() * suite.seeds.len() * suite.forget.len()) as u64,
+        (entries.iter().map(|e| e.forget_sets(suite).len()).sum::<usize>() * suite.seeds.len()) as u64,
         format!("suite `{}`: dataset x seed x forget set", suite.name),
     );
     let run_group = |entry: &Entry, seed: u64| -> Result<()> {
         {
             let data = pipeline::load_data(&entry.dataset, entry.label.as_deref(), &opts.data_dir, entry.pool_limit, seed)?;
-            let spec = ExperimentSpec::resolve(entry, seed, &data, suite.batch_size, suite.lr)?;
+            let spec = ExperimentSpec::resolve(entry, seed, &data, suite.batch_size, suite.lr, suite.early_stop_train_acc)?;
             let model_name = format!("{:?}", spec.family).to_lowercase();
             overall.set_prefix(format!("{} ({model_name}), seed {seed}", entry.dataset));
             let p = pipeline::prepare(spec, data)?;
@@ -184,13 +184,14 @@ where
             };
             // every split, forget sets included, is written even when all records are cached
             let mut fsplits = Vec::new();
-            for fspec in &suite.forget {
+            let forget_sets = entry.forget_sets(suite);
+            for fspec in forget_sets {
                 let fsplit = fspec.select(&p.data, &p.splits.target_train, seed).with_context(|| format!("{label}: forget set {fspec}"))?;
                 write_indices(&split_dir.join(format!("forget-{fspec}.idx.txt")), &fsplit.forget)?;
                 fsplits.push(fsplit);
             }
-            if suite.forget.iter().all(|f| suite.methods.iter().all(|m| done(m, &f.to_string()))) {
-                overall.inc(suite.forget.len() as u64);
+            if forget_sets.iter().all(|f| suite.methods.iter().all(|m| done(m, &f.to_string()))) {
+                overall.inc(forget_sets.len() as u64);
                 return Ok(());
             }
 
@@ -219,7 +220,7 @@ where
             let orig_train = predict(&orig, &p.data, &p.splits.target_train).accuracy();
             let stop_oracle = set.get(&suite.stopping_oracle).expect("validated stopping oracle");
             let report_oracle = set.get(&suite.reporting_oracle).expect("validated reporting oracle");
-            for (fspec, fsplit) in suite.forget.iter().zip(fsplits) {
+            for (fspec, fsplit) in forget_sets.iter().zip(fsplits) {
                 let fname = fspec.to_string();
                 overall.set_prefix(format!("{} ({model_name}), seed {seed}, forget {fname}", entry.dataset));
                 if suite.methods.iter().all(|m| done(m, &fname)) {

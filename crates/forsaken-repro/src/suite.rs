@@ -32,6 +32,9 @@ pub struct Entry {
     /// Training epochs of target, shadow and retrained models (default: the registry's).
     #[serde(default)]
     pub epochs: Option<usize>,
+    /// Forget sets of this dataset, replacing the suite's (e.g. fewer on the image sets).
+    #[serde(default)]
+    pub forget: Option<Vec<ForgetSpec>>,
 }
 
 /// The default sweep grids: six points per baseline, doubling (steps or epochs).
@@ -106,6 +109,10 @@ pub struct Suite {
     /// Training learning rate (default 1e-3).
     #[serde(default = "default_lr")]
     pub lr: f64,
+    /// Stop training (targets, shadows, retraining, SISA stages) once the running training
+    /// accuracy of an epoch reaches this value; `None` (default) runs every epoch.
+    #[serde(default)]
+    pub early_stop_train_acc: Option<f64>,
 }
 
 fn default_stopping_oracle() -> String {
@@ -175,7 +182,27 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("smoke", include_str!("../suites/smoke.toml")),
 ];
 
+impl Entry {
+    /// This dataset's forget sets: its own, else the suite's.
+    pub fn forget_sets<'a>(&'a self, suite: &'a Suite) -> &'a [ForgetSpec] {
+        self.forget.as_deref().unwrap_or(&suite.forget)
+    }
+}
+
 impl Suite {
+    /// Every forget set of the suite, its entries' own included, in first-seen order.
+    pub fn all_forget_sets(&self) -> Vec<ForgetSpec> {
+        let mut out: Vec<ForgetSpec> = self.forget.clone();
+        for e in &self.entries {
+            for f in e.forget.iter().flatten() {
+                if !out.contains(f) {
+                    out.push(f.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// The settings methods are built from.
     pub fn method_settings(&self) -> crate::pipeline::MethodSettings {
         crate::pipeline::MethodSettings {
@@ -262,6 +289,12 @@ impl Suite {
         }
         if self.scale_factors.iter().any(|f| !(0.0..=1.0).contains(f)) {
             return Err("scale_factors must lie in [0, 1]".into());
+        }
+        if self.early_stop_train_acc.is_some_and(|a| !(a > 0.0 && a <= 1.0)) {
+            return Err("early_stop_train_acc must be in (0, 1]".into());
+        }
+        if self.entries.iter().any(|e| e.forget.as_ref().is_some_and(|f| f.is_empty())) {
+            return Err("an entry's `forget` list, when given, must not be empty".into());
         }
         if !(self.target_fr > 0.0 && self.target_fr <= 1.0) {
             return Err(format!("target_fr {} must be in (0, 1]", self.target_fr));
