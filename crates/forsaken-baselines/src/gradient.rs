@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use forsaken_models::train::{cross_entropy, index_tensor, to_tensors};
-use forsaken_models::{ModelError, Net, UnlearnOutcome, UnlearnRequest, Unlearner};
+use forsaken_models::{ModelError, Net, SweepVisit, UnlearnOutcome, UnlearnRequest, Unlearner};
 
 /// Forget-set cross-entropy above which ascent counts as diverged.
 pub const DIVERGENCE_CE: f32 = 30.0;
@@ -159,6 +159,19 @@ fn optimize<B: AutodiffBackend>(
     mask: Option<&GradMask<B::InnerBackend>>,
     label: &str,
 ) -> Result<(Net<B>, usize, Option<String>), ModelError> {
+    optimize_with(req, objective, steps, mask, label, &mut |_, _| Ok(true))
+}
+
+/// [`optimize`], calling `after_step(steps_done, &net)` after every step (stop on `false`):
+/// the model after `k` steps is bit-identical to a run of `k` steps.
+fn optimize_with<B: AutodiffBackend>(
+    req: &UnlearnRequest<'_, B>,
+    objective: Objective,
+    steps: usize,
+    mask: Option<&GradMask<B::InnerBackend>>,
+    label: &str,
+    after_step: &mut dyn FnMut(usize, &Net<B>) -> Result<bool, ModelError>,
+) -> Result<(Net<B>, usize, Option<String>), ModelError> {
     if req.forget.is_empty() {
         return Err(ModelError::Request(format!("{label}: empty forget set")));
     }
@@ -210,9 +223,53 @@ fn optimize<B: AutodiffBackend>(
         }
         net = next;
         pb.inc(1);
+        if !after_step(step + 1, &net)? {
+            pb.finish_and_clear();
+            return Ok((net, step + 1, None));
+        }
     }
     pb.finish_and_clear();
     Ok((net, steps, None))
+}
+
+/// A strength sweep over steps along one trajectory (see [`Unlearner::sweep`]): each strength's
+/// outcome is the trajectory's model at that step, bit-identical to a run of that many steps;
+/// its seconds are the trajectory's time up to it, the visits excluded.
+fn sweep_steps<B: AutodiffBackend>(
+    req: &UnlearnRequest<'_, B>,
+    strengths: &[f64],
+    visit: &mut SweepVisit<'_, B>,
+    objective: Objective,
+    mask: Option<&GradMask<B::InnerBackend>>,
+    label: &str,
+) -> Result<(), ModelError> {
+    let targets: Vec<usize> = strengths.iter().map(|&s| steps_of(Some(s), 1)).collect();
+    let Some(&last) = targets.iter().max() else { return Ok(()) };
+    let start = std::time::Instant::now();
+    let mut excluded = 0.0;
+    let mut next = 0;
+    let mut stopped = false;
+    let (net, steps, guard) = optimize_with(req, objective, last, mask, label, &mut |done, net| {
+        while next < targets.len() && targets[next] == done {
+            let secs = (start.elapsed().as_secs_f64() - excluded).max(0.0);
+            let tv = std::time::Instant::now();
+            let go_on = visit(outcome(net.clone(), done, None, targets[next] as f64), secs)?;
+            excluded += tv.elapsed().as_secs_f64();
+            next += 1;
+            if !go_on {
+                stopped = true;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    if !stopped && next < targets.len() {
+        // the guard ended the trajectory before this strength: a run of that many steps ends
+        // the same way, and so would every stronger one
+        let secs = (start.elapsed().as_secs_f64() - excluded).max(0.0);
+        visit(outcome(net, steps, guard, targets[next] as f64), secs)?;
+    }
+    Ok(())
 }
 
 fn outcome<B: AutodiffBackend>(model: Net<B>, steps: usize, guard: Option<String>, strength: f64) -> UnlearnOutcome<B> {
@@ -248,6 +305,9 @@ impl<B: AutodiffBackend> Unlearner<B> for NegGrad {
         let (m, s, g) = optimize(req, Objective::NegGrad, steps, None, "neggrad (ascent on D_u)")?;
         Ok(outcome(m, s, g, steps as f64))
     }
+    fn sweep(&self, req: &UnlearnRequest<'_, B>, strengths: &[f64], visit: &mut SweepVisit<'_, B>) -> Result<(), ModelError> {
+        sweep_steps(req, strengths, visit, Objective::NegGrad, None, "neggrad sweep")
+    }
 }
 
 /// NegGrad+: ascent on the forget set, descent on the retained set (knob: steps).
@@ -277,6 +337,9 @@ impl<B: AutodiffBackend> Unlearner<B> for NegGradPlus {
         let (m, s, g) = optimize(req, Objective::NegGradPlus { beta: self.beta }, steps, None, "neggrad+")?;
         Ok(outcome(m, s, g, steps as f64))
     }
+    fn sweep(&self, req: &UnlearnRequest<'_, B>, strengths: &[f64], visit: &mut SweepVisit<'_, B>) -> Result<(), ModelError> {
+        sweep_steps(req, strengths, visit, Objective::NegGradPlus { beta: self.beta }, None, "neggrad+ sweep")
+    }
 }
 
 /// Random labels (Amnesiac ML): fine-tune on D_u with random wrong labels mixed with retained
@@ -304,6 +367,9 @@ impl<B: AutodiffBackend> Unlearner<B> for RandomLabels {
         let steps = steps_of(req.strength, self.steps);
         let (m, s, g) = optimize(req, Objective::RandomLabels, steps, None, "random labels")?;
         Ok(outcome(m, s, g, steps as f64))
+    }
+    fn sweep(&self, req: &UnlearnRequest<'_, B>, strengths: &[f64], visit: &mut SweepVisit<'_, B>) -> Result<(), ModelError> {
+        sweep_steps(req, strengths, visit, Objective::RandomLabels, None, "random labels sweep")
     }
 }
 
@@ -337,5 +403,14 @@ impl<B: AutodiffBackend> Unlearner<B> for SalUn {
         let mask = saliency_mask(req.original, &forget, self.fraction);
         let (m, s, g) = optimize(req, Objective::RandomLabels, steps, Some(&mask), "salun (masked random labels)")?;
         Ok(outcome(m, s, g, steps as f64))
+    }
+    fn sweep(&self, req: &UnlearnRequest<'_, B>, strengths: &[f64], visit: &mut SweepVisit<'_, B>) -> Result<(), ModelError> {
+        // the saliency mask is part of every run's time, so the sweep's clock starts before it
+        let start = std::time::Instant::now();
+        let device = req.original.head.weight.device();
+        let forget = Batches::<B>::new(req.data, req.forget, &device);
+        let mask = saliency_mask(req.original, &forget, self.fraction);
+        let mask_secs = start.elapsed().as_secs_f64();
+        sweep_steps(req, strengths, &mut |o, secs| visit(o, secs + mask_secs), Objective::RandomLabels, Some(&mask), "salun sweep")
     }
 }

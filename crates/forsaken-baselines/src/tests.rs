@@ -255,3 +255,41 @@ fn sisa_as_an_unlearner_is_deterministic_and_returns_an_ensemble() {
     let idx: Vec<usize> = (0..300).collect();
     assert_eq!(a.model.valid().outputs(&data, &idx).probs, b.model.valid().outputs(&data, &idx).probs);
 }
+
+#[test]
+fn one_trajectory_sweeps_equal_separate_runs_bit_for_bit() {
+    use crate::{FineTune, NegGrad, NegGradPlus, RandomLabels, SalUn};
+    let Fixture { data, recipe, forget, retain, reference, net, .. } = overfit_fixture();
+    let methods: Vec<Box<dyn Unlearner<B>>> = vec![
+        Box::new(NegGrad::default()),
+        Box::new(NegGradPlus::default()),
+        Box::new(RandomLabels::default()),
+        Box::new(SalUn::default()),
+        Box::new(FineTune::default()),
+    ];
+    let req = request(&net, &data, &forget, &retain, &reference, &recipe, None);
+    let head = |o: &forsaken_models::UnlearnOutcome<B>| to_vec(o.model.valid().into_net("test").unwrap().head.weight.val());
+    for m in &methods {
+        let strengths = [1.0, 3.0, 4.0];
+        let mut seen = Vec::new();
+        m.sweep(&req, &strengths, &mut |o, secs| {
+            assert!(secs >= 0.0);
+            seen.push((o.strength, head(&o)));
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 3, "{}", m.id());
+        for (s, w) in &seen {
+            let alone = m.unlearn(&request(&net, &data, &forget, &retain, &reference, &recipe, Some(*s))).unwrap();
+            assert_eq!(&head(&alone), w, "{} at strength {s}: the sweep differs from a separate run", m.id());
+        }
+        // a visit returning false ends the sweep
+        let mut n = 0;
+        m.sweep(&req, &strengths, &mut |_, _| {
+            n += 1;
+            Ok(false)
+        })
+        .unwrap();
+        assert_eq!(n, 1, "{}", m.id());
+    }
+}

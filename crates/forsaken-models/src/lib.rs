@@ -26,8 +26,8 @@ pub mod unlearn;
 pub use ensemble::{Aggregation, Ensemble, Predict, Unlearned};
 pub use eval::{predict, Outputs};
 pub use net::{Activation, Net, NetConfig};
-pub use train::{train, TrainConfig};
-pub use unlearn::{MembershipJudge, StoppingRule, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner};
+pub use train::{train, train_with, TrainConfig};
+pub use unlearn::{MembershipJudge, StoppingRule, SweepVisit, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner};
 
 /// Errors of model construction, training and checkpoints.
 #[derive(Debug, thiserror::Error)]

@@ -66,12 +66,21 @@ pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, y: Tensor<B, 1, Int>) -> 
 /// Train `net` on the rows `idx` of `data` with `cfg`. Returns the trained network.
 ///
 /// Fails with [`ModelError::Diverged`] on a non-finite loss instead of returning garbage.
-pub fn train<B: AutodiffBackend>(
+pub fn train<B: AutodiffBackend>(net: Net<B>, data: &Dataset, idx: &[usize], cfg: &TrainConfig, label: &str) -> Result<Net<B>, ModelError> {
+    train_with(net, data, idx, cfg, label, &mut |_, _| Ok(true))
+}
+
+/// [`train`], calling `after_epoch(epochs_done, &net)` after every epoch; training stops early
+/// when it returns `false`. The network after `k` epochs is bit-identical to a plain run of `k`
+/// epochs with the same recipe (same shuffles, same optimizer state), which is what a strength
+/// sweep over epochs relies on.
+pub fn train_with<B: AutodiffBackend>(
     mut net: Net<B>,
     data: &Dataset,
     idx: &[usize],
     cfg: &TrainConfig,
     label: &str,
+    after_epoch: &mut dyn FnMut(usize, &Net<B>) -> Result<bool, ModelError>,
 ) -> Result<Net<B>, ModelError> {
     if idx.is_empty() {
         return Err(ModelError::Request(format!("{label}: no training samples")));
@@ -92,7 +101,7 @@ pub fn train<B: AutodiffBackend>(
     let steps_per_epoch = idx.len().div_ceil(bs);
     let pb = progress::bar((cfg.epochs * steps_per_epoch) as u64, label.to_string());
     let mut step = 0;
-    for _epoch in 0..cfg.epochs {
+    for epoch in 0..cfg.epochs {
         order.shuffle(&mut rng);
         let mut correct = 0usize;
         for chunk in order.chunks(bs) {
@@ -118,6 +127,9 @@ pub fn train<B: AutodiffBackend>(
             pb.inc(1);
         }
         if cfg.early_stop_acc.is_some_and(|a| correct as f64 >= a * idx.len() as f64) {
+            break;
+        }
+        if !after_epoch(epoch + 1, &net)? {
             break;
         }
     }

@@ -126,4 +126,37 @@ pub trait Unlearner<B: AutodiffBackend> {
     fn strength_knob(&self) -> &'static str;
     /// Run the method.
     fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError>;
+
+    /// Run the method at each of `strengths` (increasing) for a strength search, handing each
+    /// outcome to `visit` with the seconds it cost as if run alone; stop when `visit` returns
+    /// `false`. The request's own strength and stopping rule are ignored. The default runs each
+    /// strength separately; a method whose knob counts steps or epochs along one trajectory
+    /// overrides it to run the trajectory once, with bit-identical outcomes.
+    fn sweep(&self, req: &UnlearnRequest<'_, B>, strengths: &[f64], visit: &mut SweepVisit<'_, B>) -> Result<(), ModelError> {
+        for &s in strengths {
+            let r = UnlearnRequest {
+                original: req.original,
+                data: req.data,
+                forget: req.forget,
+                retain: req.retain,
+                reference: req.reference,
+                train: req.train,
+                stopping: None,
+                observer: req.observer,
+                seed: req.seed,
+                strength: Some(s),
+            };
+            let t = std::time::Instant::now();
+            let o = self.unlearn(&r)?;
+            let secs = (t.elapsed().as_secs_f64() - o.observer_seconds - o.setup_seconds).max(0.0);
+            if !visit(o, secs)? {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
+
+/// The callback of [`Unlearner::sweep`]: an outcome and its stand-alone seconds; `Ok(false)`
+/// ends the sweep.
+pub type SweepVisit<'a, B> = dyn FnMut(UnlearnOutcome<B>, f64) -> Result<bool, ModelError> + 'a;

@@ -274,36 +274,34 @@ where
                         let mut chosen: Option<(forsaken_models::UnlearnOutcome<B>, f64, f64)> = None;
                         let mut reached = false;
                         let mut observed = 0.0;
-                        for (i, &f) in grid.iter().enumerate() {
-                            let ti = Instant::now();
-                            let req = request::<B>(&target, &p, &fsplit, None, None, seed, Some(f));
-                            let o = method.unlearn(&req).with_context(|| format!("{label}: method {m} at strength {f}"))?;
-                            let model = o.model.valid();
-                            let fr = FrCounts::from_decisions(
-                                &stop_before,
-                                &stop_oracle.decide_outputs(&model.outputs(&p.data, &fsplit.forget), &p.data, &fsplit.forget),
-                            )?
-                            .forgetting_rate()
-                            .value();
-                            let run_secs = (ti.elapsed().as_secs_f64() - o.observer_seconds - o.setup_seconds).max(0.0);
-                            let ts = Instant::now();
-                            let mut values = observe_any(&model);
-                            observed += ts.elapsed().as_secs_f64() + o.observer_seconds + o.setup_seconds;
-                            values.insert("strength".into(), f);
-                            values.insert("seconds".into(), run_secs);
-                            if let Some(v) = fr {
-                                values.insert("fr_stop".into(), v);
-                            }
-                            trace.push(TracePoint { step: i, values });
-                            let v = fr.unwrap_or(f64::NAN);
-                            reached = v >= suite.target_fr;
-                            if reached || chosen.as_ref().is_none_or(|(_, best, _)| v > *best || best.is_nan()) {
-                                chosen = Some((o, v, run_secs));
-                            }
-                            if reached {
-                                break;
-                            }
-                        }
+                        let req = request::<B>(&target, &p, &fsplit, None, None, seed, None);
+                        method
+                            .sweep(&req, grid, &mut |o, run_secs| {
+                                let ts = Instant::now();
+                                let model = o.model.valid();
+                                let fr = FrCounts::from_decisions(
+                                    &stop_before,
+                                    &stop_oracle.decide_outputs(&model.outputs(&p.data, &fsplit.forget), &p.data, &fsplit.forget),
+                                )
+                                .map_err(|e| forsaken_models::ModelError::Request(e.to_string()))?
+                                .forgetting_rate()
+                                .value();
+                                let mut values = observe_any(&model);
+                                values.insert("strength".into(), o.strength);
+                                values.insert("seconds".into(), run_secs);
+                                if let Some(v) = fr {
+                                    values.insert("fr_stop".into(), v);
+                                }
+                                trace.push(TracePoint { step: trace.len(), values });
+                                let v = fr.unwrap_or(f64::NAN);
+                                reached = v >= suite.target_fr;
+                                if reached || chosen.as_ref().is_none_or(|(_, best, _)| v > *best || best.is_nan()) {
+                                    chosen = Some((o, v, run_secs));
+                                }
+                                observed += ts.elapsed().as_secs_f64();
+                                Ok(!reached)
+                            })
+                            .with_context(|| format!("{label}: strength search of {m}"))?;
                         let (mut o, best, run_secs) = chosen.expect("a sweep has at least one point");
                         o.stop_reason = if reached {
                             format!(
