@@ -206,7 +206,7 @@ pub fn write_summary(records: &[RunRecord], dir: &Path, reporting: &str) -> Resu
 
     writeln!(md, "\n## Unlearning under the `{reporting}` oracle, with selectivity\n")?;
     let stopping = records.iter().find_map(|r| r.stopping_oracle.clone()).unwrap_or_else(|| "loss".into());
-    writeln!(md, "`FR({stopping})` is the stopping oracle's FR, the one the strength search and the masking methods' stopping rule aim at {}%; `search s` is the whole strength sweep of a swept method (each point a full run), `seconds` the chosen strength's run alone.\n", records.first().and_then(|r| r.config.get("target_fr")).and_then(|v| v.as_f64()).map_or("the target".into(), |v| format!("{:.0}", 100.0 * v)))?;
+    writeln!(md, "`FR({stopping})` is the stopping oracle's FR, the one the strength search and the masking methods' stopping rule aim at {}%; `search s` is the whole strength search of a swept method (one trajectory for the step and epoch knobs, separate runs for `scale`), `seconds` the chosen strength as if run alone.\n", records.first().and_then(|r| r.config.get("target_fr")).and_then(|v| v.as_f64()).map_or("the target".into(), |v| format!("{:.0}", 100.0 * v)))?;
     writeln!(md, "| dataset | model | forget | method | strength | FR({stopping}) | FR [95% CI] | FR_r | selectivity | ret-vs-forget AUC | UA | RA | TA | acc loss | top prob | seconds | search s | speed-up |")?;
     writeln!(md, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
     for &i in &rows {
