@@ -129,7 +129,7 @@ pub struct ReproduceArgs {
     /// Run the quick suite (Location and digits, one seed): the default.
     #[arg(long)]
     pub quick: bool,
-    /// A built-in suite by name (`quick`, `full`, `smoke`: crates/forsaken-repro/suites/), or a
+    /// A built-in suite by name (`quick`, `full`, `tables`, `smoke`: crates/forsaken-repro/suites/), or a
     /// suite file (TOML, or JSON) with the same keys; unknown keys are errors.
     #[arg(long, conflicts_with = "quick")]
     pub suite: Option<String>,
@@ -481,7 +481,7 @@ where
                 Some(name) => match Suite::builtin(name) {
                     Some(s) => s,
                     None if Path::new(name).exists() => Suite::from_file(Path::new(name)).map_err(anyhow::Error::msg)?,
-                    None => bail!("--suite {name}: neither a built-in suite (quick, full, smoke) nor a file"),
+                    None => bail!("--suite {name}: neither a built-in suite (quick, full, tables, smoke) nor a file"),
                 },
             };
             if let Some(n) = a.seeds {

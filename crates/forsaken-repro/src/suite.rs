@@ -179,6 +179,7 @@ fn patch_sisa<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SisaConfig, D::E
 pub const BUILTIN: &[(&str, &str)] = &[
     ("quick", include_str!("../suites/quick.toml")),
     ("full", include_str!("../suites/full.toml")),
+    ("tables", include_str!("../suites/tables.toml")),
     ("smoke", include_str!("../suites/smoke.toml")),
 ];
 
@@ -242,7 +243,7 @@ impl Suite {
         Self::builtin("smoke").expect("the shipped smoke suite parses")
     }
 
-    /// A built-in suite by name (`quick`, `full`, `smoke`).
+    /// A built-in suite by name (`quick`, `full`, `tables`, `smoke`).
     pub fn builtin(name: &str) -> Option<Self> {
         BUILTIN
             .iter()
