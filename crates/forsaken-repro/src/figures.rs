@@ -72,8 +72,7 @@ macro_rules! save {
 
 /// The records a figure shows: the headline forget set (10% when present) and the first seed.
 fn shown<'a>(records: &'a [RunRecord], suite: &Suite) -> Vec<&'a RunRecord> {
-    let forget =
-        suite.all_forget_sets().iter().map(|f| f.to_string()).find(|f| f == "random-10pct").unwrap_or_else(|| suite.forget[0].to_string());
+    let forget = crate::report::headline_forget(suite);
     let seed = suite.seeds.first().copied().unwrap_or(0);
     records.iter().filter(|r| r.forget == forget && r.seed == seed).collect()
 }

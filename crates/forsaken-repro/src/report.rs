@@ -15,7 +15,7 @@ use polars::prelude::*;
 use crate::io::write_atomic;
 use crate::record::RunRecord;
 use crate::suite::Suite;
-use crate::tables::{f64_at, str_at, summary_frame};
+use crate::tables::{f64_at, fmt_ms, str_at, summary_frame};
 
 /// A table: header and rows of formatted cells.
 #[derive(Debug, Clone, Default)]
@@ -82,16 +82,9 @@ impl Summary {
     fn mean(&self, g: &Group, method: &str, col: &str) -> Option<f64> {
         self.row(g, method).and_then(|i| f64_at(&self.df, col, i))
     }
-    /// `mean ± std` (std only with several seeds), or `n/a`.
+    /// `mean ± std` (std only with several seeds), `n/a`, or `–` when the method has no row.
     fn cell(&self, g: &Group, method: &str, col: &str, digits: usize) -> String {
-        let Some(i) = self.row(g, method) else { return "–".into() };
-        match f64_at(&self.df, col, i) {
-            None => "n/a".into(),
-            Some(m) => match f64_at(&self.df, &format!("{col}_std"), i) {
-                Some(s) if s > 0.0 => format!("{m:.digits$} ± {s:.digits$}"),
-                _ => format!("{m:.digits$}"),
-            },
-        }
+        self.row(g, method).map_or("–".into(), |i| fmt_ms(&self.df, col, i, digits))
     }
 }
 
@@ -117,8 +110,9 @@ fn groups(records: &[RunRecord], suite: &Suite, forget: Option<&str>) -> Vec<Gro
     g
 }
 
-/// The forget set of the headline tables: 10% at random when the suite has it, else its first.
-fn headline_forget(suite: &Suite) -> String {
+/// The forget set of the headline tables and figures: 10% at random when the suite has it,
+/// else its first.
+pub(crate) fn headline_forget(suite: &Suite) -> String {
     suite.all_forget_sets().iter().map(|f| f.to_string()).find(|f| f == "random-10pct").unwrap_or_else(|| suite.forget[0].to_string())
 }
 

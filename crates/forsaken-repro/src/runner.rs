@@ -99,6 +99,37 @@ fn sort_records(records: &mut [RunRecord], suite: &Suite) {
     });
 }
 
+/// The configuration of one (experiment, forget set, method) run.
+fn run_config<'a>(
+    suite: &'a Suite,
+    settings: &'a pipeline::MethodSettings,
+    experiment: &'a ExperimentSpec,
+    m: &'a str,
+    forget: &str,
+) -> RunConfig<'a> {
+    RunConfig {
+        experiment,
+        forget: forget.to_string(),
+        method: m,
+        oracles: &suite.oracles,
+        stopping_oracle: &suite.stopping_oracle,
+        masking: settings.masking(m),
+        finetune_epochs: (m == "finetune").then_some(suite.finetune_epochs),
+        sisa: (m == "sisa").then_some(&suite.sisa),
+        sweep: if m == "scale" { Some(suite.scale_factors.as_slice()) } else { suite.sweeps.get(m).map(Vec::as_slice) },
+        target_fr: suite.target_fr,
+    }
+}
+
+/// ROC points as CSV (`fpr,tpr,threshold`).
+fn roc_csv(points: &[forsaken_metrics::RocPoint]) -> String {
+    let mut csv = String::from("fpr,tpr,threshold\n");
+    for pt in points {
+        csv.push_str(&format!("{},{},{}\n", pt.fpr, pt.tpr, pt.threshold));
+    }
+    csv
+}
+
 /// Same group of runs: dataset, model, seed and forget set.
 fn same_group(a: &RunRecord, b: &RunRecord) -> bool {
     a.dataset == b.dataset && a.model == b.model && a.seed == b.seed && a.forget == b.forget
@@ -156,21 +187,8 @@ where
             let split_dir = opts.out_dir.join("splits").join(&label);
             p.splits.save(&split_dir)?;
 
-            let settings_h = suite.method_settings();
-            let hash_of = |m: &str, forget: &str| {
-                config_hash(&RunConfig {
-                    experiment: &p.spec,
-                    forget: forget.to_string(),
-                    method: m,
-                    oracles: &suite.oracles,
-                    stopping_oracle: &suite.stopping_oracle,
-                    masking: settings_h.masking(m),
-                    finetune_epochs: (m == "finetune").then_some(suite.finetune_epochs),
-                    sisa: (m == "sisa").then_some(&suite.sisa),
-                    sweep: if m == "scale" { Some(suite.scale_factors.as_slice()) } else { suite.sweeps.get(m).map(Vec::as_slice) },
-                    target_fr: suite.target_fr,
-                })
-            };
+            let settings = suite.method_settings();
+            let hash_of = |m: &str, forget: &str| config_hash(&run_config(suite, &settings, &p.spec, m, forget));
             let done = |m: &str, forget: &str| {
                 let h = hash_of(m, forget);
                 store.lock().expect("record store").iter().any(|r| {
@@ -210,11 +228,7 @@ where
             let mut strength = BTreeMap::new();
             for (id, o) in &set.oracles {
                 let s = o.strength(&orig, &p.data, &p.splits.target_train, &p.splits.target_test)?;
-                let mut csv = String::from("fpr,tpr,threshold\n");
-                for pt in &s.roc {
-                    csv.push_str(&format!("{},{},{}\n", pt.fpr, pt.tpr, pt.threshold));
-                }
-                write_atomic(&opts.out_dir.join("roc").join(format!("{label}-{id}-original.csv")), csv.as_bytes())?;
+                write_atomic(&opts.out_dir.join("roc").join(format!("{label}-{id}-original.csv")), roc_csv(&s.roc).as_bytes())?;
                 strength.insert(id.clone(), s.summary);
             }
             let orig_train = predict(&orig, &p.data, &p.splits.target_train).accuracy();
@@ -255,7 +269,22 @@ where
                     v
                 };
                 let observe = |net: &Net<B::InnerBackend>| observe_any(net);
-                let settings = suite.method_settings();
+                // F3: the reporting oracle's ROC on D_u (members) against target_test, for the
+                // original (once per forget set) and after the methods drawn there
+                let roc_of = |model: &dyn Predict| -> Result<String> {
+                    let test = &p.splits.target_test;
+                    let mut scores = report_oracle.score_outputs(&model.outputs(&p.data, &fsplit.forget), &p.data, &fsplit.forget);
+                    scores.extend(report_oracle.score_outputs(&model.outputs(&p.data, test), &p.data, test));
+                    let mut labels = vec![true; fsplit.forget.len()];
+                    labels.extend(std::iter::repeat_n(false, test.len()));
+                    Ok(roc_csv(&forsaken_metrics::roc_curve(&scores, &labels)?))
+                };
+                let roc_path =
+                    |which: &str| opts.out_dir.join("roc").join(format!("{label}-{fname}-{}-forget-{which}.csv", suite.reporting_oracle));
+                let roc_methods = ["retrain", "forsaken", "forsaken-w"];
+                if suite.methods.iter().any(|m| roc_methods.contains(&m.as_str()) && !done(m, &fname)) {
+                    write_atomic(&roc_path("before"), roc_of(&orig)?.as_bytes())?;
+                }
 
                 for m in &suite.methods {
                     if done(m, &fname) {
@@ -338,24 +367,8 @@ where
                     };
                     stage(&format!("unlearning: {m} ({model_name})"), t.elapsed().as_secs_f64());
                     let after = out.model.valid();
-                    // F3: the reporting oracle's ROC on D_u (members) against target_test
-                    if matches!(m.as_str(), "retrain" | "forsaken" | "forsaken-w") {
-                        let roc_of = |model: &dyn Predict| -> Result<String> {
-                            let test = &p.splits.target_test;
-                            let mut scores = report_oracle.score_outputs(&model.outputs(&p.data, &fsplit.forget), &p.data, &fsplit.forget);
-                            scores.extend(report_oracle.score_outputs(&model.outputs(&p.data, test), &p.data, test));
-                            let mut labels = vec![true; fsplit.forget.len()];
-                            labels.extend(std::iter::repeat_n(false, test.len()));
-                            let mut csv = String::from("fpr,tpr,threshold\n");
-                            for pt in forsaken_metrics::roc_curve(&scores, &labels)? {
-                                csv.push_str(&format!("{},{},{}\n", pt.fpr, pt.tpr, pt.threshold));
-                            }
-                            Ok(csv)
-                        };
-                        let roc_dir = opts.out_dir.join("roc");
-                        let oracle = &suite.reporting_oracle;
-                        write_atomic(&roc_dir.join(format!("{label}-{fname}-{oracle}-forget-before.csv")), roc_of(&orig)?.as_bytes())?;
-                        write_atomic(&roc_dir.join(format!("{label}-{fname}-{oracle}-forget-after-{m}.csv")), roc_of(&after)?.as_bytes())?;
+                    if roc_methods.contains(&m.as_str()) {
+                        write_atomic(&roc_path(&format!("after-{m}")), roc_of(&after)?.as_bytes())?;
                     }
                     let acc = pipeline::accuracies(&after, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
                     // a method that trained its own deployed model (SISA) is compared with that model
@@ -364,12 +377,9 @@ where
                         pipeline::oracle_views(&set, own_base.as_ref().unwrap_or(&base), &after, &p.data, &fsplit.forget, &retained, seed)?;
                     let mut trace = out.trace;
                     trace.extend(extra_trace);
-                    let rc = serde_json::json!({
-                        "experiment": &p.spec, "forget": &fname, "method": m, "oracles": &suite.oracles,
-                        "stopping_oracle": &suite.stopping_oracle, "reporting_oracle": &suite.reporting_oracle,
-                        "masking": masking, "finetune_epochs": (m == "finetune").then_some(suite.finetune_epochs),
-                        "sisa": (m == "sisa").then_some(&suite.sisa), "sweep": grid, "target_fr": suite.target_fr,
-                    });
+                    // the record's config: what its hash covers, plus the reporting oracle
+                    let mut rc = serde_json::to_value(run_config(suite, &settings, &p.spec, m, &fname))?;
+                    rc["reporting_oracle"] = serde_json::json!(suite.reporting_oracle);
                     let rec = RunRecord {
                         dataset: p.spec.dataset.clone(),
                         model: model_name.clone(),

@@ -122,7 +122,7 @@ pub(crate) fn str_at(df: &DataFrame, name: &str, i: usize) -> String {
     df.column(name).ok().and_then(|c| c.as_materialized_series().str().ok().and_then(|s| s.get(i).map(str::to_string))).unwrap_or_default()
 }
 
-fn fmt_ms(df: &DataFrame, name: &str, i: usize, digits: usize) -> String {
+pub(crate) fn fmt_ms(df: &DataFrame, name: &str, i: usize, digits: usize) -> String {
     match f64_at(df, name, i) {
         None => "n/a".into(),
         Some(m) => match f64_at(df, &format!("{name}_std"), i) {
