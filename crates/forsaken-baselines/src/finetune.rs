@@ -2,6 +2,7 @@
 
 use burn::tensor::backend::AutodiffBackend;
 
+use crate::trajectory::Trajectory;
 use forsaken_models::{train, train_with, ModelError, SweepVisit, TrainConfig, UnlearnOutcome, UnlearnRequest, Unlearner};
 
 /// Fine-tune for `epochs` (the knob) at the original learning rate.
@@ -9,6 +10,12 @@ use forsaken_models::{train, train_with, ModelError, SweepVisit, TrainConfig, Un
 pub struct FineTune {
     /// Default epochs when the request gives no strength.
     pub epochs: usize,
+}
+
+/// The original recipe for `epochs`, seeded for fine-tuning. The knob is the epoch count: no
+/// early stop (the original already fits the retained set).
+fn recipe<B: AutodiffBackend>(req: &UnlearnRequest<'_, B>, epochs: usize) -> TrainConfig {
+    TrainConfig { epochs, seed: req.seed.wrapping_add(0xf1_7e), early_stop_acc: None, ..req.train.clone() }
 }
 
 impl Default for FineTune {
@@ -26,34 +33,17 @@ impl<B: AutodiffBackend> Unlearner<B> for FineTune {
     }
     fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
         let epochs = req.strength.map_or(self.epochs, |e| e.round().max(1.0) as usize);
-        // the knob is the epoch count: no early stop (the original already fits the retained set)
-        let recipe = TrainConfig { epochs, seed: req.seed.wrapping_add(0xf1_7e), early_stop_acc: None, ..req.train.clone() };
-        let model = train(req.original.clone(), req.data, req.retain, &recipe, "fine-tune on retained")?;
+        let model = train(req.original.clone(), req.data, req.retain, &recipe(req, epochs), "fine-tune on retained")?;
         Ok(UnlearnOutcome::finished(model, epochs, format!("{epochs} epochs done"), epochs as f64))
     }
 
     /// One fine-tuning trajectory: the model after `k` epochs is the outcome of strength `k`
     /// (bit-identical to a run of `k` epochs), timed up to that epoch.
     fn sweep(&self, req: &UnlearnRequest<'_, B>, strengths: &[f64], visit: &mut SweepVisit<'_, B>) -> Result<(), ModelError> {
-        let targets: Vec<usize> = strengths.iter().map(|e| e.round().max(1.0) as usize).collect();
-        let Some(&last) = targets.iter().max() else { return Ok(()) };
-        let recipe = TrainConfig { epochs: last, seed: req.seed.wrapping_add(0xf1_7e), early_stop_acc: None, ..req.train.clone() };
-        let start = std::time::Instant::now();
-        let mut excluded = 0.0;
-        let mut next = 0;
-        train_with(req.original.clone(), req.data, req.retain, &recipe, "fine-tune sweep", &mut |done, net| {
-            while next < targets.len() && targets[next] == done {
-                let secs = (start.elapsed().as_secs_f64() - excluded).max(0.0);
-                let tv = std::time::Instant::now();
-                let o = UnlearnOutcome::finished(net.clone(), done, format!("{done} epochs done"), done as f64);
-                let go_on = visit(o, secs)?;
-                excluded += tv.elapsed().as_secs_f64();
-                next += 1;
-                if !go_on {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
+        let mut traj = Trajectory::new(strengths, visit);
+        let Some(last) = traj.last() else { return Ok(()) };
+        train_with(req.original.clone(), req.data, req.retain, &recipe(req, last), "fine-tune sweep", &mut |done, net| {
+            traj.at(done, |k| UnlearnOutcome::finished(net.clone(), k, format!("{k} epochs done"), k as f64))
         })?;
         Ok(())
     }

@@ -25,6 +25,8 @@ use rand_chacha::ChaCha8Rng;
 use forsaken_models::train::{cross_entropy, index_tensor, to_tensors};
 use forsaken_models::{ModelError, Net, SweepVisit, UnlearnOutcome, UnlearnRequest, Unlearner};
 
+use crate::trajectory::Trajectory;
+
 /// Forget-set cross-entropy above which ascent counts as diverged.
 pub const DIVERGENCE_CE: f32 = 30.0;
 
@@ -243,33 +245,11 @@ fn sweep_steps<B: AutodiffBackend>(
     mask: Option<&GradMask<B::InnerBackend>>,
     label: &str,
 ) -> Result<(), ModelError> {
-    let targets: Vec<usize> = strengths.iter().map(|&s| steps_of(Some(s), 1)).collect();
-    let Some(&last) = targets.iter().max() else { return Ok(()) };
-    let start = std::time::Instant::now();
-    let mut excluded = 0.0;
-    let mut next = 0;
-    let mut stopped = false;
-    let (net, steps, guard) = optimize_with(req, objective, last, mask, label, &mut |done, net| {
-        while next < targets.len() && targets[next] == done {
-            let secs = (start.elapsed().as_secs_f64() - excluded).max(0.0);
-            let tv = std::time::Instant::now();
-            let go_on = visit(outcome(net.clone(), done, None, targets[next] as f64), secs)?;
-            excluded += tv.elapsed().as_secs_f64();
-            next += 1;
-            if !go_on {
-                stopped = true;
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    })?;
-    if !stopped && next < targets.len() {
-        // the guard ended the trajectory before this strength: a run of that many steps ends
-        // the same way, and so would every stronger one
-        let secs = (start.elapsed().as_secs_f64() - excluded).max(0.0);
-        visit(outcome(net, steps, guard, targets[next] as f64), secs)?;
-    }
-    Ok(())
+    let mut traj = Trajectory::new(strengths, visit);
+    let Some(last) = traj.last() else { return Ok(()) };
+    let (net, steps, guard) =
+        optimize_with(req, objective, last, mask, label, &mut |done, net| traj.at(done, |k| outcome(net.clone(), k, None, k as f64)))?;
+    traj.ended_early(|k| outcome(net, steps, guard, k as f64))
 }
 
 fn outcome<B: AutodiffBackend>(model: Net<B>, steps: usize, guard: Option<String>, strength: f64) -> UnlearnOutcome<B> {

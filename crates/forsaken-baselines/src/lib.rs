@@ -18,6 +18,7 @@ pub mod gradient;
 pub mod retrain;
 pub mod scale;
 pub mod sisa;
+mod trajectory;
 
 pub use finetune::FineTune;
 pub use gradient::{NegGrad, NegGradPlus, RandomLabels, SalUn};

@@ -231,21 +231,22 @@ impl<B: AutodiffBackend> Unlearner<B> for Sisa {
         let (deployed, _) = SisaModel::<B>::train(&cfg, &req.original.config, req.data, &train_set, req.train, req.seed, &device)?;
         let setup_seconds = t.elapsed().as_secs_f64();
         let (after, stats) = deployed.unlearn(req.data, req.forget)?;
-        let mut out = UnlearnOutcome::finished(
-            req.original.clone(),
-            stats.stages_trained,
-            format!(
+        Ok(UnlearnOutcome {
+            model: Unlearned::Ensemble(after.ensemble()),
+            steps: stats.stages_trained,
+            stopping_oracle: None,
+            stop_reason: format!(
                 "retrained {} of {} shards ({} slice stages); the sharded deployment model took {:.1} s to train (not counted)",
                 stats.shards_retrained.len(),
                 shards,
                 stats.stages_trained,
                 setup_seconds
             ),
-            shards as f64,
-        );
-        out.model = Unlearned::Ensemble(after.ensemble());
-        out.deployed = Some(Unlearned::Ensemble(deployed.ensemble()));
-        out.setup_seconds = setup_seconds;
-        Ok(out)
+            trace: vec![],
+            observer_seconds: 0.0,
+            setup_seconds,
+            strength: shards as f64,
+            deployed: Some(Unlearned::Ensemble(deployed.ensemble())),
+        })
     }
 }

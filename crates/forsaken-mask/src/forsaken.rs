@@ -482,56 +482,56 @@ impl<B: AutodiffBackend> ForsakenState<B> {
         let targets = self.p_ref.clone().select(0, yb);
         let stats;
         let new_masks: Tensor<B, 1>;
-        match &self.producer {
-            ProducerState::Generator { net, .. } => {
-                let probs_now = softmax(self.forward(xb.clone(), self.masks.clone()), 1).detach().mean_dim(0);
-                let features = Tensor::cat(vec![probs_now, targets.clone().mean_dim(0)], 1).reshape([1, 2 * c]);
-                let g = net.forward(features);
-                let m_new = self.masks.clone() - g.clone() * self.cfg.eta;
-                let (loss, kl, ret, pen) = self.loss(m_new.clone(), Some(g), xb, targets, &rows);
-                stats = StepStats { kl_forget: scalar(kl), ce_retain: scalar(ret), l1: scalar(pen) };
-                let ProducerState::Generator { net, optim } = &mut self.producer else { unreachable!() };
-                let grads = GradientsParams::from_grads(loss.backward(), net);
-                *net = optim.step(self.cfg.generator_lr, net.clone(), grads);
-                new_masks = m_new.detach();
+        if let ProducerState::Adam { .. } = &self.producer {
+            let m = self.masks.clone().detach().require_grad();
+            let (loss, kl, ret, pen) = self.loss(m.clone(), None, xb, targets, &rows);
+            stats = StepStats { kl_forget: scalar(kl), ce_retain: scalar(ret), l1: scalar(pen) };
+            let grads = loss.backward();
+            let g = m.grad(&grads).unwrap_or_else(|| self.masks.clone().inner().zeros_like());
+            let lr = self.cfg.adam_lr;
+            let ProducerState::Adam { m: m1, v, t } = &mut self.producer else { unreachable!() };
+            let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+            *t += 1;
+            *m1 = m1.clone() * b1 + g.clone() * (1.0 - b1);
+            *v = v.clone() * b2 + g.powf_scalar(2.0) * (1.0 - b2);
+            let mhat = m1.clone() / (1.0 - b1.powi(*t));
+            let vhat = v.clone() / (1.0 - b2.powi(*t));
+            let upd = mhat / (vhat.sqrt() + eps) * lr;
+            new_masks = Tensor::from_inner(self.masks.clone().inner() - upd);
+        } else {
+            // a learned producer proposes the step and is trained through m' = m - eta * step
+            let step = match &self.producer {
+                ProducerState::Generator { net, .. } => {
+                    let probs_now = softmax(self.forward(xb.clone(), self.masks.clone()), 1).detach().mean_dim(0);
+                    let features = Tensor::cat(vec![probs_now, targets.clone().mean_dim(0)], 1).reshape([1, 2 * c]);
+                    net.forward(features)
+                }
+                ProducerState::Learned { net, .. } => {
+                    // the loss gradient at the current masks, as a per-coordinate feature
+                    let m0 = self.masks.clone().detach().require_grad();
+                    let (l0, ..) = self.loss(m0.clone(), None, xb.clone(), targets.clone(), &rows);
+                    let g0 = m0.grad(&l0.backward()).map(Tensor::<B, 1>::from_inner).unwrap_or_else(|| self.masks.zeros_like());
+                    let rms = (g0.clone().powf_scalar(2.0).mean() + 1e-12).sqrt();
+                    let n = self.masks.dims()[0];
+                    let features = Tensor::cat(
+                        vec![(g0 / rms.unsqueeze::<1>().expand([n])).reshape([n, 1]), (self.masks.clone() - 1.0).reshape([n, 1])],
+                        1,
+                    );
+                    net.forward(features)
+                }
+                ProducerState::Adam { .. } => unreachable!("handled above"),
+            };
+            let m_new = self.masks.clone() - step.clone() * self.cfg.eta;
+            let (loss, kl, ret, pen) = self.loss(m_new.clone(), Some(step), xb, targets, &rows);
+            stats = StepStats { kl_forget: scalar(kl), ce_retain: scalar(ret), l1: scalar(pen) };
+            let grads = loss.backward();
+            let lr = self.cfg.generator_lr;
+            match &mut self.producer {
+                ProducerState::Generator { net, optim } => *net = optim.step(lr, net.clone(), GradientsParams::from_grads(grads, net)),
+                ProducerState::Learned { net, optim } => *net = optim.step(lr, net.clone(), GradientsParams::from_grads(grads, net)),
+                ProducerState::Adam { .. } => unreachable!("handled above"),
             }
-            ProducerState::Learned { net, .. } => {
-                // the loss gradient at the current masks, as a per-coordinate feature
-                let m0 = self.masks.clone().detach().require_grad();
-                let (l0, ..) = self.loss(m0.clone(), None, xb.clone(), targets.clone(), &rows);
-                let g0 = m0.grad(&l0.backward()).map(Tensor::<B, 1>::from_inner).unwrap_or_else(|| self.masks.zeros_like());
-                let rms = (g0.clone().powf_scalar(2.0).mean() + 1e-12).sqrt();
-                let n = self.masks.dims()[0];
-                let features = Tensor::cat(
-                    vec![(g0 / rms.unsqueeze::<1>().expand([n])).reshape([n, 1]), (self.masks.clone() - 1.0).reshape([n, 1])],
-                    1,
-                );
-                let step = net.forward(features);
-                let m_new = self.masks.clone() - step.clone() * self.cfg.eta;
-                let (loss, kl, ret, pen) = self.loss(m_new.clone(), Some(step), xb, targets, &rows);
-                stats = StepStats { kl_forget: scalar(kl), ce_retain: scalar(ret), l1: scalar(pen) };
-                let ProducerState::Learned { net, optim } = &mut self.producer else { unreachable!() };
-                let grads = GradientsParams::from_grads(loss.backward(), net);
-                *net = optim.step(self.cfg.generator_lr, net.clone(), grads);
-                new_masks = m_new.detach();
-            }
-            ProducerState::Adam { .. } => {
-                let m = self.masks.clone().detach().require_grad();
-                let (loss, kl, ret, pen) = self.loss(m.clone(), None, xb, targets, &rows);
-                stats = StepStats { kl_forget: scalar(kl.clone()), ce_retain: scalar(ret.clone()), l1: scalar(pen.clone()) };
-                let grads = loss.backward();
-                let g = m.grad(&grads).unwrap_or_else(|| self.masks.clone().inner().zeros_like());
-                let lr = self.cfg.adam_lr;
-                let ProducerState::Adam { m: m1, v, t } = &mut self.producer else { unreachable!() };
-                let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
-                *t += 1;
-                *m1 = m1.clone() * b1 + g.clone() * (1.0 - b1);
-                *v = v.clone() * b2 + g.powf_scalar(2.0) * (1.0 - b2);
-                let mhat = m1.clone() / (1.0 - b1.powi(*t));
-                let vhat = v.clone() / (1.0 - b2.powi(*t));
-                let upd = mhat / (vhat.sqrt() + eps) * lr;
-                new_masks = Tensor::from_inner(self.masks.clone().inner() - upd);
-            }
+            new_masks = m_new.detach();
         }
         if commit {
             self.masks = new_masks.clamp(0.0, 1.0);
