@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,15 @@ pub struct TrainArgs {
     /// in proportion.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Members in target_train instead of the dataset's default (target_test gets as many,
+    /// reference half, shadow twice as many).
+    #[arg(long)]
+    pub target_size: Option<usize>,
+    /// Print the accuracy on target_train and on the owner's reference split after every
+    /// epoch, with the time: how many epochs fit the training set (the registry's epochs were
+    /// chosen this way; target_test is not looked at). Trains afresh, bypassing the cache.
+    #[arg(long)]
+    pub curve: bool,
 }
 
 /// `forsaken unlearn`.
@@ -248,7 +258,12 @@ where
                 dataset: a.dataset.clone(),
                 model,
                 pool_limit: a.limit,
-                sizes: None,
+                sizes: a.target_size.map(|n| forsaken_data::SplitSizes {
+                    target_train: n,
+                    target_test: n,
+                    reference: n / 2,
+                    shadow: Some(2 * n),
+                }),
                 epochs: a.epochs,
                 forget: None,
             };
@@ -260,7 +275,29 @@ where
             }
             let p = pipeline::prepare(spec, data)?;
             let t = Instant::now();
-            let (net, _, cached) = pipeline::target_model::<B>(&p, cache, &device)?;
+            let (net, cached) = if a.curve {
+                println!(
+                    "{}: {} members, {} reference samples, batch {}, seed {}",
+                    p.spec.dataset,
+                    p.splits.target_train.len(),
+                    p.splits.reference.len(),
+                    p.spec.recipe.batch_size,
+                    a.seed
+                );
+                println!("epoch  train acc  reference acc  seconds");
+                let fresh = forsaken_models::train::fresh::<B>(&p.spec.net, p.spec.seed, &device)?;
+                let net = forsaken_models::train_with(fresh, &p.data, &p.splits.target_train, &p.spec.recipe, "train", &mut |e, net| {
+                    let m = net.valid();
+                    let tr = predict(&m, &p.data, &p.splits.target_train).accuracy();
+                    let rf = predict(&m, &p.data, &p.splits.reference).accuracy();
+                    println!("{e:>5}  {:>9.1}  {:>13.1}  {:>7.1}", 100.0 * tr, 100.0 * rf, t.elapsed().as_secs_f64());
+                    Ok(true)
+                })?;
+                (net, false)
+            } else {
+                let (net, _, cached) = pipeline::target_model::<B>(&p, cache, &device)?;
+                (net, cached)
+            };
             let secs = t.elapsed().as_secs_f64();
             let m = inner(&net);
             let train_acc = predict(&m, &p.data, &p.splits.target_train).accuracy();

@@ -88,6 +88,7 @@ pub enum Command {
 }
 
 fn main() {
+    forsaken_models::tune_allocator();
     let cli = Cli::parse();
     forsaken_models::progress::set_quiet(cli.quiet);
     if let Err(e) = backend::dispatch(&cli) {

@@ -43,13 +43,18 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Benchmarks (speed targets live here, never in tests): `forsaken_w` times Forsaken-W's
-    /// mask step, its retain term and its stopping checks against retraining on Location-shaped
-    /// data. Runs in the dev profile the quick suite is timed in unless --release.
+    /// Benchmarks (speed targets live here, never in tests): `cnn_step` times a training step
+    /// of the image CNN and each of its layers (forward and backward; MNIST and CIFAR shapes);
+    /// `forsaken_w` times Forsaken-W's mask step, its retain term and its stopping checks
+    /// against retraining on Location-shaped data. Both by default. Runs in the dev profile the
+    /// quick suite is timed in unless --release.
     Bench {
         /// Use the bench (optimized) profile instead of dev.
         #[arg(long)]
         release: bool,
+        /// Which benchmarks: `cnn_step`, `forsaken_w` (default: both).
+        #[arg(value_parser = ["cnn_step", "forsaken_w"])]
+        names: Vec<String>,
     },
 }
 
@@ -101,13 +106,14 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Bench { release } => {
+        Cmd::Bench { release, names } => {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut c = Command::new(cargo);
-            c.args(["bench", "-p", "forsaken-mask", "--bench", "forsaken_w"]);
+            c.args(["bench", "-p", "forsaken-mask", "--bench", "speed"]);
             if !release {
                 c.args(["--profile", "dev"]);
             }
+            c.arg("--").args(&names);
             let status = c.status()?;
             if !status.success() {
                 bail!("bench failed ({status})");

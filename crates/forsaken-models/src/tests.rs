@@ -196,3 +196,172 @@ fn early_stop_ends_training_at_the_first_epoch_that_fits() {
     assert!(k < 50);
     assert_ne!(stopped, run(50, None));
 }
+
+/// Naive 2D convolution (NCHW, groups) and its gradients against `r`, the weights of a linear
+/// loss `sum(conv(x, w, b) * r)`: (output, dx, dw, db), in f64.
+#[allow(clippy::too_many_arguments)]
+fn naive_conv2d(
+    x: &[f32],
+    xs: [usize; 4],
+    w: &[f32],
+    ws: [usize; 4],
+    b: &[f32],
+    r: &[f32],
+    stride: [usize; 2],
+    pad: [usize; 2],
+    dil: [usize; 2],
+    groups: usize,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, [usize; 4]) {
+    let [n, ci, h, wd] = xs;
+    let [co, cig, kh, kw] = ws;
+    let ho = (h + 2 * pad[0] - dil[0] * (kh - 1) - 1) / stride[0] + 1;
+    let wo = (wd + 2 * pad[1] - dil[1] * (kw - 1) - 1) / stride[1] + 1;
+    let cog = co / groups;
+    let mut out = vec![0f64; n * co * ho * wo];
+    let (mut dx, mut dw, mut db) = (vec![0f64; x.len()], vec![0f64; w.len()], vec![0f64; co]);
+    for s in 0..n {
+        for o in 0..co {
+            let grp = o / cog;
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let oi = ((s * co + o) * ho + oy) * wo + ox;
+                    let mut acc = b[o] as f64;
+                    let g = r[oi] as f64;
+                    db[o] += g;
+                    for c in 0..cig {
+                        let cin = grp * cig + c;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * stride[0] + ky * dil[0]) as isize - pad[0] as isize;
+                                let ix = (ox * stride[1] + kx * dil[1]) as isize - pad[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xi = ((s * ci + cin) * h + iy as usize) * wd + ix as usize;
+                                let wi = ((o * cig + c) * kh + ky) * kw + kx;
+                                acc += x[xi] as f64 * w[wi] as f64;
+                                dx[xi] += g * w[wi] as f64;
+                                dw[wi] += g * x[xi] as f64;
+                            }
+                        }
+                    }
+                    out[oi] = acc;
+                }
+            }
+        }
+    }
+    (out, dx, dw, db, [n, co, ho, wo])
+}
+
+fn assert_close(label: &str, got: &[f32], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{label}: length");
+    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    let err = got.iter().zip(want).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max);
+    assert!(err < 1e-4 * scale, "{label}: max error {err} (scale {scale})");
+}
+
+/// The conv2d forward and all three gradients of the patched flex backend (vendor/burn-flex,
+/// ops/conv_train.rs) equal a naive reference, for the layers of our CNNs and for strides,
+/// padding, dilation and groups.
+#[test]
+fn conv2d_and_its_gradients_match_a_naive_reference() {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use rand::{Rng, SeedableRng};
+    let dev = Default::default();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let cases: [([usize; 4], [usize; 4], [usize; 2], [usize; 2], [usize; 2], usize); 5] = [
+        ([3, 1, 12, 10], [4, 1, 3, 3], [1, 1], [0, 0], [1, 1], 1), // first layer, one channel
+        ([2, 6, 9, 9], [5, 6, 3, 3], [1, 1], [0, 0], [1, 1], 1),   // second layer
+        ([2, 3, 11, 8], [4, 3, 3, 2], [2, 1], [1, 2], [1, 1], 1),  // stride and padding
+        ([2, 2, 10, 10], [3, 2, 3, 3], [1, 2], [2, 1], [2, 1], 1), // dilation
+        ([2, 4, 7, 6], [6, 2, 3, 3], [1, 1], [1, 1], [1, 1], 2),   // groups
+    ];
+    for (xs, ws, stride, pad, dil, groups) in cases {
+        let mut draw = |len: usize| (0..len).map(|_| rng.random_range(-1.0..1.0f32)).collect::<Vec<f32>>();
+        let (x, w, b) = (draw(xs.iter().product()), draw(ws.iter().product()), draw(ws[0]));
+        let xt = Tensor::<B, 4>::from_data(TensorData::new(x.clone(), xs), &dev).require_grad();
+        let wt = Tensor::<B, 4>::from_data(TensorData::new(w.clone(), ws), &dev).require_grad();
+        let bt = Tensor::<B, 1>::from_data(TensorData::new(b.clone(), [ws[0]]), &dev).require_grad();
+        let y = conv2d(xt.clone(), wt.clone(), Some(bt.clone()), ConvOptions::new(stride, pad, dil, groups));
+        let ys = y.dims();
+        let r = draw(ys.iter().product());
+        let (out, dx, dw, db, os) = naive_conv2d(&x, xs, &w, ws, &b, &r, stride, pad, dil, groups);
+        assert_eq!(ys, os, "output shape");
+        let rt = Tensor::<B, 4>::from_data(TensorData::new(r, ys), &dev);
+        let grads = (y.clone() * rt).sum().backward();
+        let label = format!("x {xs:?} w {ws:?} stride {stride:?} pad {pad:?} dil {dil:?} groups {groups}");
+        assert_close(&format!("{label}: output"), &to_vec(y.inner()), &out);
+        assert_close(&format!("{label}: dx"), &to_vec(xt.grad(&grads).unwrap()), &dx);
+        assert_close(&format!("{label}: dw"), &to_vec(wt.grad(&grads).unwrap()), &dw);
+        assert_close(&format!("{label}: db"), &to_vec(bt.grad(&grads).unwrap()), &db);
+    }
+}
+
+/// 2x2 stride-2 max-pooling (the patched fast path) on odd and even sizes: the maximum of each
+/// window, ties to the first position, and the gradient routed to that position only.
+#[test]
+fn max_pool_2x2_and_its_gradient_match_a_naive_reference() {
+    use burn::tensor::module::max_pool2d;
+    let dev = Default::default();
+    for (h, w) in [(6usize, 4usize), (7, 5)] {
+        // values with ties: integers in 0..4
+        let x: Vec<f32> = (0..2 * 3 * h * w).map(|i| ((i * 7 + i / 5) % 4) as f32).collect();
+        let xt = Tensor::<B, 4>::from_data(TensorData::new(x.clone(), [2, 3, h, w]), &dev).require_grad();
+        let y = max_pool2d(xt.clone(), [2, 2], [2, 2], [0, 0], [1, 1], false);
+        let (ho, wo) = (h / 2, w / 2);
+        assert_eq!(y.dims(), [2, 3, ho, wo]);
+        let r: Vec<f32> = (0..2 * 3 * ho * wo).map(|i| 1.0 + i as f32).collect();
+        let grads = (y.clone() * Tensor::<B, 4>::from_data(TensorData::new(r.clone(), [2, 3, ho, wo]), &dev)).sum().backward();
+        let (got, dx) = (to_vec(y.inner()), to_vec(xt.grad(&grads).unwrap()));
+        let mut want_dx = vec![0f32; x.len()];
+        for pl in 0..6 {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let cands = [(2 * oy, 2 * ox), (2 * oy, 2 * ox + 1), (2 * oy + 1, 2 * ox), (2 * oy + 1, 2 * ox + 1)];
+                    let mut best = pl * h * w + cands[0].0 * w + cands[0].1;
+                    for (yy, xx) in cands {
+                        let i = pl * h * w + yy * w + xx;
+                        if x[i] > x[best] {
+                            best = i;
+                        }
+                    }
+                    let o = (pl * ho + oy) * wo + ox;
+                    assert_eq!(got[o], x[best], "max of window {o}");
+                    want_dx[best] += r[o];
+                }
+            }
+        }
+        assert_eq!(dx, want_dx, "gradient routed to the first maximum ({h}x{w})");
+    }
+}
+
+/// A CNN trained for a few steps in a 1-thread and in a 3-thread compute pool ends with
+/// bit-identical weights: results (runs.jsonl) do not depend on `--jobs` or on the machine's
+/// core count. The batch (20) spans several of the patched kernels' work chunks.
+#[test]
+fn cnn_training_is_bit_identical_whatever_the_thread_count() {
+    let data = {
+        use rand::{Rng, SeedableRng};
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let n = 40;
+        let f: Vec<f32> = (0..n * 2 * 10 * 10).map(|_| r.random_range(0.0..1.0f32)).collect();
+        let l: Vec<u32> = (0..n).map(|i| (i % 3) as u32).collect();
+        Dataset::new("tiny-images", f, l, vec![2, 10, 10], 3).unwrap()
+    };
+    let idx: Vec<usize> = (0..40).collect();
+    let cfg = NetConfig::for_family(ModelFamily::Cnn, &[2, 10, 10], 3);
+    let recipe = TrainConfig { epochs: 2, batch_size: 20, lr: 1e-2, seed: 4, early_stop_acc: None };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let dev = Default::default();
+            let net = train(train::fresh::<B>(&cfg, 1, &dev).unwrap(), &data, &idx, &recipe, "t").unwrap();
+            let x = Tensor::<I, 2>::from_data(TensorData::new(data.features.clone(), [40, 200]), &dev);
+            to_vec(net.valid().forward(x))
+        })
+    };
+    let (one, three) = (run(1), run(3));
+    assert!(one.iter().any(|v| *v != 0.0));
+    assert_eq!(one.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), three.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+}

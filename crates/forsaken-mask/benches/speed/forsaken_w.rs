@@ -2,8 +2,8 @@
 //! members of 446 sparse binary features, 30 classes, the MLP of PROTOCOL.md): target training
 //! (= retraining's cost), mask steps with and without the retain term, and the stopping checks.
 //!
-//! `cargo bench -p forsaken-mask --bench forsaken_w` (add `--profile dev` for the profile the
-//! quick suite is timed in). Prints one line per stage; no assertion lives here.
+//! Part of `cargo bench -p forsaken-mask --bench speed -- forsaken_w` (see main.rs). Prints one
+//! line per stage; no assertion lives here.
 
 use std::time::Instant;
 
@@ -17,7 +17,8 @@ use forsaken_models::{predict, train, NetConfig, TrainConfig};
 
 type B = Autodiff<Flex>;
 
-fn main() {
+/// Run this benchmark.
+pub fn run() {
     let (n, dim, classes) = (2000, 446, 30);
     let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let f = (0..n * dim).map(|_| if r.random_bool(0.05) { 1.0 } else { 0.0 }).collect();
@@ -28,7 +29,6 @@ fn main() {
     let cfg = NetConfig::for_family(ModelFamily::Mlp, &[dim], classes);
     let recipe = TrainConfig { epochs: 40, batch_size: 64, lr: 1e-3, seed: 0, early_stop_acc: None };
     let dev = Default::default();
-    forsaken_models::progress::set_quiet(true);
 
     let t = Instant::now();
     let net = train(train::fresh::<B>(&cfg, 0, &dev).unwrap(), &data, &members, &recipe, "target").unwrap();

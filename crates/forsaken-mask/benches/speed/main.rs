@@ -1,0 +1,31 @@
+//! Speed benchmarks (speed targets live here, never in tests), one binary so that burn's
+//! backend-generic code is compiled once for them:
+//!
+//! * `cnn_step`: a training step of PROTOCOL.md's image CNN and each of its layers, forward and
+//!   backward, MNIST- and CIFAR-shaped (what the image sets of the full reproduction cost);
+//! * `forsaken_w`: Forsaken-W's mask step, its retain term and its stopping checks against
+//!   retraining on Location-shaped data.
+//!
+//! `cargo xtask bench [cnn_step] [forsaken_w]`, or `cargo bench -p forsaken-mask --bench speed
+//! -- [cnn_step] [forsaken_w] [BATCH] [mnist|cifar]` (add `--profile dev` for the profile the
+//! quick suite is timed in). Both benchmarks by default.
+
+mod cnn_step;
+mod forsaken_w;
+
+fn main() {
+    forsaken_models::tune_allocator();
+    forsaken_models::progress::set_quiet(true);
+    // `cargo bench` passes `--bench`; everything else is ours
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let named = |n: &str| args.iter().any(|a| a == n);
+    let all = !named("cnn_step") && !named("forsaken_w");
+    if all || named("cnn_step") {
+        println!("== cnn_step");
+        cnn_step::run(&args);
+    }
+    if all || named("forsaken_w") {
+        println!("== forsaken_w");
+        forsaken_w::run();
+    }
+}
