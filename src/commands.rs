@@ -266,6 +266,8 @@ where
                 }),
                 epochs: a.epochs,
                 forget: None,
+                early_stop_train_acc: None,
+                sweeps: None,
             };
             let data = pipeline::load_data(&a.dataset, a.label.as_deref(), &data_dir, a.limit, a.seed)?;
             let mut spec = ExperimentSpec::resolve(&entry, a.seed, &data, 64, 1e-3, None)?;

@@ -65,6 +65,7 @@ pub const DATASETS: &[DatasetInfo] = &[
         description: "MNIST handwritten digits (IDX, 60,000 + 10,000 pooled): 28x28 gray, 10 classes",
         family: ModelFamily::Cnn,
         sizes: IMAGE_SIZES,
+        // fits in 15 (train accuracy 99.8% at 5,000 members, seed 0)
         epochs: 15,
         pool: 70000,
         files: &[
@@ -79,7 +80,9 @@ pub const DATASETS: &[DatasetInfo] = &[
         description: "Fashion-MNIST clothing (IDX, 60,000 + 10,000 pooled): 28x28 gray, 10 classes",
         family: ModelFamily::Cnn,
         sizes: IMAGE_SIZES,
-        epochs: 15,
+        // `forsaken train --curve` (seed 0, 5,000 members): train accuracy 88.8% after 15
+        // epochs, 95.2% after 40, 98.1% after 50 (reference accuracy flat at 85-86% from 25 on)
+        epochs: 50,
         pool: 70000,
         files: &[
             "fashion-mnist/train-images-idx3-ubyte.gz",
@@ -94,7 +97,9 @@ pub const DATASETS: &[DatasetInfo] = &[
                       vendored): 32x32 RGB, 10 classes",
         family: ModelFamily::Cnn,
         sizes: IMAGE_SIZES,
-        epochs: 15,
+        // `forsaken train --curve` (seed 0, 5,000 members): train accuracy 63.6% after 15
+        // epochs, 95.2% after 40, 99.4% after 50 (reference accuracy flat at 52-54% from 25 on)
+        epochs: 50,
         pool: 40000,
         // Or the unpacked `cifar-10/cifar-10-batches-bin/` folder (see `cifar10::locate`).
         files: &[cifar10::TARBALL],

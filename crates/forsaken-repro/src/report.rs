@@ -355,6 +355,23 @@ pub struct RunFacts {
     pub stages: Vec<(String, f64, usize)>,
 }
 
+/// (dataset, model) pairs in the order of their first record.
+fn dataset_models(records: &[RunRecord]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for r in records {
+        if !out.iter().any(|(d, m)| *d == r.dataset && *m == r.model) {
+            out.push((r.dataset.clone(), r.model.clone()));
+        }
+    }
+    out
+}
+
+/// The CPU's model name (Linux), for the report's setup line.
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+}
+
 /// Write `tables/T*.{csv,md}` and `REPORT.md` under `dir` (figures are linked, drawn elsewhere).
 pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &RunFacts) -> Result<()> {
     if records.is_empty() {
@@ -392,7 +409,14 @@ pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &Ru
         r0.backend,
         r0.profile
     )?;
-    writeln!(md, "* machine: {} CPU cores visible, {} {}", cores, std::env::consts::OS, std::env::consts::ARCH)?;
+    writeln!(
+        md,
+        "* machine: {}{} CPU cores visible, {} {}",
+        cpu_model().map(|m| format!("{m}, ")).unwrap_or_default(),
+        cores,
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )?;
     if let Some(w) = facts.wall_seconds {
         writeln!(md, "* wall time of the run that wrote this report: {:.1} min with {} parallel job(s) (records reused from a cache or an earlier run cost nothing here)", w / 60.0, facts.jobs.max(1))?;
     }
@@ -409,23 +433,46 @@ pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &Ru
         suite.reporting_oracle,
         100.0 * suite.target_fr
     )?;
-    let mut seen = std::collections::BTreeSet::new();
-    writeln!(md, "\n| dataset | model | target_train | target_test | epochs | original train acc | original test acc |\n|---|---|---:|---:|---:|---:|---:|")?;
-    for r in records {
-        if seen.insert((r.dataset.clone(), r.model.clone())) {
-            let ep = r.config.pointer("/experiment/recipe/epochs").and_then(|v| v.as_u64()).unwrap_or(0);
-            writeln!(
-                md,
-                "| {} | {} | {} | {} | {} | {:.1} | {:.1} |",
-                r.dataset,
-                r.model,
-                r.n_train,
-                r.n_test,
-                ep,
-                100.0 * r.orig_acc_train,
-                100.0 * r.orig_acc_test
-            )?;
+    writeln!(
+        md,
+        "\nThe original models, over seeds (lowest train accuracy; mean test accuracy; the reporting oracle's AUC on \
+         target_train vs target_test, lowest and mean):\n\n| dataset | model | target_train | target_test | epochs | early stop \
+         | train acc (min) | test acc (mean) | `{}` AUC (min / mean) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        suite.reporting_oracle
+    )?;
+    for (dataset, model) in dataset_models(records) {
+        let rs: Vec<&RunRecord> = records.iter().filter(|r| r.dataset == dataset && r.model == model).collect();
+        let r = rs[0];
+        let ep = r.config.pointer("/experiment/recipe/epochs").and_then(|v| v.as_u64()).unwrap_or(0);
+        let stop = r.config.pointer("/experiment/recipe/early_stop_acc").and_then(|v| v.as_f64());
+        // one value per seed (the original model does not depend on the forget set or method)
+        let mut per_seed: std::collections::BTreeMap<u64, (f64, f64, Option<f64>)> = std::collections::BTreeMap::new();
+        for r in &rs {
+            let auc = r.oracle_strength.get(&suite.reporting_oracle).map(|s| s.auc);
+            per_seed.entry(r.seed).or_insert((r.orig_acc_train, r.orig_acc_test, auc));
         }
+        let vals: Vec<(f64, f64, Option<f64>)> = per_seed.into_values().collect();
+        let n = vals.len() as f64;
+        let train_min = vals.iter().map(|v| v.0).fold(f64::INFINITY, f64::min);
+        let test_mean = vals.iter().map(|v| v.1).sum::<f64>() / n;
+        let aucs: Vec<f64> = vals.iter().filter_map(|v| v.2).collect();
+        let auc = if aucs.is_empty() {
+            "–".to_string()
+        } else {
+            format!("{:.3} / {:.3}", aucs.iter().copied().fold(f64::INFINITY, f64::min), aucs.iter().sum::<f64>() / aucs.len() as f64)
+        };
+        writeln!(
+            md,
+            "| {dataset} | {model} | {} | {} | {ep} | {} | {:.1} | {:.1} | {auc} |",
+            r.n_train,
+            r.n_test,
+            stop.map_or("–".to_string(), |a| format!("{:.0}%", 100.0 * a)),
+            100.0 * train_min,
+            100.0 * test_mean
+        )?;
+    }
+    if let Some(notes) = &suite.notes {
+        writeln!(md, "\n### What this suite changes, and why\n\n{}", notes.trim())?;
     }
     if !facts.stages.is_empty() {
         writeln!(

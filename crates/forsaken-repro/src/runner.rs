@@ -102,6 +102,7 @@ fn sort_records(records: &mut [RunRecord], suite: &Suite) {
 /// The configuration of one (experiment, forget set, method) run.
 fn run_config<'a>(
     suite: &'a Suite,
+    entry: &'a Entry,
     settings: &'a pipeline::MethodSettings,
     experiment: &'a ExperimentSpec,
     m: &'a str,
@@ -116,7 +117,7 @@ fn run_config<'a>(
         masking: settings.masking(m),
         finetune_epochs: (m == "finetune").then_some(suite.finetune_epochs),
         sisa: (m == "sisa").then_some(&suite.sisa),
-        sweep: if m == "scale" { Some(suite.scale_factors.as_slice()) } else { suite.sweeps.get(m).map(Vec::as_slice) },
+        sweep: if m == "scale" { Some(suite.scale_factors.as_slice()) } else { entry.sweeps(suite).get(m).map(Vec::as_slice) },
         target_fr: suite.target_fr,
     }
 }
@@ -179,7 +180,7 @@ where
     let run_group = |entry: &Entry, seed: u64| -> Result<()> {
         {
             let data = pipeline::load_data(&entry.dataset, entry.label.as_deref(), &opts.data_dir, entry.pool_limit, seed)?;
-            let spec = ExperimentSpec::resolve(entry, seed, &data, suite.batch_size, suite.lr, suite.early_stop_train_acc)?;
+            let spec = ExperimentSpec::resolve(entry, seed, &data, suite.batch_size, suite.lr, entry.early_stop_train_acc(suite))?;
             let model_name = format!("{:?}", spec.family).to_lowercase();
             overall.set_prefix(format!("{} ({model_name}), seed {seed}", entry.dataset));
             let p = pipeline::prepare(spec, data)?;
@@ -188,7 +189,7 @@ where
             p.splits.save(&split_dir)?;
 
             let settings = suite.method_settings();
-            let hash_of = |m: &str, forget: &str| config_hash(&run_config(suite, &settings, &p.spec, m, forget));
+            let hash_of = |m: &str, forget: &str| config_hash(&run_config(suite, entry, &settings, &p.spec, m, forget));
             let done = |m: &str, forget: &str| {
                 let h = hash_of(m, forget);
                 store.lock().expect("record store").iter().any(|r| {
@@ -293,7 +294,7 @@ where
                     let method = pipeline::method::<B>(m, &settings)?;
                     let masking = settings.masking(m);
                     let grid: Option<&[f64]> =
-                        if m == "scale" { Some(&suite.scale_factors) } else { suite.sweeps.get(m).map(Vec::as_slice) };
+                        if m == "scale" { Some(&suite.scale_factors) } else { entry.sweeps(suite).get(m).map(Vec::as_slice) };
                     let t = Instant::now();
                     let (out, secs, search_seconds, extra_trace) = if let Some(grid) = grid {
                         // the matched-FR strength search: weakest first, stop at the first strength
@@ -378,7 +379,7 @@ where
                     let mut trace = out.trace;
                     trace.extend(extra_trace);
                     // the record's config: what its hash covers, plus the reporting oracle
-                    let mut rc = serde_json::to_value(run_config(suite, &settings, &p.spec, m, &fname))?;
+                    let mut rc = serde_json::to_value(run_config(suite, entry, &settings, &p.spec, m, &fname))?;
                     rc["reporting_oracle"] = serde_json::json!(suite.reporting_oracle);
                     let rec = RunRecord {
                         dataset: p.spec.dataset.clone(),

@@ -35,6 +35,13 @@ pub struct Entry {
     /// Forget sets of this dataset, replacing the suite's (e.g. fewer on the image sets).
     #[serde(default)]
     pub forget: Option<Vec<ForgetSpec>>,
+    /// Early stop of this dataset's trainings, replacing the suite's `early_stop_train_acc`.
+    #[serde(default)]
+    pub early_stop_train_acc: Option<f64>,
+    /// Strength sweeps of this dataset, replacing the suite's `sweeps` (e.g. fewer points on
+    /// the image sets).
+    #[serde(default)]
+    pub sweeps: Option<BTreeMap<String, Vec<f64>>>,
 }
 
 /// The default sweep grids: six points per baseline, doubling (steps or epochs).
@@ -113,6 +120,10 @@ pub struct Suite {
     /// accuracy of an epoch reaches this value; `None` (default) runs every epoch.
     #[serde(default)]
     pub early_stop_train_acc: Option<f64>,
+    /// Markdown copied into REPORT.md under "What this suite changes, and why": where a suite
+    /// departs from PROTOCOL.md (cuts to fit a time budget), it says so here.
+    #[serde(default)]
+    pub notes: Option<String>,
 }
 
 fn default_stopping_oracle() -> String {
@@ -188,6 +199,40 @@ impl Entry {
     pub fn forget_sets<'a>(&'a self, suite: &'a Suite) -> &'a [ForgetSpec] {
         self.forget.as_deref().unwrap_or(&suite.forget)
     }
+
+    /// This dataset's strength sweeps: its own, else the suite's.
+    pub fn sweeps<'a>(&'a self, suite: &'a Suite) -> &'a BTreeMap<String, Vec<f64>> {
+        self.sweeps.as_ref().unwrap_or(&suite.sweeps)
+    }
+
+    /// This dataset's early-stop accuracy: its own, else the suite's.
+    pub fn early_stop_train_acc(&self, suite: &Suite) -> Option<f64> {
+        self.early_stop_train_acc.or(suite.early_stop_train_acc)
+    }
+}
+
+/// Check a sweep table: baselines with a knob only, positive increasing strengths, the same
+/// number of points for every method (the same budget).
+fn validate_sweeps(sweeps: &BTreeMap<String, Vec<f64>>, context: &str) -> Result<(), String> {
+    let mut points = None;
+    for (m, grid) in sweeps {
+        if !crate::pipeline::METHODS.contains(&m.as_str()) || matches!(m.as_str(), "forsaken" | "forsaken-w" | "retrain" | "scale" | "sisa")
+        {
+            return Err(format!("{context}: `{m}` is not a baseline with a strength knob to sweep"));
+        }
+        if grid.is_empty() || grid.iter().any(|v| !(v.is_finite() && *v > 0.0)) || grid.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!("{context}.{m}: strengths must be positive and increasing, got {grid:?}"));
+        }
+        if points.is_some_and(|p| p != grid.len()) {
+            return Err(format!(
+                "{context}: every method gets the same budget; `{m}` has {} points, another {}",
+                grid.len(),
+                points.unwrap_or(0)
+            ));
+        }
+        points = Some(grid.len());
+    }
+    Ok(())
 }
 
 impl Suite {
@@ -269,29 +314,20 @@ impl Suite {
                 return Err(format!("oracle `{o}` is used for stopping or reporting but not in `oracles.ids`"));
             }
         }
-        let mut points = None;
-        for (m, grid) in &self.sweeps {
-            if !crate::pipeline::METHODS.contains(&m.as_str())
-                || matches!(m.as_str(), "forsaken" | "forsaken-w" | "retrain" | "scale" | "sisa")
-            {
-                return Err(format!("sweeps: `{m}` is not a baseline with a strength knob to sweep"));
+        validate_sweeps(&self.sweeps, "sweeps")?;
+        for e in &self.entries {
+            if let Some(sw) = &e.sweeps {
+                validate_sweeps(sw, &format!("entry `{}`: sweeps", e.dataset))?;
             }
-            if grid.is_empty() || grid.iter().any(|v| !(v.is_finite() && *v > 0.0)) || grid.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(format!("sweeps.{m}: strengths must be positive and increasing, got {grid:?}"));
-            }
-            if points.is_some_and(|p| p != grid.len()) {
-                return Err(format!(
-                    "sweeps: every method gets the same budget; `{m}` has {} points, another {}",
-                    grid.len(),
-                    points.unwrap_or(0)
-                ));
-            }
-            points = Some(grid.len());
         }
         if self.scale_factors.iter().any(|f| !(0.0..=1.0).contains(f)) {
             return Err("scale_factors must lie in [0, 1]".into());
         }
-        if self.early_stop_train_acc.is_some_and(|a| !(a > 0.0 && a <= 1.0)) {
+        if std::iter::once(self.early_stop_train_acc)
+            .chain(self.entries.iter().map(|e| e.early_stop_train_acc))
+            .flatten()
+            .any(|a| !(a > 0.0 && a <= 1.0))
+        {
             return Err("early_stop_train_acc must be in (0, 1]".into());
         }
         if self.entries.iter().any(|e| e.forget.as_ref().is_some_and(|f| f.is_empty())) {
@@ -354,5 +390,38 @@ mod tests {
         }
         let e = Suite::from_toml(&MINIMAL.replace("10%", "ten"), "my.toml").unwrap_err();
         assert!(e.contains("ten"), "{e}");
+        // an entry's own sweeps and early stop are checked like the suite's
+        let e = Suite::from_toml(&format!("{MINIMAL}sweeps = {{ neggrad = [5.0, 10.0], salun = [1.0] }}\n"), "my.toml").unwrap_err();
+        assert!(e.contains("entry `digits`") && e.contains("same budget"), "{e}");
+        let e = Suite::from_toml(&format!("{MINIMAL}early_stop_train_acc = 1.5\n"), "my.toml").unwrap_err();
+        assert!(e.contains("early_stop_train_acc"), "{e}");
+    }
+
+    #[test]
+    fn entries_override_the_suites_sweeps_early_stop_and_forget_sets() {
+        let s = Suite::from_toml(
+            &format!(
+                "early_stop_train_acc = 0.9\n{MINIMAL}forget = [\"class:0\"]\nearly_stop_train_acc = 0.99\nsweeps = {{ neggrad = [1.0, 2.0] }}\n\
+                 [[entries]]\ndataset = \"location\"\n"
+            ),
+            "t",
+        )
+        .unwrap();
+        let (own, plain) = (&s.entries[0], &s.entries[1]);
+        assert_eq!(own.early_stop_train_acc(&s), Some(0.99));
+        assert_eq!(plain.early_stop_train_acc(&s), Some(0.9));
+        assert_eq!(own.sweeps(&s).get("neggrad"), Some(&vec![1.0, 2.0]));
+        assert_eq!(plain.sweeps(&s), &default_sweeps());
+        assert_eq!(own.forget_sets(&s).iter().map(|f| f.canonical()).collect::<Vec<_>>(), ["class:0"]);
+        assert_eq!(plain.forget_sets(&s).iter().map(|f| f.canonical()).collect::<Vec<_>>(), ["10%"]);
+        // the shipped full suite: cut image sets (their own forget sets and sweeps), uncut tables
+        let full = Suite::builtin("full").unwrap();
+        for e in &full.entries {
+            let image = matches!(e.dataset.as_str(), "mnist" | "fashion-mnist" | "cifar-10");
+            assert_eq!(e.forget.is_some(), image, "{}", e.dataset);
+            assert_eq!(e.sizes.is_some(), image, "{}", e.dataset);
+            assert!(e.sweeps(&full).values().all(|g| g.len() == if image { 4 } else { 6 }), "{}", e.dataset);
+        }
+        assert!(full.notes.as_deref().is_some_and(|n| n.contains("Floors")));
     }
 }
