@@ -145,9 +145,18 @@ fn smoke_suite_runs_end_to_end_and_resumes() {
     }
     assert!(report.contains("**met**") || report.contains("**missed**") || report.contains("not measurable"));
 
-    // resume: a second run recomputes nothing (the records, timings included, are unchanged)
+    // the run's wall time is kept beside the records: one invocation that computed them all
+    let timing = std::fs::read_to_string(out.join("timing.json")).unwrap();
+    let inv: Vec<serde_json::Value> = serde_json::from_str(&timing).unwrap();
+    assert_eq!(inv.len(), 1, "{timing}");
+    assert_eq!(inv[0]["records_computed"].as_u64().unwrap() as usize, text.lines().count(), "{timing}");
+    assert!(report.contains("wall time:"), "REPORT.md lacks the wall time:\n{report}");
+
+    // resume: a second run recomputes nothing (the records, timings included, are unchanged),
+    // and keeps the first run's wall time for the report
     ok(run());
     assert_eq!(std::fs::read_to_string(out.join("runs.jsonl")).unwrap(), text);
+    assert_eq!(std::fs::read_to_string(out.join("timing.json")).unwrap(), timing);
     std::fs::remove_dir_all(&out).ok();
 }
 
@@ -324,10 +333,6 @@ fn without_timings(line: &str) -> serde_json::Value {
             p["values"].as_object_mut().unwrap().remove("seconds");
         }
     }
-    // stop reasons quote SISA's deployment training time
-    if let Some(r) = o.get("stop_reason").and_then(|r| r.as_str()).map(|r| r.split(" took ").next().unwrap().to_string()) {
-        o.insert("stop_reason".into(), r.into());
-    }
     v
 }
 
@@ -361,5 +366,13 @@ fn a_killed_run_resumes_to_the_same_results_as_an_uninterrupted_one() {
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x, y, "records differ after the resumed run");
     }
+    // timing.json keeps both parts: the killed one (what it had saved) and the resumed one,
+    // which computed exactly the records that were missing
+    let timing = std::fs::read_to_string(dir.join("b/timing.json")).unwrap();
+    let inv: Vec<serde_json::Value> = serde_json::from_str(&timing).unwrap();
+    assert_eq!(inv.len(), 2, "{timing}");
+    let n = |i: usize| inv[i]["records_computed"].as_u64().unwrap() as usize;
+    assert!(n(0) >= 1 && n(0) <= partial, "{timing}");
+    assert_eq!(n(1), a.len() - partial, "{timing}");
     std::fs::remove_dir_all(&dir).ok();
 }

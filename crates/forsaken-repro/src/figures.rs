@@ -97,12 +97,34 @@ pub fn draw_all(records: &[RunRecord], suite: &Suite, dir: &Path) -> Result<()> 
     }
     let figs = dir.join("figures");
     let n = groups.len() as u32;
+    let (rows, cols) = grid(groups.len());
+    let (rows, cols) = (rows as u32, cols as u32);
     let oracle = suite.reporting_oracle.as_str();
-    save!(&figs.join("F1_fr_vs_accuracy"), (560 * n, 500), draw_f1(&rs, &groups, oracle));
-    save!(&figs.join("F2_forsaken_steps"), (520 * n, 640), draw_f2(&rs, &groups, suite));
-    save!(&figs.join("F3_roc"), (520 * n, 480), draw_f3(&rs, &groups, dir, oracle));
+    save!(&figs.join("F1_fr_vs_accuracy"), (560 * cols, 500 * rows), draw_f1(&rs, &groups, oracle));
+    save!(&figs.join("F2_forsaken_steps"), (520 * cols, 640 * rows), draw_f2(&rs, &groups, suite));
+    save!(&figs.join("F3_roc"), (520 * cols, 480 * rows), draw_f3(&rs, &groups, dir, oracle));
     save!(&figs.join("F4_time"), (720, 120 + 150 * n), draw_f4(&rs, &groups));
     Ok(())
+}
+
+/// Panels per figure: up to four per row, as many rows as needed (eight datasets: 2 x 4).
+fn grid(n: usize) -> (usize, usize) {
+    let cols = n.clamp(1, 4);
+    (n.div_ceil(cols).max(1), cols)
+}
+
+/// The drawing areas of `n` panels laid out by [`grid`], in reading order.
+fn panels<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, n: usize) -> Vec<DrawingArea<DB, Shift>> {
+    let mut areas = root.split_evenly(grid(n));
+    areas.truncate(n);
+    areas
+}
+
+/// A polyline as separate two-point segments. plotters joins the segments of a wide
+/// `LineSeries` with miter joins, which shoot far outside the chart where a jittery trace (a
+/// masking run's FR going back and forth by a step) turns by nearly 180 degrees.
+fn segments<X: Clone + 'static, Y: Clone + 'static>(pts: &[(X, Y)], style: ShapeStyle) -> Vec<PathElement<(X, Y)>> {
+    pts.windows(2).map(|w| PathElement::new(vec![w[0].clone(), w[1].clone()], style)).collect()
 }
 
 fn e<E: std::fmt::Debug>(x: E) -> anyhow::Error {
@@ -114,8 +136,7 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(e)?;
-    let cols = root.split_evenly((1, groups.len()));
-    for (col, (ds, model)) in cols.iter().zip(groups) {
+    for (col, (ds, model)) in panels(root, groups.len()).iter().zip(groups) {
         let (top, bottom) = col.split_vertically(400);
         let runs: Vec<&&RunRecord> =
             rs.iter().filter(|r| &r.dataset == ds && &r.model == model && (r.method == "forsaken" || r.method == "forsaken-w")).collect();
@@ -140,7 +161,7 @@ where
                     continue;
                 }
                 chart
-                    .draw_series(LineSeries::new(pts, style))
+                    .draw_series(segments(&pts, style))
                     .map_err(e)?
                     .label(format!("{}: {what}", r.method))
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
@@ -165,7 +186,7 @@ where
         for r in &runs {
             let c = method_color(&r.method);
             let pts: Vec<(f64, f64)> = r.trace.iter().filter_map(|t| t.values.get("kl_forget").map(|v| (t.step as f64, *v))).collect();
-            chart.draw_series(LineSeries::new(pts, c.stroke_width(2))).map_err(e)?;
+            chart.draw_series(segments(&pts, c.stroke_width(2))).map_err(e)?;
         }
     }
     Ok(())
@@ -196,8 +217,7 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(e)?;
-    let cols = root.split_evenly((1, groups.len()));
-    for (col, (ds, model)) in cols.iter().zip(groups) {
+    for (col, (ds, model)) in panels(root, groups.len()).iter().zip(groups) {
         let Some(r0) = rs.iter().find(|r| &r.dataset == ds && &r.model == model) else { continue };
         let label = format!("{ds}-{model}-s{}-{}", r0.seed, r0.forget);
         let mut chart = ChartBuilder::on(col)
@@ -226,6 +246,7 @@ where
                 continue;
             }
             chart
+                // ROC curves only turn by 90 degrees: one polyline (thousands of points)
                 .draw_series(LineSeries::new(pts, c.stroke_width(2)))
                 .map_err(e)?
                 .label(name)
@@ -305,8 +326,7 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
-    let panels = root.split_evenly((1, groups.len()));
-    for (panel, (ds, model)) in panels.iter().zip(groups) {
+    for (panel, (ds, model)) in panels(root, groups.len()).iter().zip(groups) {
         let rs: Vec<&RunRecord> = records.iter().copied().filter(|r| &r.dataset == ds && &r.model == model).collect();
         let mut pts: Vec<(f64, f64)> = Vec::new();
         for r in &rs {
@@ -322,7 +342,10 @@ where
             }
             pts.push((0.0, 100.0 * r.orig_acc_test));
         }
-        let xmin = pts.iter().map(|p| p.0).fold(0.0, f64::min).floor() - 5.0;
+        // FR can fall far below 0 where the oracle barely sees membership (few members
+        // before); the axis stops at -100% so the informative range stays readable
+        let lowest = pts.iter().map(|p| p.0).fold(0.0, f64::min);
+        let xmin = lowest.max(-100.0).floor() - 5.0;
         let ymin = (pts.iter().map(|p| p.1).fold(100.0, f64::min) - 5.0).max(0.0).floor();
         let ymax = (pts.iter().map(|p| p.1).fold(0.0, f64::max) + 5.0).min(100.0).ceil();
         let mut chart = ChartBuilder::on(panel)
@@ -334,7 +357,7 @@ where
             .map_err(|e| anyhow!("{e:?}"))?;
         chart
             .configure_mesh()
-            .x_desc(format!("forgetting rate on D_u, {oracle} oracle (%)"))
+            .x_desc(format!("forgetting rate on D_u, {oracle} oracle (%){}", if lowest < -100.0 { "; axis cut at -100" } else { "" }))
             .y_desc("test accuracy (%)")
             .label_style(("sans-serif", 13))
             .draw()
@@ -358,7 +381,7 @@ where
                 })
                 .collect();
             if curve.len() > 1 {
-                chart.draw_series(LineSeries::new(curve.clone(), color.mix(0.6).stroke_width(2))).map_err(|e| anyhow!("{e:?}"))?;
+                chart.draw_series(segments(&curve, color.mix(0.6).stroke_width(2))).map_err(|e| anyhow!("{e:?}"))?;
                 chart.draw_series(curve.iter().map(|&p| Circle::new(p, 2, color.filled()))).map_err(|e| anyhow!("{e:?}"))?;
             }
             if let Some(fr) = r.oracles.get(oracle).and_then(|o| o.fr) {

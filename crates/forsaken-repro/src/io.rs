@@ -26,13 +26,14 @@ pub fn config_hash<T: serde::Serialize>(value: &T) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-/// `git rev-parse --short HEAD` (with `-dirty` when the tree has changes), or `unknown`.
+/// `git rev-parse --short HEAD` (with `-dirty` when the code differs from it: the crates, the
+/// binary, xtask, the vendored burn-flex or the manifests), or `unknown`.
 pub fn git_commit() -> String {
     let run = |args: &[&str]| std::process::Command::new("git").args(args).output().ok().filter(|o| o.status.success());
     match run(&["rev-parse", "--short=12", "HEAD"]) {
         Some(o) => {
             let mut c = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            if run(&["diff", "--quiet", "HEAD", "--", "crates", "src", "xtask"]).is_none() {
+            if run(&["diff", "--quiet", "HEAD", "--", "crates", "src", "xtask", "vendor", "Cargo.toml", "Cargo.lock"]).is_none() {
                 c.push_str("-dirty");
             }
             c

@@ -344,15 +344,59 @@ pub fn t4(records: &[RunRecord], suite: &Suite) -> Result<Table> {
     Ok(t)
 }
 
-/// Facts about the run for the report's setup section.
-#[derive(Debug, Clone, Default)]
-pub struct RunFacts {
-    /// Wall time of the `reproduce` invocation that wrote the report, seconds.
-    pub wall_seconds: Option<f64>,
+/// One `reproduce` invocation that computed records, as kept in `timing.json` beside
+/// `runs.jsonl`: the report's wall time and stage timings survive a later invocation that only
+/// re-renders the tables and figures (all records cached), and an interrupted run that was
+/// resumed shows each of its parts.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invocation {
+    /// Wall time, seconds.
+    pub wall_seconds: f64,
     /// Parallel jobs.
     pub jobs: usize,
-    /// Stage timings (`stage`, seconds, count), summed over the run.
+    /// Records it computed.
+    pub records_computed: usize,
+    /// Trained models it loaded from the cache instead of training them (targets and shadow
+    /// models): 0 for a run from an empty cache.
+    pub models_from_cache: usize,
+    /// Stage timings (`stage`, seconds, count) of what it computed.
     pub stages: Vec<(String, f64, usize)>,
+    /// Code commit.
+    pub git_commit: String,
+}
+
+/// Facts about the run for the report's setup section: the invocations that computed the
+/// records (oldest first).
+#[derive(Debug, Clone, Default)]
+pub struct RunFacts {
+    /// See [`Invocation`].
+    pub invocations: Vec<Invocation>,
+}
+
+impl RunFacts {
+    /// Stage timings summed over the invocations, slowest first.
+    pub fn stages(&self) -> Vec<(String, f64, usize)> {
+        let mut sum: std::collections::BTreeMap<String, (f64, usize)> = std::collections::BTreeMap::new();
+        for inv in &self.invocations {
+            for (st, secs, n) in &inv.stages {
+                let e = sum.entry(st.clone()).or_insert((0.0, 0));
+                e.0 += secs;
+                e.1 += n;
+            }
+        }
+        let mut out: Vec<(String, f64, usize)> = sum.into_iter().map(|(k, (s, n))| (k, s, n)).collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out
+    }
+}
+
+fn cache_note(models: usize) -> String {
+    if models == 0 {
+        "no trained model loaded from a cache".to_string()
+    } else {
+        format!("{models} trained model(s) loaded from the cache")
+    }
 }
 
 /// (dataset, model) pairs in the order of their first record.
@@ -417,8 +461,38 @@ pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &Ru
         std::env::consts::OS,
         std::env::consts::ARCH
     )?;
-    if let Some(w) = facts.wall_seconds {
-        writeln!(md, "* wall time of the run that wrote this report: {:.1} min with {} parallel job(s) (records reused from a cache or an earlier run cost nothing here)", w / 60.0, facts.jobs.max(1))?;
+    match facts.invocations.as_slice() {
+        [] => {}
+        [inv] => writeln!(
+            md,
+            "* wall time: {:.1} min with {} parallel job(s), one `reproduce` run that computed {} record(s); {}",
+            inv.wall_seconds / 60.0,
+            inv.jobs.max(1),
+            inv.records_computed,
+            cache_note(inv.models_from_cache)
+        )?,
+        invs => {
+            let total: f64 = invs.iter().map(|i| i.wall_seconds).sum();
+            let parts: Vec<String> = invs
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{:.1} min, {} job(s), {} record(s), {}",
+                        i.wall_seconds / 60.0,
+                        i.jobs.max(1),
+                        i.records_computed,
+                        cache_note(i.models_from_cache)
+                    )
+                })
+                .collect();
+            writeln!(
+                md,
+                "* wall time: {:.1} min over {} `reproduce` runs (an interrupted run resumed): {}",
+                total / 60.0,
+                invs.len(),
+                parts.join("; ")
+            )?;
+        }
     }
     writeln!(
         md,
@@ -474,12 +548,14 @@ pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &Ru
     if let Some(notes) = &suite.notes {
         writeln!(md, "\n### What this suite changes, and why\n\n{}", notes.trim())?;
     }
-    if !facts.stages.is_empty() {
+    let stages = facts.stages();
+    if !stages.is_empty() {
         writeln!(
             md,
-            "\nWhere the time went (this invocation; cached stages are not counted):\n\n| stage | runs | seconds |\n|---|---:|---:|"
+            "\nWhere the time went (the runs that computed these records; stages loaded from a cache are not counted; with \
+             parallel jobs, stage seconds add up to more than the wall time):\n\n| stage | runs | seconds |\n|---|---:|---:|"
         )?;
-        for (st, secs, n) in &facts.stages {
+        for (st, secs, n) in &stages {
             writeln!(md, "| {st} | {n} | {secs:.1} |")?;
         }
     }

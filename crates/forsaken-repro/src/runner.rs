@@ -157,7 +157,18 @@ where
 {
     suite.validate().map_err(anyhow::Error::msg)?;
     let runs_path = opts.out_dir.join("runs.jsonl");
+    let timing_path = opts.out_dir.join("timing.json");
+    // the invocations that computed the records in runs.jsonl; a fresh runs.jsonl starts afresh
+    let invocations: Vec<crate::report::Invocation> = if runs_path.exists() && timing_path.exists() {
+        let text = std::fs::read_to_string(&timing_path).with_context(|| format!("reading {}", timing_path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a timing file (delete it to start its history over)", timing_path.display()))?
+    } else {
+        vec![]
+    };
     let store = Mutex::new(read_records(&runs_path)?);
+    let computed = std::sync::atomic::AtomicUsize::new(0);
+    let from_cache = std::sync::atomic::AtomicUsize::new(0);
     let started = Instant::now();
     // seconds and counts per stage of this invocation (cached stages cost nothing, are absent)
     let stages: Mutex<BTreeMap<String, (f64, usize)>> = Mutex::new(BTreeMap::new());
@@ -173,6 +184,34 @@ where
     if entries.is_empty() {
         anyhow::bail!("no dataset of suite `{}` matches {:?}", suite.name, opts.datasets);
     }
+    let jobs_used = opts.jobs.clamp(1, (entries.len() * suite.seeds.len()).max(1));
+    // this invocation's timing, appended to the earlier ones once it has computed a record and
+    // rewritten after every record, so that a killed run keeps what it spent
+    let timing_now = || -> Vec<crate::report::Invocation> {
+        let mut all = invocations.clone();
+        let records_computed = computed.load(std::sync::atomic::Ordering::SeqCst);
+        if records_computed > 0 {
+            let mut st: Vec<(String, f64, usize)> =
+                stages.lock().expect("stage timings").iter().map(|(k, (s, n))| (k.clone(), *s, *n)).collect();
+            st.sort_by(|a, b| b.1.total_cmp(&a.1));
+            all.push(crate::report::Invocation {
+                wall_seconds: started.elapsed().as_secs_f64(),
+                jobs: jobs_used,
+                records_computed,
+                models_from_cache: from_cache.load(std::sync::atomic::Ordering::SeqCst),
+                stages: st,
+                git_commit: commit.clone(),
+            });
+        }
+        all
+    };
+    let save_timing = || -> Result<()> {
+        let all = timing_now();
+        if all.is_empty() {
+            return Ok(());
+        }
+        write_atomic(&timing_path, serde_json::to_string_pretty(&all)?.as_bytes())
+    };
     let overall = forsaken_models::progress::bar(
         (entries.iter().map(|e| e.forget_sets(suite).len()).sum::<usize>() * suite.seeds.len()) as u64,
         format!("suite `{}`: dataset x seed x forget set", suite.name),
@@ -216,7 +255,9 @@ where
 
             let ts = Instant::now();
             let (target, _train_secs, cached) = pipeline::target_model::<B>(&p, opts.cache_dir.as_deref(), device)?;
-            if !cached {
+            if cached {
+                from_cache.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            } else {
                 stage(&format!("target model ({model_name})"), ts.elapsed().as_secs_f64());
             }
             let orig = inner(&target);
@@ -225,6 +266,7 @@ where
             if pool.trained_now > 0 {
                 stage(&format!("shadow pool, {} models trained ({model_name})", pool.trained_now), ts.elapsed().as_secs_f64());
             }
+            from_cache.fetch_add(pool.models.len() - pool.trained_now, std::sync::atomic::Ordering::SeqCst);
             drop(pool);
             let mut strength = BTreeMap::new();
             for (id, o) in &set.oracles {
@@ -434,9 +476,11 @@ where
                     let mut records = store.lock().expect("record store");
                     records.retain(|r| !(same_group(r, &rec) && r.method == rec.method));
                     records.push(rec);
+                    computed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     fill_relative(&mut records);
                     sort_records(&mut records, suite);
                     write_records(&runs_path, &records)?;
+                    save_timing()?;
                 }
                 overall.inc(1);
             }
@@ -444,7 +488,7 @@ where
         Ok(())
     };
     let groups: Vec<(&Entry, u64)> = entries.iter().flat_map(|e| suite.seeds.iter().map(move |&s| (*e, s))).collect();
-    let jobs = opts.jobs.clamp(1, groups.len().max(1));
+    let jobs = jobs_used;
     if jobs == 1 {
         for &(e, s) in &groups {
             run_group(e, s)?;
@@ -496,10 +540,8 @@ where
     write_records(&runs_path, &records)?;
     crate::tables::write_summary(&records, &opts.out_dir, &suite.reporting_oracle)?;
     crate::figures::draw_all(&records, suite, &opts.out_dir)?;
-    let mut stages: Vec<(String, f64, usize)> =
-        stages.into_inner().expect("stage timings").into_iter().map(|(k, (s, n))| (k, s, n)).collect();
-    stages.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let facts = crate::report::RunFacts { wall_seconds: Some(started.elapsed().as_secs_f64()), jobs: opts.jobs, stages };
+    save_timing()?;
+    let facts = crate::report::RunFacts { invocations: timing_now() };
     crate::report::write_report(&records, suite, &opts.out_dir, &facts)?;
     Ok(records)
 }
