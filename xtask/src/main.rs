@@ -29,7 +29,7 @@ enum Cmd {
         cmd: DataCmd,
     },
     /// Run a reproduction suite through `forsaken reproduce` (default: --quick). Results go to
-    /// results/<suite>/ (runs.jsonl, summary.csv, summary.md, fr_vs_accuracy.svg); an
+    /// results/<suite>/ (REPORT.md, runs.jsonl, timing.json, tables/, figures/, summary.csv, summary.md); an
     /// interrupted run resumes.
     Reproduce {
         /// Build and run with the release profile (faster on long suites; compiles every
@@ -68,9 +68,28 @@ enum DataCmd {
     },
 }
 
+/// A `cargo` command without the variables that `cargo run` set for this xtask process
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...). Inherited, they would reach build scripts that
+/// watch them (ring's watches `CARGO_MANIFEST_DIR`), and every switch between `cargo xtask` and a
+/// plain `cargo build` or `cargo test` would rebuild ring and, through it, polars (minutes).
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        let set_by_cargo_run = key.starts_with("CARGO_PKG_")
+            || matches!(
+                key,
+                "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            );
+        if set_by_cargo_run {
+            c.env_remove(key);
+        }
+    }
+    c
+}
+
 fn cargo_forsaken(release: bool, features: Option<&str>) -> Command {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut c = Command::new(cargo);
+    let mut c = cargo();
     c.args(["run", "--quiet", "--package", "forsaken", "--bin", "forsaken"]);
     if release {
         c.arg("--release");
@@ -107,8 +126,7 @@ fn run() -> Result<()> {
             Ok(())
         }
         Cmd::Bench { release, names } => {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut c = Command::new(cargo);
+            let mut c = cargo();
             c.args(["bench", "-p", "forsaken-mask", "--bench", "speed"]);
             if !release {
                 c.args(["--profile", "dev"]);
@@ -133,5 +151,23 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_cargo_does_not_inherit_what_cargo_run_set_for_xtask() {
+        // `cargo test` sets these for this process, as `cargo run` does for xtask
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some() && std::env::var_os("CARGO_PKG_NAME").is_some());
+        let c = cargo_forsaken(false, None);
+        let removed: Vec<String> = c.get_envs().filter(|(_, v)| v.is_none()).map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+        for key in ["CARGO_MANIFEST_DIR", "CARGO_PKG_NAME", "CARGO_PKG_VERSION"] {
+            assert!(removed.iter().any(|k| k == key), "{key} would reach the child cargo: removed {removed:?}");
+        }
+        // what the user set for cargo itself is kept
+        assert!(!removed.iter().any(|k| k == "CARGO_HOME" || k == "CARGO_TARGET_DIR" || k == "CARGO_INCREMENTAL"));
     }
 }
