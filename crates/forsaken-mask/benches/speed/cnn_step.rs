@@ -59,31 +59,27 @@ fn profile(bs: usize, shape: [usize; 3]) {
     });
 
     let x4: Tensor<B, 4> = x.clone().reshape([bs, shape[0], shape[1], shape[2]]);
-    let (c1, c2) = (&net.convs[0], &net.convs[1]);
     let pool = burn::nn::pool::MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
-    let h1 = pool.forward(relu(c1.forward(x4.clone()))).detach();
-    let h1g = h1.clone().require_grad();
-    time("conv1 forward", 50, || {
-        let _ = c1.forward(x4.clone()).into_data();
-    });
-    time("conv1 forward + backward (weight, bias)", 50, || {
-        let _ = c1.forward(x4.clone()).sum().backward();
-    });
-    let a1 = relu(c1.forward(x4.clone())).detach().require_grad();
-    time("relu + maxpool 1 forward + backward", 50, || {
-        let _ = pool.forward(relu(a1.clone())).sum().backward();
-    });
-    time("conv2 forward", 50, || {
-        let _ = c2.forward(h1.clone()).into_data();
-    });
-    time("conv2 forward + backward (weight, bias, input)", 50, || {
-        let _ = c2.forward(h1g.clone()).sum().backward();
-    });
-    let a2 = relu(c2.forward(h1.clone())).detach().require_grad();
-    time("relu + maxpool 2 forward + backward", 50, || {
-        let _ = pool.forward(relu(a2.clone())).sum().backward();
-    });
-    let h2 = pool.forward(relu(c2.forward(h1.clone()))).flatten::<2>(1, 3).detach().require_grad();
+    // each conv block on its own: conv1 reads the batch (no input gradient), conv2 conv1's
+    // pooled output (its input gradient is part of the step)
+    let mut input = x4;
+    for (i, conv) in net.convs.iter().enumerate() {
+        let (layer, grad_input) = (i + 1, i > 0);
+        let x_in = if grad_input { input.clone().require_grad() } else { input.clone() };
+        time(&format!("conv{layer} forward"), 50, || {
+            let _ = conv.forward(input.clone()).into_data();
+        });
+        let grads = if grad_input { "weight, bias, input" } else { "weight, bias" };
+        time(&format!("conv{layer} forward + backward ({grads})"), 50, || {
+            let _ = conv.forward(x_in.clone()).sum().backward();
+        });
+        let a = relu(conv.forward(input.clone())).detach().require_grad();
+        time(&format!("relu + maxpool {layer} forward + backward"), 50, || {
+            let _ = pool.forward(relu(a.clone())).sum().backward();
+        });
+        input = pool.forward(relu(conv.forward(input))).detach();
+    }
+    let h2 = input.flatten::<2>(1, 3).require_grad();
     time("dense + head + CE forward + backward", 50, || {
         let h = relu(net.dense[0].forward(h2.clone()));
         let _ = cross_entropy(net.head.forward(h), y.clone()).backward();

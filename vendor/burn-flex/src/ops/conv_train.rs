@@ -262,11 +262,17 @@ fn for_chunks<R: Send>(n: usize, f: impl Fn(usize, usize) -> R + Sync + Send) ->
     }
 }
 
-/// A raw pointer that may cross threads; each chunk writes a disjoint range.
-#[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
+/// A raw pointer that may cross threads; each chunk writes a disjoint range. (burn-flex's own
+/// `SendMutPtr` exists only with its `rayon` feature; these kernels also run without it.)
+struct SharedMut<T>(*mut T);
+impl<T> Clone for SharedMut<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SharedMut<T> {}
+unsafe impl<T> Send for SharedMut<T> {}
+unsafe impl<T> Sync for SharedMut<T> {}
 
 fn f32_tensor(data: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::new(Bytes::from_elems(data), Layout::contiguous(Shape::from(shape)), DType::F32)
@@ -474,7 +480,7 @@ pub(crate) fn max_pool2x2_with_indices_f32(x: FlexTensor) -> (FlexTensor, FlexTe
     let mut out = vec![0f32; planes * ho * wo];
     let mut idx = vec![0i64; planes * ho * wo];
     let optr = SharedMut(out.as_mut_ptr());
-    let iptr = SharedI64(idx.as_mut_ptr());
+    let iptr = SharedMut(idx.as_mut_ptr());
     for_chunks(planes, |a, b| {
         let (optr, iptr) = (optr, iptr);
         for pl in a..b {
@@ -507,11 +513,6 @@ pub(crate) fn max_pool2x2_with_indices_f32(x: FlexTensor) -> (FlexTensor, FlexTe
     let idx = FlexTensor::new(Bytes::from_elems(idx), Layout::contiguous(Shape::from(shape)), DType::I64);
     (out, idx)
 }
-
-#[derive(Clone, Copy)]
-struct SharedI64(*mut i64);
-unsafe impl Send for SharedI64 {}
-unsafe impl Sync for SharedI64 {}
 
 /// Backward of a max-pool whose indices are flat positions within each input plane.
 /// Returns `None` when the indices are not i64 (then the generic kernel runs).
