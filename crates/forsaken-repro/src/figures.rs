@@ -77,21 +77,10 @@ fn shown<'a>(records: &'a [RunRecord], suite: &Suite) -> Vec<&'a RunRecord> {
     records.iter().filter(|r| r.forget == forget && r.seed == seed).collect()
 }
 
-fn panels_of(records: &[&RunRecord]) -> Vec<(String, String)> {
-    let mut g: Vec<(String, String)> = Vec::new();
-    for r in records {
-        let k = (r.dataset.clone(), r.model.clone());
-        if !g.contains(&k) {
-            g.push(k);
-        }
-    }
-    g
-}
-
 /// Draw F1 to F4 under `dir/figures/`.
 pub fn draw_all(records: &[RunRecord], suite: &Suite, dir: &Path) -> Result<()> {
     let rs = shown(records, suite);
-    let groups = panels_of(&rs);
+    let groups = crate::record::dataset_models(rs.iter().copied());
     if groups.is_empty() {
         return Ok(());
     }

@@ -119,6 +119,18 @@ impl RunRecord {
     }
 }
 
+/// (dataset, model) pairs in the order of their first record: the report's setup rows and the
+/// figures' panels.
+pub(crate) fn dataset_models<'a>(records: impl IntoIterator<Item = &'a RunRecord>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for r in records {
+        if !out.iter().any(|(d, m)| *d == r.dataset && *m == r.model) {
+            out.push((r.dataset.clone(), r.model.clone()));
+        }
+    }
+    out
+}
+
 /// JSON has no NaN: serde_json writes a non-finite float as `null`. Read it back as NaN.
 fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))

@@ -385,10 +385,15 @@ impl RunFacts {
                 e.1 += n;
             }
         }
-        let mut out: Vec<(String, f64, usize)> = sum.into_iter().map(|(k, (s, n))| (k, s, n)).collect();
-        out.sort_by(|a, b| b.1.total_cmp(&a.1));
-        out
+        stage_rows(&sum)
     }
+}
+
+/// Stage timings (`stage` -> seconds, count) as rows, slowest first.
+pub(crate) fn stage_rows(stages: &std::collections::BTreeMap<String, (f64, usize)>) -> Vec<(String, f64, usize)> {
+    let mut rows: Vec<(String, f64, usize)> = stages.iter().map(|(k, (s, n))| (k.clone(), *s, *n)).collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    rows
 }
 
 fn cache_note(models: usize) -> String {
@@ -397,17 +402,6 @@ fn cache_note(models: usize) -> String {
     } else {
         format!("{models} trained model(s) loaded from the cache")
     }
-}
-
-/// (dataset, model) pairs in the order of their first record.
-fn dataset_models(records: &[RunRecord]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for r in records {
-        if !out.iter().any(|(d, m)| *d == r.dataset && *m == r.model) {
-            out.push((r.dataset.clone(), r.model.clone()));
-        }
-    }
-    out
 }
 
 /// The CPU's model name (Linux), for the report's setup line.
@@ -514,7 +508,7 @@ pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &Ru
          | train acc (min) | test acc (mean) | `{}` AUC (min / mean) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|",
         suite.reporting_oracle
     )?;
-    for (dataset, model) in dataset_models(records) {
+    for (dataset, model) in crate::record::dataset_models(records) {
         let rs: Vec<&RunRecord> = records.iter().filter(|r| r.dataset == dataset && r.model == model).collect();
         let r = rs[0];
         let ep = r.config.pointer("/experiment/recipe/epochs").and_then(|v| v.as_u64()).unwrap_or(0);

@@ -191,26 +191,24 @@ where
         let mut all = invocations.clone();
         let records_computed = computed.load(std::sync::atomic::Ordering::SeqCst);
         if records_computed > 0 {
-            let mut st: Vec<(String, f64, usize)> =
-                stages.lock().expect("stage timings").iter().map(|(k, (s, n))| (k.clone(), *s, *n)).collect();
-            st.sort_by(|a, b| b.1.total_cmp(&a.1));
             all.push(crate::report::Invocation {
                 wall_seconds: started.elapsed().as_secs_f64(),
                 jobs: jobs_used,
                 records_computed,
                 models_from_cache: from_cache.load(std::sync::atomic::Ordering::SeqCst),
-                stages: st,
+                stages: crate::report::stage_rows(&stages.lock().expect("stage timings")),
                 git_commit: commit.clone(),
             });
         }
         all
     };
-    let save_timing = || -> Result<()> {
+    // write timing.json (when there is something to keep) and return what it holds
+    let save_timing = || -> Result<Vec<crate::report::Invocation>> {
         let all = timing_now();
-        if all.is_empty() {
-            return Ok(());
+        if !all.is_empty() {
+            write_atomic(&timing_path, serde_json::to_string_pretty(&all)?.as_bytes())?;
         }
-        write_atomic(&timing_path, serde_json::to_string_pretty(&all)?.as_bytes())
+        Ok(all)
     };
     let overall = forsaken_models::progress::bar(
         (entries.iter().map(|e| e.forget_sets(suite).len()).sum::<usize>() * suite.seeds.len()) as u64,
@@ -540,8 +538,7 @@ where
     write_records(&runs_path, &records)?;
     crate::tables::write_summary(&records, &opts.out_dir, &suite.reporting_oracle)?;
     crate::figures::draw_all(&records, suite, &opts.out_dir)?;
-    save_timing()?;
-    let facts = crate::report::RunFacts { invocations: timing_now() };
+    let facts = crate::report::RunFacts { invocations: save_timing()? };
     crate::report::write_report(&records, suite, &opts.out_dir, &facts)?;
     Ok(records)
 }
