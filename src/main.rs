@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///   forsaken audit --before runs/loc --after runs/loc-forsaken
 ///   forsaken reproduce --quick
 #[derive(Parser, Debug)]
-#[command(name = "forsaken", version, about, long_about, propagate_version = true)]
+#[command(name = "forsaken", version, about, long_about, propagate_version = true, verbatim_doc_comment)]
 pub struct Cli {
     /// Compute backend: `flex` (pure-Rust CPU, default), `ndarray` (classic CPU backend,
     /// needs the `ndarray` feature, on by default) or `cuda` (needs `--features cuda` and an
@@ -73,6 +73,9 @@ pub enum Command {
     /// Check every dataset file under the data directory against its SHA-256 (SOURCES.md)
     /// and print one line per dataset (found, verified, sample counts).
     VerifyData,
+    /// List the unlearning methods (role, strength knob, every setting with its default) and
+    /// the membership oracles, from their registries.
+    Methods,
     /// Train the original ("target") model on a dataset's target_train split and save it with
     /// its splits and a manifest.
     Train(commands::TrainArgs),
@@ -82,16 +85,32 @@ pub enum Command {
     /// oracle's strength, the forgetting rate on the forget set (with a 95% interval), FR on the
     /// retained set, selectivity (with --retrained) and accuracies.
     Audit(commands::AuditArgs),
-    /// Run a reproduction suite and write runs.jsonl, summary.csv, summary.md and
-    /// fr_vs_accuracy.svg (resumes an interrupted run).
+    /// Run a reproduction suite and write runs.jsonl, REPORT.md, tables T1-T4 (CSV and
+    /// Markdown), figures F1-F4 (SVG and PNG), summary.csv/.md, splits/ and roc/ under
+    /// results/<suite> (resumes an interrupted run).
     Reproduce(commands::ReproduceArgs),
+}
+
+/// Parse the command line: the derived flags, plus the method settings' flags of `unlearn`,
+/// which come from the method registry.
+fn parse() -> anyhow::Result<Cli> {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().mut_subcommand("unlearn", |c| c.args(forsaken_repro::methods::cli_args())).get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (Command::Unlearn(a), Some(("unlearn", sub))) = (&mut cli.command, matches.subcommand()) {
+        let def = forsaken_repro::methods::find(&a.method).map_err(anyhow::Error::msg)?;
+        a.settings = forsaken_repro::methods::settings_from_matches(&def, sub).map_err(anyhow::Error::msg)?;
+    }
+    Ok(cli)
 }
 
 fn main() {
     forsaken_models::tune_allocator();
-    let cli = Cli::parse();
-    forsaken_models::progress::set_quiet(cli.quiet);
-    if let Err(e) = backend::dispatch(&cli) {
+    let result = parse().and_then(|cli| {
+        forsaken_models::progress::set_quiet(cli.quiet);
+        backend::dispatch(&cli)
+    });
+    if let Err(e) = result {
         eprintln!("error: {e}");
         for cause in e.chain().skip(1) {
             eprintln!("  caused by: {cause}");

@@ -44,8 +44,16 @@ fn help_explains_the_commands() {
     for word in ["train", "unlearn", "audit", "reproduce", "--backend", "--data-dir"] {
         assert!(out.contains(word), "--help lacks {word}:\n{out}");
     }
+    // the typical use, one command a line
+    assert!(out.lines().any(|l| l.trim() == "forsaken train --dataset location --out runs/loc"), "{out}");
+    assert!(out.lines().any(|l| l.trim() == "forsaken reproduce --quick"), "{out}");
     let out = ok(bin().args(["unlearn", "--help"]).output().unwrap());
     assert!(out.contains("class:3") && out.contains("--target-fr"), "{out}");
+    // the method settings' flags come from the registry, each naming its methods
+    assert!(out.contains("Method settings") && out.contains("--max-steps") && out.contains("--shards"), "{out}");
+    assert!(out.contains("neggrad: optimizer steps (default 20)"), "{out}");
+    let out = ok(bin().args(["reproduce", "--help"]).output().unwrap());
+    assert!(out.contains("REPORT.md") && !out.contains("fr_vs_accuracy.svg"), "{out}");
 }
 
 #[test]
@@ -264,7 +272,7 @@ fn suite_files_reject_unknown_keys() {
     let err = fails(bin().args(["reproduce", "--suite"]).arg(&p).output().unwrap());
     assert!(err.contains("bogus") || err.contains("unknown field"), "{err}");
     let p = dir.join("s.toml");
-    std::fs::write(&p, "name = \"x\"\nseeds = [0]\nforget = [\"10%\"]\nmethods = [\"retrain\"]\n[[entries]]\ndataset = \"digits\"\n[forsaken_w]\nalpah = 3\n").unwrap();
+    std::fs::write(&p, "name = \"x\"\nseeds = [0]\nforget = [\"10%\"]\nmethods = [\"retrain\"]\n[[entries]]\ndataset = \"digits\"\n[settings.forsaken-w]\nalpah = 3\n").unwrap();
     let err = fails(bin().args(["reproduce", "--suite"]).arg(&p).output().unwrap());
     assert!(err.contains("s.toml") && err.contains("alpah"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
@@ -374,5 +382,70 @@ fn a_killed_run_resumes_to_the_same_results_as_an_uninterrupted_one() {
     let n = |i: usize| inv[i]["records_computed"].as_u64().unwrap() as usize;
     assert!(n(0) >= 1 && n(0) <= partial, "{timing}");
     assert_eq!(n(1), a.len() - partial, "{timing}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A suite file that is valid but for `extra` (TOML appended to it).
+fn suite_with(dir: &Path, extra: &str) -> PathBuf {
+    let p = dir.join("bad.toml");
+    let base = "name = \"x\"\nseeds = [0]\nforget = [\"10%\"]\nmethods = [\"retrain\"]\n";
+    // top-level keys go before the entry (after it they would belong to it), tables after
+    let (top, tables) = if extra.starts_with('[') { ("", extra) } else { (extra, "") };
+    std::fs::write(&p, format!("{base}{top}\n[[entries]]\ndataset = \"digits\"\n{tables}\n")).unwrap();
+    p
+}
+
+#[test]
+fn bad_values_are_rejected_with_the_same_message_by_the_command_line_and_by_a_suite() {
+    let dir = tmp("bad-values");
+    let (model, out) = (dir.join("no-model"), dir.join("out"));
+    let unlearn = |method: &str, flags: &[&str]| {
+        let mut c = bin();
+        c.args(["unlearn", "--method", method, "--model"]).arg(&model).arg("--out").arg(&out).args(flags);
+        fails(c.output().unwrap())
+    };
+    let train = |flags: &[&str]| fails(bin().args(["train", "--dataset", "digits", "--out"]).arg(&out).args(flags).output().unwrap());
+    let suite = |toml: &str| fails(bin().args(["reproduce", "--suite"]).arg(suite_with(&dir, toml)).output().unwrap());
+    // (what the command line says, what the suite says, the message both must carry)
+    let cases: Vec<(String, String, &str)> = vec![
+        (unlearn("forsaken", &["--target-fr", "1.5"]), suite("target_fr = 1.5"), "setting `target_fr` = 1.5 is invalid: must be in (0, 1]"),
+        (
+            train(&["--epochs", "0"]),
+            suite("[[entries]]\ndataset = \"location\"\nepochs = 0"),
+            "setting `epochs` = 0 is invalid: must be an integer >= 1",
+        ),
+        (unlearn("finetune", &["--epochs", "0"]), suite("[settings.finetune]\nepochs = 0"), "setting `finetune.epochs` = 0 is invalid"),
+        (unlearn("neggrad", &["--steps", "0"]), suite("[settings.neggrad]\nsteps = 0"), "setting `neggrad.steps` = 0 is invalid"),
+        (unlearn("sisa", &["--shards", "0"]), suite("[settings.sisa]\nshards = 0"), "setting `sisa.shards` = 0 is invalid"),
+        (unlearn("forsaken", &["--check-every", "0"]), suite("[settings.forsaken]\ncheck_every = 0"), "setting `forsaken.check_every` = 0"),
+        (train(&["--batch-size", "0"]), suite("batch_size = 0"), "setting `batch_size` = 0 is invalid: must be an integer >= 1"),
+        (train(&["--lr=-1"]), suite("lr = -1.0"), "setting `lr` = -1 is invalid: a learning rate must be finite and in (0, 1]"),
+        (train(&["--lr", "1e10"]), suite("lr = 1e10"), "setting `lr` = 10000000000 is invalid"),
+        (unlearn("forsaken", &["--shadows", "0"]), suite("[oracles.shadow]\nk = 0"), "setting `oracles.shadow.k` = 0 is invalid"),
+        (
+            unlearn("neggrad-plus", &["--beta", "2"]),
+            suite("[settings.neggrad-plus]\nbeta = 2.0"),
+            "setting `neggrad-plus.beta` = 2 is invalid",
+        ),
+        (unlearn("salun", &["--fraction", "0"]), suite("[settings.salun]\nfraction = 0.0"), "setting `salun.fraction` = 0 is invalid"),
+    ];
+    for (cli, from_suite, message) in &cases {
+        assert!(cli.contains(message), "command line: expected `{message}` in:\n{cli}");
+        assert!(from_suite.contains(message), "suite: expected `{message}` in:\n{from_suite}");
+    }
+    // only on the command line: parallel jobs, and audit's shadow count
+    let err = fails(bin().args(["reproduce", "--jobs", "0", "--out"]).arg(&out).output().unwrap());
+    assert!(err.contains("setting `jobs` = 0 is invalid: must be an integer >= 1"), "{err}");
+    let err = fails(bin().args(["audit", "--shadows", "0", "--before"]).arg(&model).arg("--after").arg(&model).output().unwrap());
+    assert!(err.contains("setting `oracles.shadow.k` = 0 is invalid"), "{err}");
+    // a flag that does not apply to the method is an error, not silently ignored
+    let err = unlearn("retrain", &["--steps", "5"]);
+    assert!(err.contains("--steps does not apply to method `retrain`") && err.contains("--epochs"), "{err}");
+    let err = unlearn("retrain", &["--target-fr", "0.5"]);
+    assert!(err.contains("--target-fr does not apply to method `retrain`"), "{err}");
+    // a type error names the setting too
+    let err = unlearn("neggrad", &["--steps", "many"]);
+    assert!(err.contains("setting `neggrad.steps` = \"many\""), "{err}");
+    assert!(!out.exists(), "a rejected command must write nothing");
     std::fs::remove_dir_all(&dir).ok();
 }

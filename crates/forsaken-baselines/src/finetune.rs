@@ -3,10 +3,14 @@
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::trajectory::Trajectory;
+use serde::{Deserialize, Serialize};
+
+use forsaken_models::settings::{self, Knob, Method, Role, SettingError, Stronger};
 use forsaken_models::{train, train_with, ModelError, SweepVisit, TrainConfig, UnlearnOutcome, UnlearnRequest, Unlearner};
 
 /// Fine-tune for `epochs` (the knob) at the original learning rate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FineTune {
     /// Default epochs when the request gives no strength.
     pub epochs: usize,
@@ -24,6 +28,20 @@ impl Default for FineTune {
     }
 }
 
+impl Method for FineTune {
+    const ID: &'static str = "finetune";
+    const ABOUT: &'static str = "continue training the original on the retained set";
+    const ROLE: Role = Role::Baseline;
+    const KNOB: Knob = Knob { setting: Some("epochs"), unit: "epochs", stronger: Stronger::Up, sweep: &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0] };
+    const HELP: &'static [(&'static str, &'static str)] = &[("epochs", "fine-tuning epochs")];
+    fn check(&self) -> Result<(), SettingError> {
+        settings::at_least("epochs", self.epochs, 1)
+    }
+    fn build<B: AutodiffBackend>(&self) -> Box<dyn Unlearner<B>> {
+        Box::new(self.clone())
+    }
+}
+
 impl<B: AutodiffBackend> Unlearner<B> for FineTune {
     fn id(&self) -> &'static str {
         "finetune"
@@ -32,7 +50,7 @@ impl<B: AutodiffBackend> Unlearner<B> for FineTune {
         "epochs"
     }
     fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
-        let epochs = req.strength.map_or(self.epochs, |e| e.round().max(1.0) as usize);
+        let epochs = req.strength.map_or(Ok(self.epochs), |e| settings::count("finetune.epochs", e))?;
         let model = train(req.original.clone(), req.data, req.retain, &recipe(req, epochs), "fine-tune on retained")?;
         Ok(UnlearnOutcome::finished(model, epochs, format!("{epochs} epochs done"), epochs as f64))
     }

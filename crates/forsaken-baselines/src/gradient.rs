@@ -22,6 +22,9 @@ use burn::tensor::{Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use serde::{Deserialize, Serialize};
+
+use forsaken_models::settings::{self, Knob, Method, Role, SettingError, Stronger};
 use forsaken_models::train::{cross_entropy, index_tensor, to_tensors};
 use forsaken_models::{ModelError, Net, SweepVisit, UnlearnOutcome, UnlearnRequest, Unlearner};
 
@@ -129,7 +132,8 @@ fn saliency_mask<B: AutodiffBackend>(net: &Net<B>, forget: &Batches<B>, fraction
         }
     }
     let mut all: Vec<f32> = flat.iter().flat_map(|(_, v)| v.iter().copied()).collect();
-    let keep = ((all.len() as f64 * fraction.clamp(0.0, 1.0)).round() as usize).clamp(1, all.len().max(1));
+    // at least one weight stays trainable, whatever the fraction rounds to
+    let keep = ((all.len() as f64 * fraction).round() as usize).clamp(1, all.len().max(1));
     all.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
     let threshold = all.get(keep - 1).copied().unwrap_or(0.0);
     let device = net.head.weight.device();
@@ -177,6 +181,9 @@ fn optimize_with<B: AutodiffBackend>(
     if req.forget.is_empty() {
         return Err(ModelError::Request(format!("{label}: empty forget set")));
     }
+    if req.train.batch_size == 0 {
+        return Err(ModelError::Request(format!("{label}: batch size 0")));
+    }
     let needs_retain = !matches!(objective, Objective::NegGrad);
     if needs_retain && req.retain.is_empty() {
         return Err(ModelError::Request(format!("{label}: empty retained set")));
@@ -188,7 +195,7 @@ fn optimize_with<B: AutodiffBackend>(
     let mut rng = ChaCha8Rng::seed_from_u64(req.seed ^ 0x6a_d1e7);
     let mut net = req.original.clone();
     let mut optim = AdamConfig::new().init::<B, Net<B>>();
-    let bs = req.train.batch_size.max(1);
+    let bs = req.train.batch_size;
     let pb = forsaken_models::progress::bar(steps as u64, label.to_string());
     for step in 0..steps {
         let frows = forget.sample(bs, &mut rng);
@@ -256,12 +263,20 @@ fn outcome<B: AutodiffBackend>(model: Net<B>, steps: usize, guard: Option<String
     UnlearnOutcome::finished(model, steps, guard.unwrap_or_else(|| format!("{steps} steps done")), strength)
 }
 
-fn steps_of(req_strength: Option<f64>, default: usize) -> usize {
-    req_strength.map_or(default, |s| s.round().max(1.0) as usize)
+fn steps_of(id: &str, req_strength: Option<f64>, default: usize) -> Result<usize, SettingError> {
+    req_strength.map_or(Ok(default), |s| settings::count(&format!("{id}.steps"), s))
 }
 
+/// The steps knob of the gradient baselines, swept from `start` doubling six times.
+const fn steps_knob(sweep: &'static [f64]) -> Knob {
+    Knob { setting: Some("steps"), unit: "steps", stronger: Stronger::Up, sweep }
+}
+
+const STEPS_HELP: (&str, &str) = ("steps", "optimizer steps");
+
 /// NegGrad: gradient ascent on the forget set (knob: steps).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NegGrad {
     /// Default steps.
     pub steps: usize,
@@ -273,6 +288,20 @@ impl Default for NegGrad {
     }
 }
 
+impl Method for NegGrad {
+    const ID: &'static str = "neggrad";
+    const ABOUT: &'static str = "gradient ascent on D_u";
+    const ROLE: Role = Role::Baseline;
+    const KNOB: Knob = steps_knob(&[5.0, 10.0, 20.0, 40.0, 80.0, 160.0]);
+    const HELP: &'static [(&'static str, &'static str)] = &[STEPS_HELP];
+    fn check(&self) -> Result<(), SettingError> {
+        settings::at_least("steps", self.steps, 1)
+    }
+    fn build<B: AutodiffBackend>(&self) -> Box<dyn Unlearner<B>> {
+        Box::new(self.clone())
+    }
+}
+
 impl<B: AutodiffBackend> Unlearner<B> for NegGrad {
     fn id(&self) -> &'static str {
         "neggrad"
@@ -281,7 +310,7 @@ impl<B: AutodiffBackend> Unlearner<B> for NegGrad {
         "steps"
     }
     fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
-        let steps = steps_of(req.strength, self.steps);
+        let steps = steps_of("neggrad", req.strength, self.steps)?;
         let (m, s, g) = optimize(req, Objective::NegGrad, steps, None, "neggrad (ascent on D_u)")?;
         Ok(outcome(m, s, g, steps as f64))
     }
@@ -291,7 +320,8 @@ impl<B: AutodiffBackend> Unlearner<B> for NegGrad {
 }
 
 /// NegGrad+: ascent on the forget set, descent on the retained set (knob: steps).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NegGradPlus {
     /// Default steps.
     pub steps: usize,
@@ -305,6 +335,22 @@ impl Default for NegGradPlus {
     }
 }
 
+impl Method for NegGradPlus {
+    const ID: &'static str = "neggrad-plus";
+    const ABOUT: &'static str = "ascent on D_u, descent on the retained set";
+    const ROLE: Role = Role::Baseline;
+    const KNOB: Knob = steps_knob(&[15.0, 30.0, 60.0, 120.0, 240.0, 480.0]);
+    const HELP: &'static [(&'static str, &'static str)] =
+        &[STEPS_HELP, ("beta", "weight of the retained loss; the forget loss gets 1 - beta")];
+    fn check(&self) -> Result<(), SettingError> {
+        settings::at_least("steps", self.steps, 1)?;
+        settings::unit_interval("beta", self.beta)
+    }
+    fn build<B: AutodiffBackend>(&self) -> Box<dyn Unlearner<B>> {
+        Box::new(self.clone())
+    }
+}
+
 impl<B: AutodiffBackend> Unlearner<B> for NegGradPlus {
     fn id(&self) -> &'static str {
         "neggrad-plus"
@@ -313,7 +359,7 @@ impl<B: AutodiffBackend> Unlearner<B> for NegGradPlus {
         "steps"
     }
     fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
-        let steps = steps_of(req.strength, self.steps);
+        let steps = steps_of("neggrad-plus", req.strength, self.steps)?;
         let (m, s, g) = optimize(req, Objective::NegGradPlus { beta: self.beta }, steps, None, "neggrad+")?;
         Ok(outcome(m, s, g, steps as f64))
     }
@@ -324,7 +370,8 @@ impl<B: AutodiffBackend> Unlearner<B> for NegGradPlus {
 
 /// Random labels (Amnesiac ML): fine-tune on D_u with random wrong labels mixed with retained
 /// data (knob: steps).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RandomLabels {
     /// Default steps.
     pub steps: usize,
@@ -336,6 +383,20 @@ impl Default for RandomLabels {
     }
 }
 
+impl Method for RandomLabels {
+    const ID: &'static str = "random-labels";
+    const ABOUT: &'static str = "relabel D_u with random wrong classes and fine-tune (Amnesiac)";
+    const ROLE: Role = Role::Baseline;
+    const KNOB: Knob = steps_knob(&[15.0, 30.0, 60.0, 120.0, 240.0, 480.0]);
+    const HELP: &'static [(&'static str, &'static str)] = &[STEPS_HELP];
+    fn check(&self) -> Result<(), SettingError> {
+        settings::at_least("steps", self.steps, 1)
+    }
+    fn build<B: AutodiffBackend>(&self) -> Box<dyn Unlearner<B>> {
+        Box::new(self.clone())
+    }
+}
+
 impl<B: AutodiffBackend> Unlearner<B> for RandomLabels {
     fn id(&self) -> &'static str {
         "random-labels"
@@ -344,7 +405,7 @@ impl<B: AutodiffBackend> Unlearner<B> for RandomLabels {
         "steps"
     }
     fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
-        let steps = steps_of(req.strength, self.steps);
+        let steps = steps_of("random-labels", req.strength, self.steps)?;
         let (m, s, g) = optimize(req, Objective::RandomLabels, steps, None, "random labels")?;
         Ok(outcome(m, s, g, steps as f64))
     }
@@ -355,7 +416,8 @@ impl<B: AutodiffBackend> Unlearner<B> for RandomLabels {
 
 /// SalUn: random-label training restricted to the most salient weights (knob: steps; the
 /// saliency fraction is a setting).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SalUn {
     /// Default steps.
     pub steps: usize,
@@ -369,6 +431,22 @@ impl Default for SalUn {
     }
 }
 
+impl Method for SalUn {
+    const ID: &'static str = "salun";
+    const ABOUT: &'static str = "random labels on the most salient weights only";
+    const ROLE: Role = Role::Baseline;
+    const KNOB: Knob = steps_knob(&[15.0, 30.0, 60.0, 120.0, 240.0, 480.0]);
+    const HELP: &'static [(&'static str, &'static str)] =
+        &[STEPS_HELP, ("fraction", "fraction of weights (by forget-gradient magnitude) that may change")];
+    fn check(&self) -> Result<(), SettingError> {
+        settings::at_least("steps", self.steps, 1)?;
+        settings::fraction("fraction", self.fraction)
+    }
+    fn build<B: AutodiffBackend>(&self) -> Box<dyn Unlearner<B>> {
+        Box::new(self.clone())
+    }
+}
+
 impl<B: AutodiffBackend> Unlearner<B> for SalUn {
     fn id(&self) -> &'static str {
         "salun"
@@ -377,7 +455,7 @@ impl<B: AutodiffBackend> Unlearner<B> for SalUn {
         "steps"
     }
     fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
-        let steps = steps_of(req.strength, self.steps);
+        let steps = steps_of("salun", req.strength, self.steps)?;
         let device = req.original.head.weight.device();
         let forget = Batches::<B>::new(req.data, req.forget, &device);
         let mask = saliency_mask(req.original, &forget, self.fraction);

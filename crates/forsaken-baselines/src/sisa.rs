@@ -28,6 +28,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use forsaken_data::Dataset;
+use forsaken_models::settings::{self, Knob, Method, Role, SettingError, Stronger};
 use forsaken_models::{
     train, Aggregation, Ensemble, ModelError, Net, NetConfig, TrainConfig, UnlearnOutcome, UnlearnRequest, Unlearned, Unlearner,
 };
@@ -47,6 +48,25 @@ pub struct SisaConfig {
 impl Default for SisaConfig {
     fn default() -> Self {
         Self { shards: 5, slices: 4, aggregation: Aggregation::Mean }
+    }
+}
+
+impl Method for SisaConfig {
+    const ID: &'static str = "sisa";
+    const ABOUT: &'static str = "sharded, sliced training that retrains the affected shards: exact; the output is an ensemble";
+    const ROLE: Role = Role::Exact;
+    const KNOB: Knob = Knob { setting: Some("shards"), unit: "shards", stronger: Stronger::Up, sweep: &[] };
+    const HELP: &'static [(&'static str, &'static str)] = &[
+        ("shards", "number of shards S"),
+        ("slices", "slices R per shard"),
+        ("aggregation", "how shard predictions combine: mean or vote"),
+    ];
+    fn check(&self) -> Result<(), SettingError> {
+        settings::at_least("shards", self.shards, 1)?;
+        settings::at_least("slices", self.slices, 1)
+    }
+    fn build<B: AutodiffBackend>(&self) -> Box<dyn Unlearner<B>> {
+        Box::new(Sisa { config: self.clone() })
     }
 }
 
@@ -92,7 +112,7 @@ pub struct SisaStats {
 }
 
 fn stage_recipe(recipe: &TrainConfig, slices: usize, seed: u64, stage: usize) -> TrainConfig {
-    TrainConfig { epochs: recipe.epochs.div_ceil(slices.max(1)).max(1), seed: seed.wrapping_add(stage as u64 * 7919), ..recipe.clone() }
+    TrainConfig { epochs: recipe.epochs.div_ceil(slices).max(1), seed: seed.wrapping_add(stage as u64 * 7919), ..recipe.clone() }
 }
 
 /// Train stages `from..R` of a shard, starting from `start` (the checkpoint before `from`).
@@ -134,9 +154,7 @@ impl<B: AutodiffBackend> SisaModel<B> {
         seed: u64,
         device: &B::Device,
     ) -> Result<(Self, SisaStats), ModelError> {
-        if config.shards == 0 || config.slices == 0 {
-            return Err(ModelError::Request("sisa: shards and slices must be at least 1".into()));
-        }
+        config.check()?;
         if idx.len() < config.shards * config.slices {
             return Err(ModelError::Request(format!(
                 "sisa: {} samples cannot fill {} shards x {} slices",
@@ -222,7 +240,7 @@ impl<B: AutodiffBackend> Unlearner<B> for Sisa {
         "shards"
     }
     fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
-        let shards = req.strength.map_or(self.config.shards, |s| s.round().max(1.0) as usize);
+        let shards = req.strength.map_or(Ok(self.config.shards), |s| settings::count("sisa.shards", s))?;
         let cfg = SisaConfig { shards, ..self.config.clone() };
         let mut train_set: Vec<usize> = req.retain.iter().chain(req.forget).copied().collect();
         train_set.sort_unstable();

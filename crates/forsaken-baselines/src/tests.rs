@@ -6,8 +6,8 @@ use burn::module::AutodiffModule;
 use forsaken_data::{Dataset, ModelFamily};
 use forsaken_metrics::selectivity::{retained_vs_forget_auc, selectivity};
 use forsaken_metrics::FrCounts;
-use forsaken_mia::{shadow_pool, MembershipOracle, Metric, MetricOracle};
-use forsaken_models::{predict, to_vec, train, MembershipJudge, Net, NetConfig, TrainConfig, UnlearnRequest, Unlearner};
+use forsaken_mia::{shadow_pool, Metric, MetricOracle};
+use forsaken_models::{predict, to_vec, train, Net, NetConfig, TrainConfig, UnlearnRequest, Unlearner};
 
 use crate::{Retrain, Scale};
 
@@ -84,17 +84,19 @@ fn overfit_fixture() -> Fixture {
 fn retraining_is_selective_and_the_data_free_control_is_not() {
     let Fixture { data, recipe, forget, retain, reference, net, oracle } = overfit_fixture();
     let orig = net.valid();
-    let b_u = MembershipJudge::<I>::decide(&oracle, &orig, &data, &forget);
-    let b_r = MembershipJudge::<I>::decide(&oracle, &orig, &data, &retain);
+    let b_u = oracle.decide_outputs(&predict(&orig, &data, &forget));
+    let b_r = oracle.decide_outputs(&predict(&orig, &data, &retain));
     let measure = |m: &Net<I>| {
-        let fr_u = FrCounts::from_decisions(&b_u, &oracle.decide(m, &data, &forget)).unwrap().forgetting_rate().value();
-        let fr_r = FrCounts::from_decisions(&b_r, &oracle.decide(m, &data, &retain)).unwrap().forgetting_rate().value();
-        let auc = retained_vs_forget_auc(&oracle.score(m, &data, &retain), &oracle.score(m, &data, &forget)).unwrap();
+        let fr_u = FrCounts::from_decisions(&b_u, &oracle.decide_outputs(&predict(m, &data, &forget))).unwrap().forgetting_rate().value();
+        let fr_r = FrCounts::from_decisions(&b_r, &oracle.decide_outputs(&predict(m, &data, &retain))).unwrap().forgetting_rate().value();
+        let auc =
+            retained_vs_forget_auc(&oracle.score_outputs(&predict(m, &data, &retain)), &oracle.score_outputs(&predict(m, &data, &forget)))
+                .unwrap();
         (fr_u, fr_r, auc)
     };
     let (_, _, auc0) = measure(&orig);
     assert!((auc0 - 0.5).abs() <= 0.1, "original model: retained-vs-forget AUC {auc0}");
-    let rt = Retrain
+    let rt = Retrain::default()
         .unlearn(&request(&net, &data, &forget, &retain, &reference, &recipe, None))
         .unwrap()
         .model
@@ -134,8 +136,7 @@ fn every_baseline_forgets_at_default_strength_deterministically_and_never_in_pla
     // every single-network method at its default strength (fine-tune: the suites' 5 epochs);
     // SISA's member-rate drop is tested on its retrained shard below
     let Fixture { data, recipe, forget, retain, reference, net, oracle } = overfit_fixture();
-    let rate =
-        |m: &Net<I>| MembershipJudge::<I>::decide(&oracle, m, &data, &forget).iter().filter(|&&x| x).count() as f64 / forget.len() as f64;
+    let rate = |m: &Net<I>| oracle.decide_outputs(&predict(m, &data, &forget)).iter().filter(|&&x| x).count() as f64 / forget.len() as f64;
     let before = rate(&net.valid());
     let weights_before = to_vec(net.valid().head.weight.val());
     let methods: Vec<Box<dyn Unlearner<B>>> = vec![
@@ -144,7 +145,7 @@ fn every_baseline_forgets_at_default_strength_deterministically_and_never_in_pla
         Box::new(RandomLabels::default()),
         Box::new(SalUn::default()),
         Box::new(crate::FineTune { epochs: 5 }),
-        Box::new(crate::Retrain),
+        Box::new(crate::Retrain::default()),
     ];
     for m in &methods {
         let req = request(&net, &data, &forget, &retain, &reference, &recipe, None);
@@ -224,7 +225,7 @@ fn sisa_retrains_only_the_affected_shard_from_its_last_clean_slice() {
         assert!(s.data().iter().all(|i| !forget.contains(i)), "a forget sample is still in a shard's data");
     }
     // the shard that memorized D_u no longer does: the oracle's member rate on it drops
-    let rate = |m: &Net<I>| oracle.decide(m, &data, &forget).iter().filter(|&&x| x).count() as f64 / forget.len() as f64;
+    let rate = |m: &Net<I>| oracle.decide_outputs(&predict(m, &data, &forget)).iter().filter(|&&x| x).count() as f64 / forget.len() as f64;
     let (r0, r1) = (rate(&model.shards[1].model().valid()), rate(&after.shards[1].model().valid()));
     assert!(r0 - r1 >= 0.3, "member rate of D_u on its shard: {r0} -> {r1}");
     // the aggregate is an ensemble of 4; its accuracy on D_u falls

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use forsaken_data::Dataset;
 use forsaken_metrics::{ForgettingRate, FrCounts};
 use forsaken_models::net::reinit_linear;
+use forsaken_models::settings::{self, Knob, Method, Role, SettingError, Stronger};
 use forsaken_models::train::{cross_entropy, index_tensor, to_tensors};
 use forsaken_models::{predict, ModelError, Net, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearned, Unlearner};
 
@@ -119,8 +120,6 @@ pub struct ForsakenConfig {
     pub max_steps: usize,
     /// Stopping-oracle check interval.
     pub check_every: usize,
-    /// Default target FR (the strength knob overrides it).
-    pub target_fr: f64,
     /// Pull towards the uniform distribution instead of the class profiles `p_ref`.
     pub uniform_target: bool,
 }
@@ -148,7 +147,6 @@ impl Default for ForsakenConfig {
             retain_batch: 64,
             max_steps: 500,
             check_every: 10,
-            target_fr: 0.9,
             uniform_target: false,
         }
     }
@@ -170,6 +168,101 @@ impl ForsakenConfig {
             adam_lr: 1e-2,
             ..Self::default()
         }
+    }
+}
+
+impl ForsakenConfig {
+    /// Check every range (steps, batches and widths >= 1, rates finite and > 0, weights >= 0).
+    pub fn check(&self) -> Result<(), SettingError> {
+        for (name, v) in [
+            ("generator_width", self.generator_width),
+            ("forget_batch", self.forget_batch),
+            ("retain_batches", self.retain_batches),
+            ("retain_batch", self.retain_batch),
+            ("max_steps", self.max_steps),
+            ("check_every", self.check_every),
+        ] {
+            settings::at_least(name, v, 1)?;
+        }
+        settings::non_negative("eta", self.eta, true)?;
+        settings::non_negative("lambda", self.lambda, false)?;
+        settings::non_negative("alpha", self.alpha, false)?;
+        settings::learning_rate("generator_lr", self.generator_lr)?;
+        settings::learning_rate("adam_lr", self.adam_lr)
+    }
+}
+
+/// One line of help per setting of the masking family (the command line's flags).
+const HELP: &[(&str, &str)] = &[
+    ("granularity", "mask granularity: neuron (one per hidden unit / channel) or weight (one per weight)"),
+    ("producer", "what produces the mask update: generator, learned-optimizer or adam"),
+    ("retain_term", "retained-data term: ce (cross-entropy) or kl-to-original"),
+    ("penalty", "sparsity penalty: mask-gradient (mean |g|) or mask-distance (mean |M - 1|)"),
+    ("retain_cycle", "cycle the retain term over every retained row, reshuffled each pass"),
+    ("eta", "mask step size eta in m' = m - eta * g (generator, learned optimizer)"),
+    ("lambda", "weight of the sparsity penalty"),
+    ("alpha", "weight of the retained-data term"),
+    ("generator_lr", "Adam learning rate of the generator / learned optimizer"),
+    ("generator_width", "hidden width of the generator"),
+    ("adam_lr", "learning rate of the Adam producer"),
+    ("forget_batch", "forget batch size"),
+    ("retain_batches", "fixed retain batches used in turn (when not cycling); also sizes the retained probe"),
+    ("retain_batch", "retain batch size"),
+    ("max_steps", "step cap"),
+    ("check_every", "stopping-oracle check interval, in steps"),
+    ("uniform_target", "pull D_u towards the uniform distribution instead of the class profiles p_ref"),
+];
+
+/// The masking family stops on the run's target FR (no knob setting of its own).
+const KNOB: Knob = Knob { setting: None, unit: "target FR", stronger: Stronger::Up, sweep: &[] };
+
+/// `forsaken`'s settings: [`ForsakenConfig::default`] (FORSAKEN.md section 3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ForsakenSettings(pub ForsakenConfig);
+
+impl Default for ForsakenSettings {
+    fn default() -> Self {
+        Self(ForsakenConfig::default())
+    }
+}
+
+impl Method for ForsakenSettings {
+    const ID: &'static str = "forsaken";
+    const ABOUT: &'static str = "neuron masks from a trained mask-gradient generator; stops on a target FR (the paper's, our reading)";
+    const ROLE: Role = Role::Masking;
+    const KNOB: Knob = KNOB;
+    const HELP: &'static [(&'static str, &'static str)] = HELP;
+    fn check(&self) -> Result<(), SettingError> {
+        self.0.check()
+    }
+    fn build<B: AutodiffBackend>(&self) -> Box<dyn Unlearner<B>> {
+        Box::new(Forsaken::neuron(self.0.clone()))
+    }
+}
+
+/// `forsaken-w`'s settings: [`ForsakenConfig::forsaken_w`] (FORSAKEN.md section 4.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ForsakenWSettings(pub ForsakenConfig);
+
+impl Default for ForsakenWSettings {
+    fn default() -> Self {
+        Self(ForsakenConfig::forsaken_w())
+    }
+}
+
+impl Method for ForsakenWSettings {
+    const ID: &'static str = "forsaken-w";
+    const ABOUT: &'static str = "per-weight masks, Adam on the mask gradient, retain KL; stops on a target FR (ours)";
+    const ROLE: Role = Role::Masking;
+    const KNOB: Knob = KNOB;
+    const HELP: &'static [(&'static str, &'static str)] = HELP;
+    fn check(&self) -> Result<(), SettingError> {
+        self.0.check()
+    }
+    fn build<B: AutodiffBackend>(&self) -> Box<dyn Unlearner<B>> {
+        Box::new(Forsaken::weight(self.0.clone()))
     }
 }
 
@@ -281,6 +374,7 @@ impl<B: AutodiffBackend> ForsakenState<B> {
         reference: &[usize],
         seed: u64,
     ) -> Result<Self, ModelError> {
+        cfg.check()?;
         if forget.is_empty() {
             return Err(ModelError::Request("forsaken: empty forget set".into()));
         }
@@ -329,11 +423,11 @@ impl<B: AutodiffBackend> ForsakenState<B> {
         // retained rows: all of them when cycling, else the rows of the fixed batches
         let mut pool = retain.to_vec();
         pool.shuffle(&mut rng);
-        let rb = cfg.retain_batch.max(1);
+        let rb = cfg.retain_batch;
         let (rows, fixed) = if cfg.retain_cycle {
             (pool.clone(), None)
         } else {
-            let nb = cfg.retain_batches.max(1);
+            let nb = cfg.retain_batches;
             let rows: Vec<usize> = (0..nb * rb.min(pool.len())).map(|k| pool[k % pool.len()]).collect();
             let per = rb.min(pool.len());
             let batches = (0..nb).map(|b| (b * per..(b + 1) * per).collect()).collect();
@@ -404,7 +498,7 @@ impl<B: AutodiffBackend> ForsakenState<B> {
 
     fn next_forget_batch(&mut self) -> (Tensor<B, 2>, Tensor<B, 1, Int>) {
         let nf = self.forget_order.len();
-        let b = self.cfg.forget_batch.max(1).min(nf);
+        let b = self.cfg.forget_batch.min(nf);
         let mut idx = Vec::with_capacity(b);
         for _ in 0..b {
             if self.cursor == nf {
@@ -425,7 +519,7 @@ impl<B: AutodiffBackend> ForsakenState<B> {
             return fixed[self.step % fixed.len()].clone();
         }
         let n = self.retain.order.len();
-        let b = self.cfg.retain_batch.max(1).min(n);
+        let b = self.cfg.retain_batch.min(n);
         let mut idx = Vec::with_capacity(b);
         for _ in 0..b {
             if self.retain.cursor == n {
@@ -599,12 +693,9 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
     }
 
     fn unlearn(&self, req: &UnlearnRequest<'_, B>) -> Result<UnlearnOutcome<B>, ModelError> {
-        let target = req.strength.unwrap_or(self.config.target_fr);
-        let mut cfg = self.config.clone();
-        if let Some(rule) = &req.stopping {
-            cfg.max_steps = rule.max_steps;
-            cfg.check_every = rule.check_every.max(1);
-        }
+        // the target comes with the stopping rule; without one the run takes every step
+        let target = req.stopping.as_ref().map_or(f64::NAN, |r| r.target_fr);
+        let cfg = self.config.clone();
         let mut st = ForsakenState::new(cfg.clone(), req.original, req.data, req.forget, req.retain, req.reference, req.seed)?;
         let original = req.original.valid();
         // fixed retain sample for checkpoint selection: the retain batches' rows
@@ -633,7 +724,7 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
             let mut values = BTreeMap::new();
             let mut fr = f64::NAN;
             if let Some(rule) = &req.stopping {
-                let after = rule.oracle.decide(&folded, req.data, req.forget);
+                let after = rule.oracle.decide(&predict(&folded, req.data, req.forget), req.forget)?;
                 let counts = FrCounts::from_decisions(&rule.before, &after).map_err(|e| ModelError::Request(e.to_string()))?;
                 fr = match counts.forgetting_rate() {
                     ForgettingRate::Value(v) => v,
@@ -661,7 +752,7 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
                     model: Unlearned::Single(req.original.clone()),
                     setup_seconds: 0.0,
                     steps: 0,
-                    stopping_oracle: Some(rule.oracle.name()),
+                    stopping_oracle: Some(rule.oracle.id().to_string()),
                     stop_reason,
                     trace,
                     observer_seconds,
@@ -712,7 +803,7 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
             model: Unlearned::Single(model),
             setup_seconds: 0.0,
             steps: st.steps(),
-            stopping_oracle: req.stopping.as_ref().map(|r| r.oracle.name()),
+            stopping_oracle: req.stopping.as_ref().map(|r| r.oracle.id().to_string()),
             stop_reason: format!("{stop_reason}; returned checkpoint of step {}", best.step),
             trace,
             observer_seconds,

@@ -38,7 +38,10 @@
 pub mod forsaken;
 pub mod generator;
 
-pub use forsaken::{fold, CoordOptimizer, Forsaken, ForsakenConfig, ForsakenState, Granularity, Penalty, Producer, RetainTerm, StepStats};
+pub use forsaken::{
+    fold, CoordOptimizer, Forsaken, ForsakenConfig, ForsakenSettings, ForsakenState, ForsakenWSettings, Granularity, Penalty, Producer,
+    RetainTerm, StepStats,
+};
 pub use generator::Generator;
 
 #[cfg(test)]

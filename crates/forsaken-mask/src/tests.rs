@@ -8,7 +8,9 @@ use burn::module::{AutodiffModule, Module};
 use burn::tensor::{Tensor, TensorData};
 
 use forsaken_data::{Dataset, ModelFamily};
-use forsaken_models::{predict, to_vec, train, MembershipJudge, Net, NetConfig, StoppingRule, TrainConfig, UnlearnRequest, Unlearner};
+use forsaken_models::{
+    predict, to_vec, train, MembershipOracle, ModelError, Net, NetConfig, Outputs, StoppingRule, TrainConfig, UnlearnRequest, Unlearner,
+};
 
 use crate::*;
 
@@ -136,12 +138,22 @@ fn same_seed_same_masks() {
 /// A loss-threshold judge for tests: member when the loss is below the median training loss
 /// would put it.
 struct LossJudge(f64);
-impl MembershipJudge<I> for LossJudge {
-    fn name(&self) -> String {
-        "test-loss".into()
+impl MembershipOracle for LossJudge {
+    fn id(&self) -> &str {
+        "test-loss"
     }
-    fn decide(&self, net: &Net<I>, data: &Dataset, idx: &[usize]) -> Vec<bool> {
-        predict(net, data, idx).losses().into_iter().map(|l| l < self.0).collect()
+    fn score(&self, o: &Outputs, _samples: &[usize]) -> Result<Vec<f64>, ModelError> {
+        Ok(o.losses().into_iter().map(|l| -l).collect())
+    }
+    fn decide(&self, o: &Outputs, _samples: &[usize]) -> Result<Vec<bool>, ModelError> {
+        Ok(o.losses().into_iter().map(|l| l < self.0).collect())
+    }
+}
+
+impl LossJudge {
+    /// Decisions on a network's outputs.
+    fn on(&self, net: &Net<I>, data: &Dataset, idx: &[usize]) -> Vec<bool> {
+        self.decide(&predict(net, data, idx), idx).unwrap()
     }
 }
 
@@ -154,7 +166,7 @@ fn unlearn_stops_on_the_target_and_returns_a_plain_model() {
     let threshold =
         0.5 * (train_losses.iter().sum::<f64>() / train_losses.len() as f64 + test_losses.iter().sum::<f64>() / test_losses.len() as f64);
     let judge = LossJudge(threshold);
-    let before = judge.decide(&inner, &f.data, &f.forget);
+    let before = judge.on(&inner, &f.data, &f.forget);
     assert!(before.iter().filter(|&&m| m).count() >= 10, "fixture must memorize the forget set");
     let req = UnlearnRequest::<B> {
         original: &f.net,
@@ -163,16 +175,16 @@ fn unlearn_stops_on_the_target_and_returns_a_plain_model() {
         retain: &f.retain,
         reference: &f.reference,
         train: &f.recipe,
-        stopping: Some(StoppingRule { oracle: &judge, target_fr: 0.5, before: before.clone(), check_every: 10, max_steps: 300 }),
+        stopping: Some(StoppingRule { oracle: &judge, target_fr: 0.5, before: before.clone() }),
         observer: Some(&|_net: &Net<I>| BTreeMap::from([("observed".to_string(), 1.0)])),
         seed: 0,
         strength: Some(0.5),
     };
-    let out = Forsaken::neuron(ForsakenConfig { eta: 0.05, ..Default::default() }).unlearn(&req).unwrap();
+    let out = Forsaken::neuron(ForsakenConfig { eta: 0.05, max_steps: 300, ..Default::default() }).unlearn(&req).unwrap();
     let model = out.model.valid().into_net("test").unwrap();
     assert_eq!(out.stopping_oracle.as_deref(), Some("test-loss"));
     assert!(out.trace.len() >= 2 && out.trace.iter().all(|p| p.values.contains_key("observed") && p.values.contains_key("fr_stop")));
-    let after = judge.decide(&model, &f.data, &f.forget);
+    let after = judge.on(&model, &f.data, &f.forget);
     let fr = forsaken_metrics::FrCounts::from_decisions(&before, &after).unwrap().forgetting_rate().value().unwrap();
     if out.stop_reason.starts_with("target") {
         assert!(fr >= 0.5, "stopped on target but FR {fr}");
@@ -246,8 +258,8 @@ fn member_rate_drops(f: &Fixture) -> (f64, f64, f64, f64) {
     let t = train_losses.iter().chain(&test_losses).copied().max_by(|&a, &b| balanced(a).total_cmp(&balanced(b))).unwrap();
     let judge = LossJudge(t);
     eprintln!("threshold {t}: balanced accuracy {}", balanced(t) / 2.0);
-    let rate = |net: &Net<I>, idx: &[usize]| judge.decide(net, &f.data, idx).iter().filter(|&&m| m).count() as f64 / idx.len() as f64;
-    let before = judge.decide(&inner, &f.data, &f.forget);
+    let rate = |net: &Net<I>, idx: &[usize]| judge.on(net, &f.data, idx).iter().filter(|&&m| m).count() as f64 / idx.len() as f64;
+    let before = judge.on(&inner, &f.data, &f.forget);
     let req = UnlearnRequest::<B> {
         original: &f.net,
         data: &f.data,
@@ -255,12 +267,12 @@ fn member_rate_drops(f: &Fixture) -> (f64, f64, f64, f64) {
         retain: &f.retain,
         reference: &f.reference,
         train: &f.recipe,
-        stopping: Some(StoppingRule { oracle: &judge, target_fr: 0.9, before, check_every: 10, max_steps: 300 }),
+        stopping: Some(StoppingRule { oracle: &judge, target_fr: 0.9, before }),
         observer: None,
         seed: 0,
         strength: None,
     };
-    let out = Forsaken::weight(ForsakenConfig::forsaken_w()).unlearn(&req).unwrap();
+    let out = Forsaken::weight(ForsakenConfig { max_steps: 300, ..ForsakenConfig::forsaken_w() }).unlearn(&req).unwrap();
     eprintln!("{} after {} steps", out.stop_reason, out.steps);
     let model = out.model.valid().into_net("test").unwrap();
     (rate(&inner, &f.forget), rate(&model, &f.forget), rate(&inner, &f.retain), rate(&model, &f.retain))

@@ -1,8 +1,9 @@
 //! # forsaken-mia
 //!
-//! Membership-inference oracles behind one trait, [`MembershipOracle`]: fit once on the
-//! auditor's shadow data, then `score` and `decide` per sample for **any** model, so the same
-//! oracle judges the original and the unlearned model (FORSAKEN.md section 1).
+//! Membership-inference oracles behind one trait, [`forsaken_models::MembershipOracle`]: fit
+//! once on the auditor's shadow *outputs*, then `score` and `decide` per sample from **any**
+//! model's outputs, so the same oracle judges the original and the unlearned model (FORSAKEN.md
+//! section 1). [`oracles`] is their registry: id, settings, constructor.
 //!
 //! Oracles (PROTOCOL.md ids), all fitted on the auditor's shadow data, never on the target's:
 //! * `shadow` ([`shadow`]): the shadow-model attack of Shokri et al. (2017), the default
@@ -21,48 +22,13 @@ pub mod mlp_attack;
 pub mod pool;
 pub mod shadow;
 
-use burn::tensor::backend::Backend;
-use forsaken_data::Dataset;
-use forsaken_metrics::{MetricError, OracleStrength, RocPoint};
-use forsaken_models::{predict, MembershipJudge, Net, Outputs};
+use forsaken_metrics::{OracleStrength, RocPoint};
+use forsaken_models::{MembershipOracle, ModelError, Outputs};
 
 pub use lira::{LiraConfig, LiraOracle};
 pub use metric::{Metric, MetricOracle};
-pub use pool::{shadow_pool, ShadowPool};
+pub use pool::{shadow_pool, QueryOutputs, ShadowEvidence, ShadowPool};
 pub use shadow::{AttackClassifier, AttackInput, ShadowConfig, ShadowOracle, ShadowOutputs};
-
-/// A membership oracle: member scores (higher = more likely a member) and decisions.
-pub trait MembershipOracle<B: Backend>: MembershipJudge<B> {
-    /// Member scores from the model's softmax outputs `o` on the samples `idx` of `data`
-    /// (computing outputs once and asking several oracles is much cheaper than each oracle
-    /// running the model).
-    fn score_outputs(&self, o: &Outputs, data: &Dataset, idx: &[usize]) -> Vec<f64>;
-
-    /// Member / non-member decisions from outputs, as [`MembershipOracle::score_outputs`].
-    fn decide_outputs(&self, o: &Outputs, data: &Dataset, idx: &[usize]) -> Vec<bool>;
-
-    /// Member score per sample (higher = more likely a member).
-    fn score(&self, net: &Net<B>, data: &Dataset, idx: &[usize]) -> Vec<f64> {
-        self.score_outputs(&predict(net, data, idx), data, idx)
-    }
-
-    /// The oracle's strength on `net` with known members and non-members (for the original
-    /// model: target_train vs target_test).
-    fn strength(&self, net: &Net<B>, data: &Dataset, members: &[usize], non_members: &[usize]) -> Result<Strength, MetricError> {
-        let (om, on) = (predict(net, data, members), predict(net, data, non_members));
-        let ms = self.score_outputs(&om, data, members);
-        let ns = self.score_outputs(&on, data, non_members);
-        let md = self.decide_outputs(&om, data, members);
-        let nd = self.decide_outputs(&on, data, non_members);
-        let summary = OracleStrength::compute(&ms, &ns, &md, &nd)?;
-        let mut scores = ms;
-        scores.extend(ns);
-        let mut labels = vec![true; members.len()];
-        labels.extend(std::iter::repeat_n(false, non_members.len()));
-        let roc = forsaken_metrics::roc_curve(&scores, &labels)?;
-        Ok(Strength { summary, roc })
-    }
-}
 
 /// Strength summary and the ROC curve it came from (for log-log ROC figures).
 #[derive(Debug, Clone)]
@@ -73,50 +39,122 @@ pub struct Strength {
     pub roc: Vec<RocPoint>,
 }
 
+/// An oracle's strength from a model's outputs on known members and non-members (for the
+/// original model: target_train vs target_test), each with its sample indices.
+pub fn strength(
+    oracle: &dyn MembershipOracle,
+    members: (&Outputs, &[usize]),
+    non_members: (&Outputs, &[usize]),
+) -> Result<Strength, ModelError> {
+    let metric = |e: forsaken_metrics::MetricError| ModelError::Request(format!("{}: {e}", oracle.id()));
+    let ms = oracle.score(members.0, members.1)?;
+    let ns = oracle.score(non_members.0, non_members.1)?;
+    let md = oracle.decide(members.0, members.1)?;
+    let nd = oracle.decide(non_members.0, non_members.1)?;
+    let summary = OracleStrength::compute(&ms, &ns, &md, &nd).map_err(metric)?;
+    let mut scores = ms;
+    scores.extend(ns);
+    let mut labels = vec![true; members.1.len()];
+    labels.extend(std::iter::repeat_n(false, non_members.1.len()));
+    let roc = forsaken_metrics::roc_curve(&scores, &labels).map_err(metric)?;
+    Ok(Strength { summary, roc })
+}
+
 /// AUC below which an oracle "cannot see membership here" (issue text; flagged in reports).
 pub const WEAK_ORACLE_AUC: f64 = 0.55;
 
-/// Every oracle id, in report order.
-pub const ORACLE_IDS: &[&str] = &["shadow", "loss", "confidence", "entropy", "m-entropy", "lira"];
-
-/// A set of fitted oracles, all judging with the same shadow pool.
-pub struct OracleSet<B: Backend> {
-    /// `(id, oracle)` in [`ORACLE_IDS`] order.
-    pub oracles: Vec<(String, Box<dyn MembershipOracle<B>>)>,
+/// The settings oracles are fitted with (each oracle reads its own part).
+#[derive(Debug, Clone, Copy)]
+pub struct OracleSettings<'a> {
+    /// The shadow attack's.
+    pub shadow: &'a ShadowConfig,
+    /// LiRA's.
+    pub lira: &'a LiraConfig,
 }
 
-impl<B: Backend + 'static> OracleSet<B> {
-    /// Fit the oracles named in `ids` (or all when `ids` is empty) on `pool`.
-    pub fn fit(
-        pool: &ShadowPool<B>,
-        ids: &[String],
-        shadow: &ShadowConfig,
-        lira: &LiraConfig,
-    ) -> Result<Self, forsaken_models::ModelError> {
-        let want = |id: &str| ids.is_empty() || ids.iter().any(|i| i == id || i == "all");
-        let mut oracles: Vec<(String, Box<dyn MembershipOracle<B>>)> = Vec::new();
-        for id in ORACLE_IDS {
-            if !want(id) {
-                continue;
-            }
-            let o: Box<dyn MembershipOracle<B>> = match *id {
-                "shadow" => Box::new(ShadowOracle::fit(&pool.outputs, shadow)?),
-                "lira" => Box::new(LiraOracle::new(pool, lira.clone())),
-                other => {
-                    let m = Metric::ALL.into_iter().find(|m| m.id() == other).expect("metric id");
-                    Box::new(MetricOracle::fit(m, &pool.outputs)?)
-                }
-            };
-            oracles.push((id.to_string(), o));
+/// A fitted oracle, boxed.
+pub type BoxedOracle = Box<dyn MembershipOracle>;
+
+/// One oracle of the registry: its id, what it is, whether it calibrates per example (then the
+/// evidence must hold the shadow models' outputs on every sample it will judge) and its
+/// constructor.
+pub struct OracleDef {
+    /// Oracle id (PROTOCOL.md).
+    pub id: &'static str,
+    /// One line for help and reports.
+    pub about: &'static str,
+    /// Calibrates per example (needs [`ShadowEvidence::queries`]).
+    pub per_example: bool,
+    /// Fit on shadow outputs.
+    pub fit: fn(&ShadowEvidence, OracleSettings) -> Result<BoxedOracle, ModelError>,
+}
+
+/// A metric attack's entry (its thresholds read the shadow outputs only).
+macro_rules! metric_oracle {
+    ($m:expr, $about:expr) => {
+        OracleDef { id: $m.id(), about: $about, per_example: false, fit: |e, _| Ok(Box::new(MetricOracle::fit($m, e.outputs)?)) }
+    };
+}
+
+/// The registry of oracles, in report order: the one place where oracles are listed.
+pub fn oracles() -> Vec<OracleDef> {
+    vec![
+        OracleDef {
+            id: "shadow",
+            about: "shadow-model attack (Shokri et al. 2017): a classifier per class on the sorted softmax",
+            per_example: false,
+            fit: |e, s| Ok(Box::new(ShadowOracle::fit(e.outputs, s.shadow)?)),
+        },
+        metric_oracle!(Metric::Loss, "loss threshold (Yeom et al. 2018)"),
+        metric_oracle!(Metric::Confidence, "true-class confidence threshold per class (Song and Mittal 2021)"),
+        metric_oracle!(Metric::Entropy, "prediction entropy threshold per class (Song and Mittal 2021)"),
+        metric_oracle!(Metric::MEntropy, "modified entropy threshold per class (Song and Mittal 2021)"),
+        OracleDef {
+            id: "lira",
+            about: "offline LiRA (Carlini et al. 2022): per-example Gaussian tests on shadow logits",
+            per_example: true,
+            fit: |e, s| Ok(Box::new(LiraOracle::fit(e, s.lira.clone())?)),
+        },
+    ]
+}
+
+/// Every oracle id, in report order.
+pub fn oracle_ids() -> Vec<&'static str> {
+    oracles().iter().map(|o| o.id).collect()
+}
+
+/// An error naming an unknown oracle id and the known ones.
+pub fn unknown_oracle(id: &str) -> ModelError {
+    ModelError::Request(format!("unknown oracle `{id}`; known: {}, all", oracle_ids().join(", ")))
+}
+
+/// Whether the selection `ids` (empty or `all` = every oracle) includes `id`.
+pub fn selects(ids: &[String], id: &str) -> bool {
+    ids.is_empty() || ids.iter().any(|i| i == id || i == "all")
+}
+
+/// A set of fitted oracles, all judging with the same shadow pool.
+pub struct OracleSet {
+    /// `(id, oracle)` in registry order.
+    pub oracles: Vec<(String, BoxedOracle)>,
+}
+
+impl OracleSet {
+    /// Fit the oracles selected by `ids` (empty or `all` = every one) on `evidence`.
+    pub fn fit(evidence: &ShadowEvidence, ids: &[String], settings: OracleSettings) -> Result<Self, ModelError> {
+        if let Some(bad) = ids.iter().find(|i| *i != "all" && !oracle_ids().contains(&i.as_str())) {
+            return Err(unknown_oracle(bad));
         }
-        if let Some(bad) = ids.iter().find(|i| *i != "all" && !ORACLE_IDS.contains(&i.as_str())) {
-            return Err(forsaken_models::ModelError::Request(format!("unknown oracle `{bad}`; known: {}, all", ORACLE_IDS.join(", "))));
-        }
+        let oracles = oracles()
+            .into_iter()
+            .filter(|d| selects(ids, d.id))
+            .map(|d| Ok((d.id.to_string(), (d.fit)(evidence, settings)?)))
+            .collect::<Result<_, ModelError>>()?;
         Ok(Self { oracles })
     }
 
     /// The oracle with this id.
-    pub fn get(&self, id: &str) -> Option<&dyn MembershipOracle<B>> {
+    pub fn get(&self, id: &str) -> Option<&dyn MembershipOracle> {
         self.oracles.iter().find(|(i, _)| i == id).map(|(_, o)| o.as_ref())
     }
 }
@@ -127,7 +165,7 @@ mod tests {
     use burn::module::AutodiffModule;
     use forsaken_data::{Dataset, ModelFamily};
     use forsaken_metrics::{roc_curve, tpr_at_fpr};
-    use forsaken_models::{train, NetConfig, TrainConfig};
+    use forsaken_models::{predict, train, Net, NetConfig, TrainConfig};
 
     use super::*;
 
@@ -158,6 +196,13 @@ mod tests {
         Dataset::new("mixed", f, l, vec![dim], classes).unwrap()
     }
 
+    /// Fit the oracles `ids` on the pool, with its outputs on every sample set in `judged`.
+    fn fit(pool: &ShadowPool<I>, data: &Dataset, judged: &[&[usize]], ids: &[String], sc: &ShadowConfig) -> OracleSet {
+        let queries: Vec<QueryOutputs> = judged.iter().map(|idx| pool.query(data, idx)).collect();
+        let evidence = ShadowEvidence { outputs: &pool.outputs, in_sets: &pool.in_sets, queries: &queries };
+        OracleSet::fit(&evidence, ids, OracleSettings { shadow: sc, lira: &LiraConfig::default() }).unwrap()
+    }
+
     fn recipe() -> TrainConfig {
         TrainConfig { epochs: 60, batch_size: 32, lr: 5e-3, seed: 0, early_stop_acc: None }
     }
@@ -174,11 +219,11 @@ mod tests {
         let pool = shadow_pool::<B>(&data, &shadow, &cfg, &recipe(), 8, 3, None, &dev).unwrap();
         assert_eq!(pool.trained_now, 8);
         let ids = vec!["loss".to_string(), "lira".to_string()];
-        let set = OracleSet::<I>::fit(&pool, &ids, &ShadowConfig::default(), &LiraConfig::default()).unwrap();
+        let set = fit(&pool, &data, &[&members, &non_members], &ids, &ShadowConfig::default());
         let tpr = |id: &str| {
             let o = set.get(id).unwrap();
-            let mut scores = o.score(&target, &data, &members);
-            scores.extend(o.score(&target, &data, &non_members));
+            let mut scores = o.score(&predict(&target, &data, &members), &members).unwrap();
+            scores.extend(o.score(&predict(&target, &data, &non_members), &non_members).unwrap());
             let labels: Vec<bool> = (0..400).map(|i| i < 200).collect();
             tpr_at_fpr(&roc_curve(&scores, &labels).unwrap(), 0.01)
         };
@@ -208,19 +253,22 @@ mod tests {
         let pool = shadow_pool::<B>(&data, &shadow, &cfg, &r, 6, 3, None, &dev).unwrap();
         assert!(pool.outputs.shadow_train_acc > 0.9, "shadows must overfit: {}", pool.outputs.shadow_train_acc);
         let sc = ShadowConfig { k: 2, top_k: 4, ..ShadowConfig::default() };
-        let set = OracleSet::<I>::fit(&pool, &[], &sc, &LiraConfig::default()).unwrap();
-        assert_eq!(set.oracles.len(), ORACLE_IDS.len());
+        let set = fit(&pool, &data, &[&members, &non_members], &[], &sc);
+        assert_eq!(set.oracles.len(), oracle_ids().len());
         // a model that never saw `members` or `non_members`: a shadow (trained on shadow data)
         let unseen = &pool.models[0];
+        let on = |net: &Net<I>, o: &dyn MembershipOracle| {
+            strength(o, (&predict(net, &data, &members), &members), (&predict(net, &data, &non_members), &non_members)).unwrap().summary
+        };
         for (id, o) in &set.oracles {
-            let s = o.strength(&target, &data, &members, &non_members).unwrap().summary;
+            let s = on(&target, o.as_ref());
             assert!(s.auc > 0.6, "{id}: AUC {} on the overfit model", s.auc);
-            let u = o.strength(unseen, &data, &members, &non_members).unwrap().summary;
+            let u = on(unseen, o.as_ref());
             assert!((u.auc - 0.5).abs() < 0.1, "{id}: AUC {} on a model that never saw the members", u.auc);
         }
         for classifier in [AttackClassifier::Logreg, AttackClassifier::Mlp] {
             let oracle = ShadowOracle::fit(&pool.outputs, &ShadowConfig { classifier, ..sc.clone() }).unwrap();
-            let s = MembershipOracle::<I>::strength(&oracle, &target, &data, &members, &non_members).unwrap().summary;
+            let s = on(&target, &oracle);
             assert!(s.auc > 0.75, "{classifier:?}: AUC {}", s.auc);
             assert!(s.balanced_accuracy > 0.65, "{classifier:?}: balanced accuracy {}", s.balanced_accuracy);
         }

@@ -12,17 +12,14 @@
 //! Per-example variances from few shadows are noisy; each is floored at a quarter of the
 //! median per-example standard deviation.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
 
-use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
-use forsaken_data::Dataset;
-use forsaken_models::{predict, MembershipJudge, Net, Outputs};
+use forsaken_models::settings::{self, SettingError};
+use forsaken_models::{MembershipOracle, ModelError, Outputs};
 
-use crate::pool::ShadowPool;
-use crate::MembershipOracle;
+use crate::pool::ShadowEvidence;
 
 /// LiRA settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +32,13 @@ pub struct LiraConfig {
 impl Default for LiraConfig {
     fn default() -> Self {
         Self { alpha: 0.05 }
+    }
+}
+
+impl LiraConfig {
+    /// Check the range: `alpha` in (0, 1].
+    pub fn check(&self) -> Result<(), SettingError> {
+        settings::fraction("alpha", self.alpha)
     }
 }
 
@@ -55,63 +59,63 @@ pub fn normal_cdf(z: f64) -> f64 {
     0.5 * (1.0 + erf)
 }
 
-/// The fitted offline LiRA oracle (holds the shadow models, inference backend).
-pub struct LiraOracle<B: Backend> {
-    models: Vec<Net<B>>,
-    in_sets: Vec<std::collections::HashSet<usize>>,
+/// The fitted offline LiRA oracle: per-sample `(mu, sigma)` of `phi` over the shadow models
+/// that did not train on the sample, for every sample it may be asked about.
+pub struct LiraOracle {
     cfg: LiraConfig,
-    /// Per-sample (mu, sigma) over out-shadows, computed on demand.
-    stats: Mutex<HashMap<usize, (f64, f64)>>,
-    sigma_floor: f64,
+    stats: HashMap<usize, (f64, f64)>,
 }
 
-impl<B: Backend> LiraOracle<B> {
-    /// Build from a shadow pool (the models are shared with the other oracles' fitting).
-    pub fn new(pool: &ShadowPool<B>, cfg: LiraConfig) -> Self {
+impl LiraOracle {
+    /// Fit from the shadow evidence: the pool's outputs on its own split (for the sigma floor)
+    /// and every shadow model's outputs on the samples to be queried.
+    pub fn fit(evidence: &ShadowEvidence, cfg: LiraConfig) -> Result<Self, ModelError> {
+        cfg.check().map_err(|e| e.within("oracles.lira"))?;
         // sigma floor from the pool's own out-phis per shadow sample
         let mut by_sample: HashMap<usize, Vec<f64>> = HashMap::new();
-        for r in pool.outputs.records.iter().filter(|r| !r.member) {
+        for r in evidence.outputs.records.iter().filter(|r| !r.member) {
             by_sample.entry(r.sample).or_default().push(phi(&r.probs, r.class));
         }
         let mut sds: Vec<f64> = by_sample.values().filter(|v| v.len() >= 2).map(|v| mean_sd(v).1).collect();
         sds.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         let median = sds.get(sds.len() / 2).copied().unwrap_or(1.0);
-        Self {
-            models: pool.models.clone(),
-            in_sets: pool.in_sets.iter().map(|s| s.iter().copied().collect()).collect(),
-            cfg,
-            stats: Mutex::new(HashMap::new()),
-            sigma_floor: (0.25 * median).max(1e-3),
+        let sigma_floor = (0.25 * median).max(1e-3);
+        let in_sets: Vec<HashSet<usize>> = evidence.in_sets.iter().map(|s| s.iter().copied().collect()).collect();
+        let mut stats = HashMap::new();
+        for q in evidence.queries {
+            if q.per_model.len() != in_sets.len() {
+                return Err(ModelError::Request(format!(
+                    "lira: query outputs of {} shadow models for a pool of {}",
+                    q.per_model.len(),
+                    in_sets.len()
+                )));
+            }
+            for (k, &i) in q.samples.iter().enumerate() {
+                let phis: Vec<f64> = q
+                    .per_model
+                    .iter()
+                    .zip(&in_sets)
+                    .filter(|(_, ins)| !ins.contains(&i))
+                    .map(|(o, _)| phi(o.row(k), o.labels[k]))
+                    .collect();
+                let (mu, sd) = if phis.len() >= 2 { mean_sd(&phis) } else { (phis.first().copied().unwrap_or(0.0), sigma_floor) };
+                stats.entry(i).or_insert((mu, sd.max(sigma_floor)));
+            }
         }
+        Ok(Self { cfg, stats })
     }
 
-    fn ensure_stats(&self, data: &Dataset, idx: &[usize]) {
-        let missing: Vec<usize> = {
-            let st = self.stats.lock().expect("lira stats lock");
-            idx.iter().copied().filter(|i| !st.contains_key(i)).collect()
-        };
-        if missing.is_empty() {
-            return;
-        }
-        let outs: Vec<Outputs> = self.models.iter().map(|m| predict(m, data, &missing)).collect();
-        let mut st = self.stats.lock().expect("lira stats lock");
-        for (k, &i) in missing.iter().enumerate() {
-            let phis: Vec<f64> =
-                outs.iter().zip(&self.in_sets).filter(|(_, ins)| !ins.contains(&i)).map(|(o, _)| phi(o.row(k), o.labels[k])).collect();
-            let (mu, sd) = if phis.len() >= 2 { mean_sd(&phis) } else { (phis.first().copied().unwrap_or(0.0), self.sigma_floor) };
-            st.insert(i, (mu, sd.max(self.sigma_floor)));
-        }
-    }
-
-    /// Scores of precomputed outputs of the model under test on samples `idx`.
-    pub fn scores(&self, o: &Outputs, data: &Dataset, idx: &[usize]) -> Vec<f64> {
-        self.ensure_stats(data, idx);
-        let st = self.stats.lock().expect("lira stats lock");
-        idx.iter()
+    fn scores(&self, o: &Outputs, samples: &[usize]) -> Result<Vec<f64>, ModelError> {
+        samples
+            .iter()
             .enumerate()
             .map(|(k, i)| {
-                let (mu, sd) = st[i];
-                normal_cdf((phi(o.row(k), o.labels[k]) - mu) / sd)
+                let (mu, sd) = self.stats.get(i).ok_or_else(|| {
+                    ModelError::Request(format!(
+                        "lira: no shadow outputs on sample {i}; fit LiRA with the pool's outputs on every sample it judges"
+                    ))
+                })?;
+                Ok(normal_cdf((phi(o.row(k), o.labels[k]) - mu) / sd))
             })
             .collect()
     }
@@ -124,21 +128,15 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
-impl<B: Backend> MembershipJudge<B> for LiraOracle<B> {
-    fn name(&self) -> String {
-        "lira".into()
+impl MembershipOracle for LiraOracle {
+    fn id(&self) -> &str {
+        "lira"
     }
-    fn decide(&self, net: &Net<B>, data: &Dataset, idx: &[usize]) -> Vec<bool> {
-        self.decide_outputs(&predict(net, data, idx), data, idx)
+    fn score(&self, o: &Outputs, samples: &[usize]) -> Result<Vec<f64>, ModelError> {
+        self.scores(o, samples)
     }
-}
-
-impl<B: Backend> MembershipOracle<B> for LiraOracle<B> {
-    fn score_outputs(&self, o: &Outputs, data: &Dataset, idx: &[usize]) -> Vec<f64> {
-        self.scores(o, data, idx)
-    }
-    fn decide_outputs(&self, o: &Outputs, data: &Dataset, idx: &[usize]) -> Vec<bool> {
-        self.scores(o, data, idx).into_iter().map(|s| 1.0 - s < self.cfg.alpha).collect()
+    fn decide(&self, o: &Outputs, samples: &[usize]) -> Result<Vec<bool>, ModelError> {
+        Ok(self.scores(o, samples)?.into_iter().map(|s| 1.0 - s < self.cfg.alpha).collect())
     }
 }
 

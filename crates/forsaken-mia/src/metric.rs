@@ -13,12 +13,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use burn::tensor::backend::Backend;
-use forsaken_data::Dataset;
-use forsaken_models::{predict, MembershipJudge, ModelError, Net, Outputs};
+use forsaken_models::{MembershipOracle, ModelError, Outputs};
 
 use crate::shadow::ShadowOutputs;
-use crate::MembershipOracle;
 
 /// Which metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,21 +155,15 @@ impl MetricOracle {
     }
 }
 
-impl<B: Backend> MembershipJudge<B> for MetricOracle {
-    fn name(&self) -> String {
-        self.metric.id().into()
+impl MembershipOracle for MetricOracle {
+    fn id(&self) -> &str {
+        self.metric.id()
     }
-    fn decide(&self, net: &Net<B>, data: &Dataset, idx: &[usize]) -> Vec<bool> {
-        self.decide_outputs(&predict(net, data, idx))
+    fn score(&self, o: &Outputs, _samples: &[usize]) -> Result<Vec<f64>, ModelError> {
+        Ok(self.score_outputs(o))
     }
-}
-
-impl<B: Backend> MembershipOracle<B> for MetricOracle {
-    fn score_outputs(&self, o: &Outputs, _data: &Dataset, _idx: &[usize]) -> Vec<f64> {
-        MetricOracle::score_outputs(self, o)
-    }
-    fn decide_outputs(&self, o: &Outputs, _data: &Dataset, _idx: &[usize]) -> Vec<bool> {
-        MetricOracle::decide_outputs(self, o)
+    fn decide(&self, o: &Outputs, _samples: &[usize]) -> Result<Vec<bool>, ModelError> {
+        Ok(self.decide_outputs(o))
     }
 }
 

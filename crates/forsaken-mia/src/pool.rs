@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use forsaken_data::split::{read_indices, write_indices};
 use forsaken_data::Dataset;
-use forsaken_models::{checkpoint, predict, train, ModelError, Net, NetConfig, TrainConfig};
+use forsaken_models::{checkpoint, predict, train, ModelError, Net, NetConfig, Outputs, TrainConfig};
 
 use crate::shadow::{ShadowOutputs, ShadowRecord};
 
@@ -36,6 +36,34 @@ pub struct ShadowPool<B: Backend> {
     pub trained_now: usize,
     /// Cache folder used, if any.
     pub cache_path: Option<PathBuf>,
+}
+
+/// Every shadow model's outputs on samples an audit will query (outside the shadow split):
+/// what a per-example oracle (LiRA) calibrates on.
+#[derive(Debug, Clone)]
+pub struct QueryOutputs {
+    /// Dataset indices, in row order.
+    pub samples: Vec<usize>,
+    /// One [`Outputs`] per shadow model, rows in `samples` order.
+    pub per_model: Vec<Outputs>,
+}
+
+/// What oracles are fitted on: outputs only, no model.
+#[derive(Debug, Clone, Copy)]
+pub struct ShadowEvidence<'a> {
+    /// Every shadow model's outputs on every shadow sample, labelled in/out.
+    pub outputs: &'a ShadowOutputs,
+    /// Which samples each shadow model trained on.
+    pub in_sets: &'a [Vec<usize>],
+    /// The shadow models' outputs on the samples to be judged (needed by per-example oracles).
+    pub queries: &'a [QueryOutputs],
+}
+
+impl<B: Backend> ShadowPool<B> {
+    /// Every shadow model's outputs on the rows `idx` of `data`.
+    pub fn query(&self, data: &Dataset, idx: &[usize]) -> QueryOutputs {
+        QueryOutputs { samples: idx.to_vec(), per_model: self.models.iter().map(|m| predict(m, data, idx)).collect() }
+    }
 }
 
 #[derive(Serialize)]

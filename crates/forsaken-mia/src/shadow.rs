@@ -11,15 +11,13 @@
 //! entries plus the true class's probability and whether it is the arg-max). Probabilities enter
 //! on a log scale (floored at 1e-30), which spreads the confident end where members sit.
 
-use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
-use forsaken_data::Dataset;
-use forsaken_models::{predict, MembershipJudge, ModelError, Net, Outputs};
+use forsaken_models::settings::{self, SettingError};
+use forsaken_models::{MembershipOracle, ModelError, Outputs};
 
 use crate::logreg::LogReg;
 use crate::mlp_attack::SmallMlp;
-use crate::MembershipOracle;
 
 /// The attack classifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -66,6 +64,14 @@ pub struct ShadowConfig {
 impl Default for ShadowConfig {
     fn default() -> Self {
         Self { k: 4, top_k: 10, seed: 0, classifier: AttackClassifier::Logreg, input: AttackInput::TopK }
+    }
+}
+
+impl ShadowConfig {
+    /// Check the ranges: `k >= 1` shadow models, `top_k >= 1` entries.
+    pub fn check(&self) -> Result<(), SettingError> {
+        settings::at_least("k", self.k, 1)?;
+        settings::at_least("top_k", self.top_k, 1)
     }
 }
 
@@ -133,7 +139,8 @@ const MIN_PER_SIDE: usize = 20;
 impl ShadowOracle {
     /// Fit the attack classifiers on the outputs of the first `cfg.k` shadow models.
     pub fn fit(outputs: &ShadowOutputs, cfg: &ShadowConfig) -> Result<Self, ModelError> {
-        let recs: Vec<&ShadowRecord> = outputs.records.iter().filter(|r| r.model < cfg.k.max(1)).collect();
+        cfg.check().map_err(|e| e.within("oracles.shadow"))?;
+        let recs: Vec<&ShadowRecord> = outputs.records.iter().filter(|r| r.model < cfg.k).collect();
         let feats: Vec<Vec<f64>> = recs.iter().map(|r| attack_features(cfg, &r.probs, r.class)).collect();
         let ys: Vec<bool> = recs.iter().map(|r| r.member).collect();
         if !ys.iter().any(|&m| m) || ys.iter().all(|&m| m) {
@@ -187,20 +194,14 @@ fn attack_features(cfg: &ShadowConfig, probs: &[f32], class: u32) -> Vec<f64> {
     f
 }
 
-impl<B: Backend> MembershipJudge<B> for ShadowOracle {
-    fn name(&self) -> String {
-        "shadow".into()
+impl MembershipOracle for ShadowOracle {
+    fn id(&self) -> &str {
+        "shadow"
     }
-    fn decide(&self, net: &Net<B>, data: &Dataset, idx: &[usize]) -> Vec<bool> {
-        MembershipOracle::<B>::decide_outputs(self, &predict(net, data, idx), data, idx)
+    fn score(&self, o: &Outputs, _samples: &[usize]) -> Result<Vec<f64>, ModelError> {
+        Ok(self.score_outputs(o))
     }
-}
-
-impl<B: Backend> MembershipOracle<B> for ShadowOracle {
-    fn score_outputs(&self, o: &Outputs, _data: &Dataset, _idx: &[usize]) -> Vec<f64> {
-        ShadowOracle::score_outputs(self, o)
-    }
-    fn decide_outputs(&self, o: &Outputs, _data: &Dataset, _idx: &[usize]) -> Vec<bool> {
-        ShadowOracle::score_outputs(self, o).into_iter().map(|s| s >= 0.5).collect()
+    fn decide(&self, o: &Outputs, _samples: &[usize]) -> Result<Vec<bool>, ModelError> {
+        Ok(self.score_outputs(o).into_iter().map(|s| s >= 0.5).collect())
     }
 }

@@ -10,7 +10,9 @@
 //!   accuracy;
 //! * [`checkpoint`]: save and load of trained weights; [`Unlearned`], what a method returns (one
 //!   network or, for SISA, an [`Ensemble`]), measured through [`Predict`];
-//! * the [`Unlearner`] trait every unlearning method implements, with its [`UnlearnRequest`].
+//! * the [`Unlearner`] trait every unlearning method implements, with its [`UnlearnRequest`],
+//!   and [`Method`], how a method declares its id, knob and typed [`settings`] to the registry;
+//! * [`MembershipOracle`], the one oracle trait: scores and decisions from per-sample outputs.
 //!
 //! Everything is generic over burn's backend: `B: Backend` for inference, `B: AutodiffBackend`
 //! for training. No concrete backend is named outside tests.
@@ -19,15 +21,19 @@ pub mod checkpoint;
 pub mod ensemble;
 pub mod eval;
 pub mod net;
+pub mod oracle;
 pub mod progress;
+pub mod settings;
 pub mod train;
 pub mod unlearn;
 
 pub use ensemble::{Aggregation, Ensemble, Predict, Unlearned};
 pub use eval::{predict, Outputs};
 pub use net::{Activation, Net, NetConfig};
+pub use oracle::MembershipOracle;
+pub use settings::{Knob, Method, Role, SettingError, Stronger};
 pub use train::{train, train_with, TrainConfig};
-pub use unlearn::{MembershipJudge, StoppingRule, SweepVisit, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner};
+pub use unlearn::{StoppingRule, SweepVisit, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner};
 
 /// Errors of model construction, training and checkpoints.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +62,9 @@ pub enum ModelError {
     /// A request that a method cannot serve.
     #[error("invalid request: {0}")]
     Request(String),
+    /// A setting out of its range.
+    #[error(transparent)]
+    Setting(#[from] SettingError),
     /// Data error passed through.
     #[error(transparent)]
     Data(#[from] forsaken_data::DataError),

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use forsaken_data::Dataset;
 
+use crate::settings::{self, SettingError};
 use crate::{progress, ModelError, Net};
 
 /// Hyper-parameters of the training recipe (PROTOCOL.md: Adam 1e-3, batch 64 to 128).
@@ -36,6 +37,20 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self { epochs: 30, batch_size: 64, lr: 1e-3, seed: 0, early_stop_acc: None }
+    }
+}
+
+impl TrainConfig {
+    /// Check the recipe's ranges: epochs >= 1, batch >= 1, learning rate in (0, 1], early stop
+    /// in (0, 1].
+    pub fn check(&self) -> Result<(), SettingError> {
+        settings::at_least("epochs", self.epochs, 1)?;
+        settings::at_least("batch_size", self.batch_size, 1)?;
+        settings::learning_rate("lr", self.lr)?;
+        if let Some(a) = self.early_stop_acc {
+            settings::fraction("early_stop_train_acc", a)?;
+        }
+        Ok(())
     }
 }
 
@@ -85,6 +100,9 @@ pub fn train_with<B: AutodiffBackend>(
     if idx.is_empty() {
         return Err(ModelError::Request(format!("{label}: no training samples")));
     }
+    if cfg.batch_size == 0 {
+        return Err(ModelError::Request(format!("{label}: batch size 0")));
+    }
     if data.dim() != net.config.input_dim() {
         return Err(ModelError::Shape(format!(
             "{label}: data has {} features per sample, the network expects {}",
@@ -97,7 +115,7 @@ pub fn train_with<B: AutodiffBackend>(
     let mut optim = AdamConfig::new().init::<B, Net<B>>();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7a1_0000);
     let mut order: Vec<usize> = (0..idx.len()).collect();
-    let bs = cfg.batch_size.max(1);
+    let bs = cfg.batch_size;
     let steps_per_epoch = idx.len().div_ceil(bs);
     let pb = progress::bar((cfg.epochs * steps_per_epoch) as u64, label.to_string());
     let mut step = 0;

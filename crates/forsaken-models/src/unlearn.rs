@@ -1,39 +1,27 @@
 //! The `Unlearner` trait: one concept, one trait. A method takes an [`UnlearnRequest`] (the
 //! original model and what the method may use) and returns an [`UnlearnOutcome`].
 //!
-//! Methods that stop on a target forgetting rate consult a [`MembershipJudge`], the part of a
-//! membership oracle a method needs (its decisions); the oracles themselves live in
-//! `forsaken-mia`, one layer up, and implement this trait.
+//! Methods that stop on a target forgetting rate consult a [`MembershipOracle`] on the outputs
+//! of their current model; the oracles themselves live in `forsaken-mia`, one layer up.
 
 use std::collections::BTreeMap;
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use forsaken_data::Dataset;
 
-use crate::{ModelError, Net, TrainConfig, Unlearned};
-
-/// What a method needs from a membership oracle: a name and member / non-member decisions.
-pub trait MembershipJudge<B: Backend> {
-    /// Oracle id, e.g. `shadow` (reported with every result that it stopped).
-    fn name(&self) -> String;
-    /// `true` = the oracle calls the sample a member (memorized) of `net`'s training set.
-    fn decide(&self, net: &Net<B>, data: &Dataset, idx: &[usize]) -> Vec<bool>;
-}
+use crate::{MembershipOracle, ModelError, Net, TrainConfig, Unlearned};
 
 /// Stop when the forgetting rate on the forget set, judged by `oracle`, reaches `target_fr`.
-pub struct StoppingRule<'a, B: Backend> {
+/// How often to check and the step cap are the method's own settings.
+pub struct StoppingRule<'a> {
     /// The stopping oracle (never re-fitted during the run).
-    pub oracle: &'a dyn MembershipJudge<B>,
+    pub oracle: &'a dyn MembershipOracle,
     /// Target FR, e.g. 0.9.
     pub target_fr: f64,
     /// The oracle's decisions on the forget set for the original model (B_T / B_F).
     pub before: Vec<bool>,
-    /// Check every this many steps.
-    pub check_every: usize,
-    /// Step cap.
-    pub max_steps: usize,
 }
 
 /// Called at each check with the current (folded) model; returns named values recorded in
@@ -56,7 +44,7 @@ pub struct UnlearnRequest<'a, B: AutodiffBackend> {
     /// The recipe the original was trained with (retraining reuses it).
     pub train: &'a TrainConfig,
     /// Optional stopping oracle with its target FR.
-    pub stopping: Option<StoppingRule<'a, B::InnerBackend>>,
+    pub stopping: Option<StoppingRule<'a>>,
     /// Optional observer for traces.
     pub observer: Option<&'a Observer<'a, B::InnerBackend>>,
     /// Seed of this run.

@@ -32,20 +32,21 @@ fn register_font() {
     });
 }
 
+/// A method's colour: its registry position in a fixed palette (grey past its end).
 fn method_color(m: &str) -> RGBColor {
-    match m {
-        "forsaken" => RGBColor(214, 39, 40),
-        "retrain" => RGBColor(31, 119, 180),
-        "finetune" => RGBColor(44, 160, 44),
-        "scale" => RGBColor(148, 103, 189),
-        "forsaken-w" => RGBColor(255, 127, 14),
-        "neggrad" => RGBColor(140, 86, 75),
-        "neggrad-plus" => RGBColor(227, 119, 194),
-        "random-labels" => RGBColor(188, 189, 34),
-        "salun" => RGBColor(23, 190, 207),
-        "sisa" => RGBColor(0, 0, 128),
-        _ => RGBColor(127, 127, 127),
-    }
+    const PALETTE: [RGBColor; 10] = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+        RGBColor(0, 0, 128),
+    ];
+    PALETTE.get(crate::methods::rank(m)).copied().unwrap_or(RGBColor(127, 127, 127))
 }
 
 /// Write one figure as `<stem>.svg` and `<stem>.png` with the same drawing call (a macro:
@@ -127,8 +128,10 @@ where
     root.fill(&WHITE).map_err(e)?;
     for (col, (ds, model)) in panels(root, groups.len()).iter().zip(groups) {
         let (top, bottom) = col.split_vertically(400);
-        let runs: Vec<&&RunRecord> =
-            rs.iter().filter(|r| &r.dataset == ds && &r.model == model && (r.method == "forsaken" || r.method == "forsaken-w")).collect();
+        let runs: Vec<&&RunRecord> = rs
+            .iter()
+            .filter(|r| &r.dataset == ds && &r.model == model && crate::methods::role(&r.method) == Some(forsaken_models::Role::Masking))
+            .collect();
         let xmax = runs.iter().flat_map(|r| r.trace.iter().map(|t| t.step)).max().unwrap_or(10).max(10) as f64;
         let mut chart = ChartBuilder::on(&top)
             .caption(format!("{ds} ({model}): the masking methods' steps"), ("sans-serif", 18))
@@ -226,7 +229,7 @@ where
         chart.draw_series(LineSeries::new(vec![(1e-3, 1e-3), (1.0, 1.0)], BLACK.mix(0.3))).map_err(e)?;
         let mut curves =
             vec![("original (before)".to_string(), dir.join("roc").join(format!("{label}-{oracle}-forget-before.csv")), BLACK)];
-        for m in ["retrain", "forsaken", "forsaken-w"] {
+        for m in crate::methods::with_roles(&[forsaken_models::Role::Reference, forsaken_models::Role::Masking]) {
             curves.push((format!("{m} (after)"), dir.join("roc").join(format!("{label}-{oracle}-forget-after-{m}.csv")), method_color(m)));
         }
         for (name, path, c) in curves {

@@ -1,21 +1,27 @@
 //! # forsaken-repro
 //!
-//! The reproduction harness: experiment [`suite`]s, the [`runner`] that trains, audits and
+//! The reproduction harness: the [`methods`] registry, experiment [`suite`]s, the [`runner`] that trains, audits and
 //! unlearns with a cache of expensive artifacts and resumable, atomically written results,
 //! [`tables`] and the [`report`] (T1 to T4, REPORT.md) built with polars, [`figures`] (F1 to F4)
 //! drawn with plotters, and the shared [`pipeline`]
-//! pieces the `forsaken` command line uses (`train`, `unlearn`, `audit`).
+//! pieces and the model-folder [`workflow`] the `forsaken` command line calls (`train`,
+//! `unlearn`, `audit`).
 //!
 //! Every number written here comes from running the code; nothing is filled in by hand.
 
 pub mod figures;
 pub mod io;
+pub mod methods;
 pub mod pipeline;
 pub mod record;
 pub mod report;
 pub mod runner;
 pub mod suite;
 pub mod tables;
+pub mod workflow;
+
+#[cfg(test)]
+mod tests;
 
 pub use record::RunRecord;
 pub use runner::{run_suite, RunOptions};

@@ -8,74 +8,23 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::module::AutodiffModule;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use forsaken_baselines::{FineTune, NegGrad, NegGradPlus, RandomLabels, Retrain, SalUn, Scale, Sisa, SisaConfig};
 use forsaken_data::csv_table::CsvOptions;
 use forsaken_data::{registry, Dataset, ModelFamily, SplitSizes, Splits};
-use forsaken_mask::{Forsaken, ForsakenConfig};
 use forsaken_metrics::selectivity::{fr_bootstrap_ci, retained_vs_forget_auc};
 use forsaken_metrics::FrCounts;
-use forsaken_mia::{shadow_pool, LiraConfig, OracleSet, ShadowConfig, ShadowPool};
-use forsaken_models::{checkpoint, train, Net, NetConfig, Predict, TrainConfig, Unlearner};
+use forsaken_mia::{shadow_pool, LiraConfig, OracleSet, OracleSettings, ShadowConfig, ShadowEvidence, ShadowPool};
+use forsaken_models::settings::{self, SettingError};
+use forsaken_models::{checkpoint, train, Net, NetConfig, Predict, TrainConfig};
 
 use crate::io::write_atomic;
 use crate::record::OracleView;
 use crate::suite::Entry;
-
-/// Method ids this build can run (PROTOCOL.md).
-pub const METHODS: &[&str] =
-    &["forsaken", "forsaken-w", "retrain", "finetune", "neggrad", "neggrad-plus", "random-labels", "salun", "sisa", "scale"];
-
-/// Methods that stop on a target FR under the stopping oracle (the masking family).
-pub fn stops_on_target(id: &str) -> bool {
-    id == "forsaken" || id == "forsaken-w"
-}
-
-/// The settings methods are built from.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct MethodSettings {
-    /// `forsaken` (FORSAKEN.md section 3).
-    pub forsaken: ForsakenConfig,
-    /// `forsaken-w` (section 4.1).
-    pub forsaken_w: ForsakenConfig,
-    /// Fine-tuning epochs at default strength.
-    pub finetune_epochs: usize,
-    /// SISA's shards, slices and aggregation.
-    pub sisa: SisaConfig,
-}
-
-impl MethodSettings {
-    /// The masking-family config of `id`, if it is one.
-    pub fn masking(&self, id: &str) -> Option<&ForsakenConfig> {
-        match id {
-            "forsaken" => Some(&self.forsaken),
-            "forsaken-w" => Some(&self.forsaken_w),
-            _ => None,
-        }
-    }
-}
-
-/// Build a method by id.
-pub fn method<B: AutodiffBackend>(id: &str, s: &MethodSettings) -> Result<Box<dyn Unlearner<B>>> {
-    Ok(match id {
-        "forsaken" => Box::new(Forsaken::neuron(s.forsaken.clone())),
-        "forsaken-w" => Box::new(Forsaken::weight(s.forsaken_w.clone())),
-        "retrain" => Box::new(Retrain),
-        "finetune" => Box::new(FineTune { epochs: s.finetune_epochs }),
-        "scale" => Box::new(Scale::default()),
-        "neggrad" => Box::new(NegGrad::default()),
-        "neggrad-plus" => Box::new(NegGradPlus::default()),
-        "random-labels" => Box::new(RandomLabels::default()),
-        "salun" => Box::new(SalUn::default()),
-        "sisa" => Box::new(Sisa { config: s.sisa.clone() }),
-        other => anyhow::bail!("unknown method `{other}`; known: {}", METHODS.join(", ")),
-    })
-}
 
 /// Everything that defines the data side and the target model of one experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,7 +60,7 @@ impl ExperimentSpec {
             (family, registry::default_sizes(data.len()), 100)
         };
         let family = entry.model.unwrap_or(family);
-        Ok(Self {
+        let spec = Self {
             dataset: entry.dataset.clone(),
             label: entry.label.clone(),
             seed,
@@ -120,7 +69,9 @@ impl ExperimentSpec {
             family,
             net: NetConfig::for_family(family, &data.shape, data.num_classes),
             recipe: TrainConfig { epochs: entry.epochs.unwrap_or(epochs), batch_size, lr, seed, early_stop_acc },
-        })
+        };
+        spec.recipe.check()?;
+        Ok(spec)
     }
 
     /// Hash identifying the target model (and the data it saw).
@@ -217,20 +168,30 @@ impl Default for OracleConfig {
 
 impl OracleConfig {
     fn wants(&self, id: &str) -> bool {
-        self.ids.is_empty() || self.ids.iter().any(|i| i == id || i == "all")
+        forsaken_mia::selects(&self.ids, id)
+    }
+
+    /// Check the ids and every oracle's settings; errors name `oracles.<...>`.
+    pub fn check(&self) -> Result<(), SettingError> {
+        if let Some(bad) = self.ids.iter().find(|i| *i != "all" && !forsaken_mia::oracle_ids().contains(&i.as_str())) {
+            return Err(SettingError::new("oracles.ids", bad, format!("known: {}, all", forsaken_mia::oracle_ids().join(", "))));
+        }
+        self.shadow.check().map_err(|e| e.within("oracles.shadow"))?;
+        self.lira.check().map_err(|e| e.within("oracles.lira"))?;
+        settings::at_least("oracles.lira_shadows_mlp", self.lira_shadows_mlp, 1)?;
+        settings::at_least("oracles.lira_shadows_cnn", self.lira_shadows_cnn, 1)
     }
 }
 
-/// Train or load the shadow pool and fit the oracles on it.
+/// Train or load the shadow pool and fit the oracles on its outputs (on the shadow split, and,
+/// for per-example oracles, on target_train and target_test: every sample an audit judges).
 pub fn oracles<B: AutodiffBackend>(
     p: &Prepared,
     cfg: &OracleConfig,
     cache: Option<&Path>,
     device: &B::Device,
-) -> Result<(OracleSet<B::InnerBackend>, ShadowPool<B::InnerBackend>)>
-where
-    B::InnerBackend: 'static,
-{
+) -> Result<(OracleSet, ShadowPool<B::InnerBackend>)> {
+    cfg.check()?;
     let seed = cfg.shadow.seed ^ p.spec.seed.wrapping_mul(0x9e37_79b9);
     let mut k = cfg.shadow.k;
     if cfg.wants("lira") {
@@ -241,7 +202,11 @@ where
     }
     let pool = shadow_pool::<B>(&p.data, &p.splits.shadow, &p.spec.net, &p.spec.recipe, k, seed, cache, device)?;
     let shadow = ShadowConfig { seed, ..cfg.shadow.clone() };
-    let set = OracleSet::fit(&pool, &cfg.ids, &shadow, &cfg.lira)?;
+    let per_example = forsaken_mia::oracles().iter().any(|o| o.per_example && cfg.wants(o.id));
+    let queries =
+        if per_example { vec![pool.query(&p.data, &p.splits.target_train), pool.query(&p.data, &p.splits.target_test)] } else { vec![] };
+    let evidence = ShadowEvidence { outputs: &pool.outputs, in_sets: &pool.in_sets, queries: &queries };
+    let set = OracleSet::fit(&evidence, &cfg.ids, OracleSettings { shadow: &shadow, lira: &cfg.lira })?;
     Ok((set, pool))
 }
 
@@ -288,22 +253,23 @@ pub struct Baseline {
 
 impl Baseline {
     /// Decisions of `set` on `original` (a network or an ensemble).
-    pub fn new<B: Backend>(set: &OracleSet<B>, original: &dyn Predict, data: &Dataset, forget: &[usize], retained: &[usize]) -> Self {
+    pub fn new(set: &OracleSet, original: &dyn Predict, data: &Dataset, forget: &[usize], retained: &[usize]) -> Result<Self> {
         let (of, or) = (original.outputs(data, forget), original.outputs(data, retained));
-        Self {
-            decisions: set
-                .oracles
-                .iter()
-                .map(|(id, o)| (id.clone(), o.decide_outputs(&of, data, forget), o.decide_outputs(&or, data, retained)))
-                .collect(),
-        }
+        let decisions =
+            set.oracles.iter().map(|(id, o)| Ok((id.clone(), o.decide(&of, forget)?, o.decide(&or, retained)?))).collect::<Result<_>>()?;
+        Ok(Self { decisions })
+    }
+
+    /// The decisions of oracle `id` on D_u.
+    pub fn on_forget(&self, id: &str) -> Option<&[bool]> {
+        self.decisions.iter().find(|(i, _, _)| i == id).map(|(_, u, _)| u.as_slice())
     }
 }
 
 /// Every oracle's view of an unlearned model: FR on D_u (with a 95% bootstrap interval), FR on
 /// the retained sample, retained-vs-forget AUC. Selectivity is filled in later, against retrain.
-pub fn oracle_views<B: Backend>(
-    set: &OracleSet<B>,
+pub fn oracle_views(
+    set: &OracleSet,
     base: &Baseline,
     net: &dyn Predict,
     data: &Dataset,
@@ -314,12 +280,12 @@ pub fn oracle_views<B: Backend>(
     let mut out = std::collections::BTreeMap::new();
     let (of, or) = (net.outputs(data, forget), net.outputs(data, retained));
     for ((id, o), (_, bu, br)) in set.oracles.iter().zip(&base.decisions) {
-        let au = o.decide_outputs(&of, data, forget);
-        let ar = o.decide_outputs(&or, data, retained);
+        let au = o.decide(&of, forget)?;
+        let ar = o.decide(&or, retained)?;
         let cu = FrCounts::from_decisions(bu, &au)?;
         let cr = FrCounts::from_decisions(br, &ar)?;
         let ci = fr_bootstrap_ci(bu, &au, 1000, seed ^ 0xb007)?;
-        let auc = retained_vs_forget_auc(&o.score_outputs(&or, data, retained), &o.score_outputs(&of, data, forget)).ok();
+        let auc = retained_vs_forget_auc(&o.score(&or, retained)?, &o.score(&of, forget)?).ok();
         out.insert(
             id.clone(),
             OracleView {

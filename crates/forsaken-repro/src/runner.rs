@@ -18,7 +18,7 @@ use serde::Serialize;
 use forsaken_data::split::write_indices;
 use forsaken_metrics::selectivity::selectivity;
 use forsaken_metrics::FrCounts;
-use forsaken_models::{predict, MembershipJudge, Net, Predict, StoppingRule, TracePoint, UnlearnRequest};
+use forsaken_models::{Net, Predict, Role, StoppingRule, TracePoint, UnlearnRequest};
 
 use crate::io::{config_hash, git_commit, write_atomic};
 use crate::pipeline::{self, inner, Baseline, ExperimentSpec};
@@ -77,9 +77,8 @@ struct RunConfig<'a> {
     method: &'a str,
     oracles: &'a crate::pipeline::OracleConfig,
     stopping_oracle: &'a str,
-    masking: Option<&'a forsaken_mask::ForsakenConfig>,
-    finetune_epochs: Option<usize>,
-    sisa: Option<&'a forsaken_baselines::SisaConfig>,
+    /// The method's settings, as its registry entry resolved them.
+    settings: &'a serde_json::Value,
     sweep: Option<&'a [f64]>,
     target_fr: f64,
 }
@@ -103,7 +102,7 @@ fn sort_records(records: &mut [RunRecord], suite: &Suite) {
 fn run_config<'a>(
     suite: &'a Suite,
     entry: &'a Entry,
-    settings: &'a pipeline::MethodSettings,
+    settings: &'a BTreeMap<String, serde_json::Value>,
     experiment: &'a ExperimentSpec,
     m: &'a str,
     forget: &str,
@@ -114,10 +113,8 @@ fn run_config<'a>(
         method: m,
         oracles: &suite.oracles,
         stopping_oracle: &suite.stopping_oracle,
-        masking: settings.masking(m),
-        finetune_epochs: (m == "finetune").then_some(suite.finetune_epochs),
-        sisa: (m == "sisa").then_some(&suite.sisa),
-        sweep: if m == "scale" { Some(suite.scale_factors.as_slice()) } else { entry.sweeps(suite).get(m).map(Vec::as_slice) },
+        settings: &settings[m],
+        sweep: entry.sweeps(suite).get(m).map(Vec::as_slice),
         target_fr: suite.target_fr,
     }
 }
@@ -138,7 +135,8 @@ fn same_group(a: &RunRecord, b: &RunRecord) -> bool {
 
 /// Fill in retrain seconds and every oracle's selectivity from the group's retrain record.
 pub fn fill_relative(records: &mut [RunRecord]) {
-    let retrains: Vec<RunRecord> = records.iter().filter(|r| r.method == "retrain").cloned().collect();
+    let reference = crate::methods::reference();
+    let retrains: Vec<RunRecord> = records.iter().filter(|r| r.method == reference).cloned().collect();
     for r in records.iter_mut() {
         let Some(rt) = retrains.iter().find(|x| same_group(x, r)) else { continue };
         r.retrain_seconds = rt.seconds;
@@ -225,7 +223,7 @@ where
             let split_dir = opts.out_dir.join("splits").join(&label);
             p.splits.save(&split_dir)?;
 
-            let settings = suite.method_settings();
+            let settings = suite.method_settings().map_err(anyhow::Error::msg)?;
             let hash_of = |m: &str, forget: &str| config_hash(&run_config(suite, entry, &settings, &p.spec, m, forget));
             let done = |m: &str, forget: &str| {
                 let h = hash_of(m, forget);
@@ -267,12 +265,13 @@ where
             from_cache.fetch_add(pool.models.len() - pool.trained_now, std::sync::atomic::Ordering::SeqCst);
             drop(pool);
             let mut strength = BTreeMap::new();
+            let (train_out, test_out) = (orig.outputs(&p.data, &p.splits.target_train), orig.outputs(&p.data, &p.splits.target_test));
             for (id, o) in &set.oracles {
-                let s = o.strength(&orig, &p.data, &p.splits.target_train, &p.splits.target_test)?;
+                let s = forsaken_mia::strength(o.as_ref(), (&train_out, &p.splits.target_train), (&test_out, &p.splits.target_test))?;
                 write_atomic(&opts.out_dir.join("roc").join(format!("{label}-{id}-original.csv")), roc_csv(&s.roc).as_bytes())?;
                 strength.insert(id.clone(), s.summary);
             }
-            let orig_train = predict(&orig, &p.data, &p.splits.target_train).accuracy();
+            let orig_train = train_out.accuracy();
             let stop_oracle = set.get(&suite.stopping_oracle).expect("validated stopping oracle");
             let report_oracle = set.get(&suite.reporting_oracle).expect("validated reporting oracle");
             for (fspec, fsplit) in forget_sets.iter().zip(fsplits) {
@@ -283,28 +282,22 @@ where
                     continue;
                 }
                 let retained = pipeline::retained_sample(&fsplit.retain, seed);
-                let base = Baseline::new(&set, &orig, &p.data, &fsplit.forget, &retained);
+                let base = Baseline::new(&set, &orig, &p.data, &fsplit.forget, &retained)?;
                 let orig_acc = pipeline::accuracies(&orig, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
-                let stop_before = base
-                    .decisions
-                    .iter()
-                    .find(|(id, _, _)| *id == suite.stopping_oracle)
-                    .map(|(_, u, _)| u.clone())
-                    .expect("stopping oracle decisions");
-                let report_before = base
-                    .decisions
-                    .iter()
-                    .find(|(id, _, _)| *id == suite.reporting_oracle)
-                    .map(|(_, u, _)| u.clone())
-                    .expect("reporting oracle decisions");
+                let stop_before = base.on_forget(&suite.stopping_oracle).expect("stopping oracle decisions").to_vec();
+                let report_before = base.on_forget(&suite.reporting_oracle).expect("reporting oracle decisions").to_vec();
                 let test_idx = p.splits.target_test.clone();
                 let data_ref = &p.data;
                 let forget_ref = &fsplit.forget;
                 // the figures' view of a model: test accuracy and the reporting oracle's FR
                 let observe_any = |m: &dyn Predict| {
-                    let after = report_oracle.decide_outputs(&m.outputs(data_ref, forget_ref), data_ref, forget_ref);
+                    let after = report_oracle.decide(&m.outputs(data_ref, forget_ref), forget_ref);
                     let mut v = BTreeMap::from([("test_acc".to_string(), m.outputs(data_ref, &test_idx).accuracy())]);
-                    if let Some(fr) = FrCounts::from_decisions(&report_before, &after).ok().and_then(|c| c.forgetting_rate().value()) {
+                    let fr = after
+                        .ok()
+                        .and_then(|a| FrCounts::from_decisions(&report_before, &a).ok())
+                        .and_then(|c| c.forgetting_rate().value());
+                    if let Some(fr) = fr {
                         v.insert("fr_report".to_string(), fr);
                     }
                     v
@@ -314,15 +307,15 @@ where
                 // original (once per forget set) and after the methods drawn there
                 let roc_of = |model: &dyn Predict| -> Result<String> {
                     let test = &p.splits.target_test;
-                    let mut scores = report_oracle.score_outputs(&model.outputs(&p.data, &fsplit.forget), &p.data, &fsplit.forget);
-                    scores.extend(report_oracle.score_outputs(&model.outputs(&p.data, test), &p.data, test));
+                    let mut scores = report_oracle.score(&model.outputs(&p.data, &fsplit.forget), &fsplit.forget)?;
+                    scores.extend(report_oracle.score(&model.outputs(&p.data, test), test)?);
                     let mut labels = vec![true; fsplit.forget.len()];
                     labels.extend(std::iter::repeat_n(false, test.len()));
                     Ok(roc_csv(&forsaken_metrics::roc_curve(&scores, &labels)?))
                 };
                 let roc_path =
                     |which: &str| opts.out_dir.join("roc").join(format!("{label}-{fname}-{}-forget-{which}.csv", suite.reporting_oracle));
-                let roc_methods = ["retrain", "forsaken", "forsaken-w"];
+                let roc_methods = crate::methods::with_roles(&[Role::Reference, Role::Masking]);
                 if suite.methods.iter().any(|m| roc_methods.contains(&m.as_str()) && !done(m, &fname)) {
                     write_atomic(&roc_path("before"), roc_of(&orig)?.as_bytes())?;
                 }
@@ -331,10 +324,9 @@ where
                     if done(m, &fname) {
                         continue;
                     }
-                    let method = pipeline::method::<B>(m, &settings)?;
-                    let masking = settings.masking(m);
-                    let grid: Option<&[f64]> =
-                        if m == "scale" { Some(&suite.scale_factors) } else { entry.sweeps(suite).get(m).map(Vec::as_slice) };
+                    let method = crate::methods::build::<B>(m, &settings[m])?;
+                    let masking = crate::methods::role(m) == Some(Role::Masking);
+                    let grid: Option<&[f64]> = entry.sweeps(suite).get(m).map(Vec::as_slice);
                     let t = Instant::now();
                     let (out, secs, search_seconds, extra_trace) = if let Some(grid) = grid {
                         // the matched-FR strength search: weakest first, stop at the first strength
@@ -351,7 +343,7 @@ where
                                 let model = o.model.valid();
                                 let fr = FrCounts::from_decisions(
                                     &stop_before,
-                                    &stop_oracle.decide_outputs(&model.outputs(&p.data, &fsplit.forget), &p.data, &fsplit.forget),
+                                    &stop_oracle.decide(&model.outputs(&p.data, &fsplit.forget), &fsplit.forget)?,
                                 )
                                 .map_err(|e| forsaken_models::ModelError::Request(e.to_string()))?
                                 .forgetting_rate()
@@ -394,14 +386,9 @@ where
                         let search = (t.elapsed().as_secs_f64() - observed).max(0.0);
                         (o, run_secs, Some(search), trace)
                     } else {
-                        let rule = masking.map(|cfg| StoppingRule {
-                            oracle: stop_oracle as &dyn MembershipJudge<B::InnerBackend>,
-                            target_fr: suite.target_fr,
-                            before: stop_before.clone(),
-                            check_every: cfg.check_every,
-                            max_steps: cfg.max_steps,
-                        });
-                        let req = request::<B>(&target, &p, &fsplit, rule, Some(&observe), seed, masking.map(|_| suite.target_fr));
+                        let rule =
+                            masking.then(|| StoppingRule { oracle: stop_oracle, target_fr: suite.target_fr, before: stop_before.clone() });
+                        let req = request::<B>(&target, &p, &fsplit, rule, Some(&observe), seed, masking.then_some(suite.target_fr));
                         let o = method.unlearn(&req).with_context(|| format!("{label}: method {m}"))?;
                         let secs = (t.elapsed().as_secs_f64() - o.observer_seconds - o.setup_seconds).max(0.0);
                         (o, secs, None, vec![])
@@ -413,7 +400,8 @@ where
                     }
                     let acc = pipeline::accuracies(&after, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
                     // a method that trained its own deployed model (SISA) is compared with that model
-                    let own_base = out.deployed.as_ref().map(|d| Baseline::new(&set, &d.valid(), &p.data, &fsplit.forget, &retained));
+                    let own_base =
+                        out.deployed.as_ref().map(|d| Baseline::new(&set, &d.valid(), &p.data, &fsplit.forget, &retained)).transpose()?;
                     let views =
                         pipeline::oracle_views(&set, own_base.as_ref().unwrap_or(&base), &after, &p.data, &fsplit.forget, &retained, seed)?;
                     let mut trace = out.trace;
@@ -547,7 +535,7 @@ fn request<'a, B: AutodiffBackend>(
     target: &'a Net<B>,
     p: &'a pipeline::Prepared,
     fsplit: &'a forsaken_data::split::ForgetSplit,
-    stopping: Option<StoppingRule<'a, B::InnerBackend>>,
+    stopping: Option<StoppingRule<'a>>,
     observer: Option<&'a forsaken_models::unlearn::Observer<'a, B::InnerBackend>>,
     seed: u64,
     strength: Option<f64>,

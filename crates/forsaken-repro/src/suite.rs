@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use forsaken_data::{ForgetSpec, ModelFamily, SplitSizes};
 use std::collections::BTreeMap;
 
-use forsaken_baselines::SisaConfig;
-use forsaken_mask::ForsakenConfig;
+use forsaken_models::settings::{self, SettingError};
 
+use crate::methods;
 use crate::pipeline::OracleConfig;
 
 /// One dataset of a suite, with optional overrides of the registry's defaults.
@@ -44,22 +44,10 @@ pub struct Entry {
     pub sweeps: Option<BTreeMap<String, Vec<f64>>>,
 }
 
-/// The default sweep grids: six points per baseline, doubling (steps or epochs).
-pub fn default_sweeps() -> BTreeMap<String, Vec<f64>> {
-    let grid = |start: f64| (0..6).map(|i| start * f64::powi(2.0, i)).collect::<Vec<f64>>();
-    BTreeMap::from([
-        ("finetune".to_string(), grid(1.0)),
-        ("neggrad".to_string(), grid(5.0)),
-        ("neggrad-plus".to_string(), grid(15.0)),
-        ("random-labels".to_string(), grid(15.0)),
-        ("salun".to_string(), grid(15.0)),
-    ])
-}
-
 /// A whole suite. In a file (TOML, or JSON) only `name`, `seeds`, `entries`, `forget` and
 /// `methods` are required; every other key defaults to the value below, and nested tables
-/// (`oracles`, `forsaken`, `forsaken_w`, `sisa`) patch their defaults key by key. Unknown keys
-/// are errors at every level.
+/// (`oracles`, `settings.<method>`) patch their defaults key by key. Unknown keys are errors at
+/// every level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Suite {
@@ -85,31 +73,22 @@ pub struct Suite {
     /// The oracle of the headline columns and figures (default `shadow`).
     #[serde(default = "default_reporting_oracle")]
     pub reporting_oracle: String,
-    /// Factors tried by the strength search of `scale`, mildest first (FORSAKEN.md section 4:
-    /// 0.9, 0.8, ..., 0.1).
-    #[serde(default = "default_scale_factors")]
-    pub scale_factors: Vec<f64>,
-    /// Forsaken's settings (FORSAKEN.md section 3 defaults).
-    #[serde(default, deserialize_with = "patch_forsaken")]
-    pub forsaken: ForsakenConfig,
-    /// Forsaken-W's settings (default: FORSAKEN.md section 4.1).
-    #[serde(default = "ForsakenConfig::forsaken_w", deserialize_with = "patch_forsaken_w")]
-    pub forsaken_w: ForsakenConfig,
-    /// SISA's shards, slices and aggregation (default 5 x 4, mean).
-    #[serde(default, deserialize_with = "patch_sisa")]
-    pub sisa: SisaConfig,
+    /// Each method's settings, patching the defaults its registry entry declares key by key:
+    /// `[settings.forsaken-w]` with `max_steps = 20`, `[settings.sisa]` with `shards = 2`...
+    /// (`forsaken methods` lists every setting with its default).
+    #[serde(default)]
+    pub settings: BTreeMap<String, serde_json::Value>,
     /// The matched-FR strength search: for each baseline with a strength knob, the strengths
     /// tried, weakest first; the weakest reaching `target_fr` under the stopping oracle is
-    /// reported (or the best FR seen, marked "not reached"). Every listed method gets the same
-    /// number of points. Methods not listed run once at their default strength.
-    #[serde(default = "default_sweeps")]
+    /// reported (or the best FR seen, marked "not reached"). Every listed baseline gets the same
+    /// number of points; the `scale` control has its own grid (FORSAKEN.md section 4: 0.9,
+    /// 0.8, ..., 0.1). Methods not listed run once at their default strength. Default: each
+    /// method's registry grid.
+    #[serde(default = "methods::default_sweeps")]
     pub sweeps: BTreeMap<String, Vec<f64>>,
     /// Target FR of methods that stop on one and of the strength search (default 0.9).
     #[serde(default = "default_target_fr")]
     pub target_fr: f64,
-    /// Fine-tuning epochs at default strength (default 5).
-    #[serde(default = "default_finetune_epochs")]
-    pub finetune_epochs: usize,
     /// Training batch size (default 64).
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
@@ -132,14 +111,8 @@ fn default_stopping_oracle() -> String {
 fn default_reporting_oracle() -> String {
     "shadow".into()
 }
-fn default_scale_factors() -> Vec<f64> {
-    (1..=9).rev().map(|k| k as f64 / 10.0).collect()
-}
 fn default_target_fr() -> f64 {
     0.9
-}
-fn default_finetune_epochs() -> usize {
-    5
 }
 fn default_batch_size() -> usize {
     64
@@ -176,16 +149,6 @@ fn patched<'de, D: serde::Deserializer<'de>, T: Serialize + serde::de::Deseriali
 fn patch_oracles<'de, D: serde::Deserializer<'de>>(d: D) -> Result<OracleConfig, D::Error> {
     patched(d, OracleConfig::default())
 }
-fn patch_forsaken<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ForsakenConfig, D::Error> {
-    patched(d, ForsakenConfig::default())
-}
-fn patch_forsaken_w<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ForsakenConfig, D::Error> {
-    patched(d, ForsakenConfig::forsaken_w())
-}
-fn patch_sisa<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SisaConfig, D::Error> {
-    patched(d, SisaConfig::default())
-}
-
 /// The built-in suites, as shipped in `crates/forsaken-repro/suites/`.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("quick", include_str!("../suites/quick.toml")),
@@ -211,30 +174,6 @@ impl Entry {
     }
 }
 
-/// Check a sweep table: baselines with a knob only, positive increasing strengths, the same
-/// number of points for every method (the same budget).
-fn validate_sweeps(sweeps: &BTreeMap<String, Vec<f64>>, context: &str) -> Result<(), String> {
-    let mut points = None;
-    for (m, grid) in sweeps {
-        if !crate::pipeline::METHODS.contains(&m.as_str()) || matches!(m.as_str(), "forsaken" | "forsaken-w" | "retrain" | "scale" | "sisa")
-        {
-            return Err(format!("{context}: `{m}` is not a baseline with a strength knob to sweep"));
-        }
-        if grid.is_empty() || grid.iter().any(|v| !(v.is_finite() && *v > 0.0)) || grid.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(format!("{context}.{m}: strengths must be positive and increasing, got {grid:?}"));
-        }
-        if points.is_some_and(|p| p != grid.len()) {
-            return Err(format!(
-                "{context}: every method gets the same budget; `{m}` has {} points, another {}",
-                grid.len(),
-                points.unwrap_or(0)
-            ));
-        }
-        points = Some(grid.len());
-    }
-    Ok(())
-}
-
 impl Suite {
     /// Every forget set of the suite, its entries' own included, in first-seen order.
     pub fn all_forget_sets(&self) -> Vec<ForgetSpec> {
@@ -249,14 +188,10 @@ impl Suite {
         out
     }
 
-    /// The settings methods are built from.
-    pub fn method_settings(&self) -> crate::pipeline::MethodSettings {
-        crate::pipeline::MethodSettings {
-            forsaken: self.forsaken.clone(),
-            forsaken_w: self.forsaken_w.clone(),
-            finetune_epochs: self.finetune_epochs,
-            sisa: self.sisa.clone(),
-        }
+    /// Every method's resolved, checked settings (the registry's defaults patched by the
+    /// suite's `settings` tables).
+    pub fn method_settings(&self) -> Result<BTreeMap<String, serde_json::Value>, String> {
+        methods::resolve_all(&self.settings)
     }
 
     /// Parse a suite from TOML text (`origin` names it in errors), and validate it.
@@ -296,52 +231,51 @@ impl Suite {
             .map(|(n, text)| Self::from_toml(text, &format!("built-in suite `{n}`")).unwrap_or_else(|e| panic!("{e}")))
     }
 
-    /// Check the values a run relies on.
+    /// Check the values a run relies on; every range error names the setting, the value and
+    /// the allowed range (the same message the command line gives for the same value).
     pub fn validate(&self) -> Result<(), String> {
         if self.seeds.is_empty() || self.entries.is_empty() || self.forget.is_empty() {
             return Err(format!("suite `{}` needs at least one seed, one dataset and one forget set", self.name));
         }
         for m in &self.methods {
-            if !crate::pipeline::METHODS.contains(&m.as_str()) {
-                return Err(format!("unknown method `{m}`; known: {}", crate::pipeline::METHODS.join(", ")));
-            }
+            methods::find(m)?;
         }
+        self.method_settings()?;
         for o in [&self.stopping_oracle, &self.reporting_oracle] {
-            if !forsaken_mia::ORACLE_IDS.contains(&o.as_str()) {
-                return Err(format!("unknown oracle `{o}`; known: {}", forsaken_mia::ORACLE_IDS.join(", ")));
+            if !forsaken_mia::oracle_ids().contains(&o.as_str()) {
+                return Err(forsaken_mia::unknown_oracle(o).to_string());
             }
-            if !self.oracles.ids.is_empty() && !self.oracles.ids.iter().any(|i| i == "all" || i == o) {
+            if !forsaken_mia::selects(&self.oracles.ids, o) {
                 return Err(format!("oracle `{o}` is used for stopping or reporting but not in `oracles.ids`"));
             }
         }
-        validate_sweeps(&self.sweeps, "sweeps")?;
+        self.oracles.check().map_err(|e| e.to_string())?;
+        methods::validate_sweeps(&self.sweeps, "sweeps")?;
+        self.check_ranges().map_err(|e| e.to_string())?;
         for e in &self.entries {
+            let ctx = |err: SettingError| format!("entry `{}`: {err}", e.dataset);
             if let Some(sw) = &e.sweeps {
-                validate_sweeps(sw, &format!("entry `{}`: sweeps", e.dataset))?;
+                methods::validate_sweeps(sw, &format!("entry `{}`: sweeps", e.dataset))?;
             }
-        }
-        if self.scale_factors.iter().any(|f| !(0.0..=1.0).contains(f)) {
-            return Err("scale_factors must lie in [0, 1]".into());
-        }
-        if std::iter::once(self.early_stop_train_acc)
-            .chain(self.entries.iter().map(|e| e.early_stop_train_acc))
-            .flatten()
-            .any(|a| !(a > 0.0 && a <= 1.0))
-        {
-            return Err("early_stop_train_acc must be in (0, 1]".into());
-        }
-        if self.entries.iter().any(|e| e.forget.as_ref().is_some_and(|f| f.is_empty())) {
-            return Err("an entry's `forget` list, when given, must not be empty".into());
-        }
-        if !(self.target_fr > 0.0 && self.target_fr <= 1.0) {
-            return Err(format!("target_fr {} must be in (0, 1]", self.target_fr));
-        }
-        for e in &self.entries {
+            e.epochs.map_or(Ok(()), |n| settings::at_least("epochs", n, 1)).map_err(ctx)?;
+            e.early_stop_train_acc.map_or(Ok(()), |a| settings::fraction("early_stop_train_acc", a)).map_err(ctx)?;
+            if e.forget.as_ref().is_some_and(|f| f.is_empty()) {
+                return Err(format!("entry `{}`: its `forget` list, when given, must not be empty", e.dataset));
+            }
             if !forsaken_data::registry::is_registered(&e.dataset) && !e.dataset.contains(':') {
                 forsaken_data::registry::info(&e.dataset).map_err(|e| e.to_string())?;
             }
         }
         Ok(())
+    }
+
+    /// The suite-wide numbers: target FR, the training recipe's batch and learning rate, early
+    /// stop.
+    fn check_ranges(&self) -> Result<(), SettingError> {
+        settings::fraction("target_fr", self.target_fr)?;
+        settings::at_least("batch_size", self.batch_size, 1)?;
+        settings::learning_rate("lr", self.lr)?;
+        self.early_stop_train_acc.map_or(Ok(()), |a| settings::fraction("early_stop_train_acc", a))
     }
 }
 
@@ -359,19 +293,22 @@ mod tests {
         assert_eq!(full.entries.len(), 8);
         assert_eq!(full.seeds, vec![0, 1, 2]);
         assert_eq!(full.forget.iter().map(|f| f.canonical()).collect::<Vec<_>>(), ["1%", "10%", "20%", "class:0"]);
-        assert_eq!(full.methods.len(), crate::pipeline::METHODS.len());
+        assert_eq!(full.methods.len(), methods::ids().iter().filter(|m| **m != "test-noop").count());
     }
 
     const MINIMAL: &str = "name = \"t\"\nseeds = [0]\nforget = [\"10%\"]\nmethods = [\"retrain\"]\n[[entries]]\ndataset = \"digits\"\n";
 
     #[test]
     fn defaults_fill_what_a_file_omits_and_tables_patch_key_by_key() {
+        use forsaken_mask::{ForsakenConfig, ForsakenWSettings};
+        let w = |s: &Suite| serde_json::from_value::<ForsakenWSettings>(s.method_settings().unwrap()["forsaken-w"].clone()).unwrap().0;
         let s = Suite::from_toml(MINIMAL, "t").unwrap();
-        assert_eq!(s.forsaken_w, ForsakenConfig::forsaken_w());
+        assert_eq!(w(&s), ForsakenConfig::forsaken_w());
         assert_eq!(s.stopping_oracle, "loss");
-        assert_eq!(s.sweeps, default_sweeps());
-        let s = Suite::from_toml(&format!("{MINIMAL}[forsaken_w]\nmax_steps = 20\n[oracles.shadow]\nk = 2\n"), "t").unwrap();
-        assert_eq!(s.forsaken_w, ForsakenConfig { max_steps: 20, ..ForsakenConfig::forsaken_w() });
+        assert_eq!(s.sweeps, methods::default_sweeps());
+        assert_eq!(s.sweeps["scale"], [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]);
+        let s = Suite::from_toml(&format!("{MINIMAL}[settings.forsaken-w]\nmax_steps = 20\n[oracles.shadow]\nk = 2\n"), "t").unwrap();
+        assert_eq!(w(&s), ForsakenConfig { max_steps: 20, ..ForsakenConfig::forsaken_w() });
         assert_eq!(s.oracles.shadow.k, 2);
         assert_eq!(s.oracles.lira_shadows_mlp, OracleConfig::default().lira_shadows_mlp);
     }
@@ -380,7 +317,9 @@ mod tests {
     fn unknown_keys_and_bad_values_are_errors_that_name_them() {
         for (extra, needle) in [
             ("bogus = 1\n", "bogus"),
-            ("[forsaken]\netaa = 0.1\n", "etaa"),
+            ("[settings.forsaken]\netaa = 0.1\n", "forsaken.etaa"),
+            ("[settings.nope]\nsteps = 1\n", "unknown method `nope`"),
+            ("[settings.neggrad]\nsteps = \"many\"\n", "neggrad.steps"),
             ("[oracles.shadow]\nkk = 2\n", "kk"),
             ("[sweeps]\nneggrad = [5.0, 10.0]\nsalun = [1.0]\n", "same budget"),
             ("[sweeps]\nretrain = [1.0]\n", "retrain"),
@@ -411,7 +350,7 @@ mod tests {
         assert_eq!(own.early_stop_train_acc(&s), Some(0.99));
         assert_eq!(plain.early_stop_train_acc(&s), Some(0.9));
         assert_eq!(own.sweeps(&s).get("neggrad"), Some(&vec![1.0, 2.0]));
-        assert_eq!(plain.sweeps(&s), &default_sweeps());
+        assert_eq!(plain.sweeps(&s), &methods::default_sweeps());
         assert_eq!(own.forget_sets(&s).iter().map(|f| f.canonical()).collect::<Vec<_>>(), ["class:0"]);
         assert_eq!(plain.forget_sets(&s).iter().map(|f| f.canonical()).collect::<Vec<_>>(), ["10%"]);
         // the shipped full suite: cut image sets (their own forget sets and sweeps), uncut tables
@@ -420,7 +359,10 @@ mod tests {
             let image = matches!(e.dataset.as_str(), "mnist" | "fashion-mnist" | "cifar-10");
             assert_eq!(e.forget.is_some(), image, "{}", e.dataset);
             assert_eq!(e.sizes.is_some(), image, "{}", e.dataset);
-            assert!(e.sweeps(&full).values().all(|g| g.len() == if image { 4 } else { 6 }), "{}", e.dataset);
+            let sweeps = e.sweeps(&full);
+            let baselines = sweeps.iter().filter(|(m, _)| methods::role(m) == Some(forsaken_models::Role::Baseline));
+            assert!(baselines.map(|(_, g)| g.len()).all(|n| n == if image { 4 } else { 6 }), "{}", e.dataset);
+            assert_eq!(sweeps["scale"].len(), 9, "{}: the scale control keeps its nine factors", e.dataset);
         }
         assert!(full.notes.as_deref().is_some_and(|n| n.contains("Floors")));
     }

@@ -16,8 +16,8 @@ use crate::record::RunRecord;
 
 fn oracle_ids(records: &[RunRecord]) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
-    for id in forsaken_mia::ORACLE_IDS {
-        if records.iter().any(|r| r.oracles.contains_key(*id)) {
+    for id in forsaken_mia::oracle_ids() {
+        if records.iter().any(|r| r.oracles.contains_key(id)) {
             ids.push(id.to_string());
         }
     }
@@ -78,9 +78,9 @@ pub fn records_frame(records: &[RunRecord]) -> Result<DataFrame> {
 /// Gap to retrain (PROTOCOL.md), in points: the mean absolute difference from the retrained
 /// model of the same group over UA, RA, TA and the reporting oracle's member rate on D_u.
 fn gap_to_retrain(r: &RunRecord, records: &[RunRecord]) -> Option<f64> {
-    let rt = records
-        .iter()
-        .find(|x| x.method == "retrain" && x.dataset == r.dataset && x.model == r.model && x.seed == r.seed && x.forget == r.forget)?;
+    let rt = records.iter().find(|x| {
+        x.method == crate::methods::reference() && x.dataset == r.dataset && x.model == r.model && x.seed == r.seed && x.forget == r.forget
+    })?;
     let oracle = r.config.get("reporting_oracle").and_then(|v| v.as_str()).unwrap_or("shadow");
     let rate = |x: &RunRecord| x.oracles.get(oracle).map(|v| v.members_after as f64 / x.n_forget.max(1) as f64);
     let d = [
@@ -132,9 +132,9 @@ pub(crate) fn fmt_ms(df: &DataFrame, name: &str, i: usize, digits: usize) -> Str
     }
 }
 
-/// Method order in tables: the reference first, then Forsaken, then the rest.
+/// Method order in tables: the registry's (the reference first, then the masking methods).
 fn method_rank(m: &str) -> usize {
-    ["retrain", "forsaken", "forsaken-w", "finetune", "scale"].iter().position(|x| *x == m).unwrap_or(99)
+    crate::methods::rank(m)
 }
 
 /// Write `summary.csv` and `summary.md` under `dir`.

@@ -1,0 +1,493 @@
+//! The model-folder workflow of the command line, as library functions: [`train`] a target
+//! model into a folder, [`unlearn`] a forget set from it with one registered method, and
+//! [`audit`] the result under every oracle. The `forsaken` binary only parses flags into these
+//! jobs and prints what they return.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use forsaken_data::split::{read_indices, write_indices};
+use forsaken_data::{registry, ForgetSpec, ModelFamily};
+use forsaken_metrics::FrCounts;
+use forsaken_mia::{ShadowConfig, WEAK_ORACLE_AUC};
+use forsaken_models::settings::{self, SettingError};
+use forsaken_models::{checkpoint, predict, Predict, Role, StoppingRule, UnlearnRequest, Unlearned};
+
+use crate::io::write_atomic;
+use crate::pipeline::{self, inner, Baseline, ExperimentSpec, OracleConfig, Prepared};
+use crate::record::OracleView;
+use crate::suite::Entry;
+
+/// Where a job reads data and caches models, and the backend it records.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Cache of target models and shadow pools.
+    pub cache_dir: Option<PathBuf>,
+    /// Backend name for manifests.
+    pub backend: String,
+}
+
+/// What `train` and `unlearn` write next to a model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// `trained` or `unlearned`.
+    pub kind: String,
+    /// The experiment (data, split, model, recipe).
+    pub spec: ExperimentSpec,
+    /// Method (for unlearned models).
+    pub method: Option<String>,
+    /// Forget spec (for unlearned models).
+    pub forget: Option<String>,
+    /// Why the method stopped.
+    pub stop_reason: Option<String>,
+    /// Seconds of training or unlearning.
+    pub seconds: f64,
+    /// Accuracy on target_train (trained) or the retained set (unlearned).
+    pub train_acc: f64,
+    /// Accuracy on target_test.
+    pub test_acc: f64,
+    /// Backend used.
+    pub backend: String,
+}
+
+/// Read the manifest of a model folder.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let p = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&p)
+        .with_context(|| format!("reading {} (is this a folder written by `forsaken train` or `unlearn`?)", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a valid manifest", p.display()))
+}
+
+fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
+    write_atomic(&dir.join("manifest.json"), serde_json::to_string_pretty(m)?.as_bytes())
+}
+
+fn prepared(spec: &ExperimentSpec, data_dir: &Path) -> Result<Prepared> {
+    let data = pipeline::load_data(&spec.dataset, spec.label.as_deref(), data_dir, spec.pool_limit, spec.seed)?;
+    pipeline::prepare(spec.clone(), data)
+}
+
+/// `forsaken train`: what to train.
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    /// Dataset id or spec.
+    pub dataset: String,
+    /// Label column of a `csv:` table.
+    pub label: Option<String>,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Seed.
+    pub seed: u64,
+    /// Model family (default: the dataset's).
+    pub model: Option<ModelFamily>,
+    /// Epochs (default: the dataset's).
+    pub epochs: Option<usize>,
+    /// Seeded subset of the pool.
+    pub limit: Option<usize>,
+    /// Members in target_train.
+    pub target_size: Option<usize>,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Print train and reference accuracy after every epoch (bypasses the cache).
+    pub curve: bool,
+}
+
+impl TrainJob {
+    /// Check the numbers before any data is read (same messages as a suite's).
+    pub fn check(&self) -> Result<(), SettingError> {
+        self.epochs.map_or(Ok(()), |e| settings::at_least("epochs", e, 1))?;
+        settings::at_least("batch_size", self.batch_size, 1)?;
+        settings::learning_rate("lr", self.lr)?;
+        self.target_size.map_or(Ok(()), |n| settings::at_least("target_size", n, 2))?;
+        self.limit.map_or(Ok(()), |n| settings::at_least("limit", n, 8))
+    }
+
+    fn spec(&self, data_dir: &Path) -> Result<Prepared> {
+        let entry = Entry {
+            label: self.label.clone(),
+            dataset: self.dataset.clone(),
+            model: self.model,
+            pool_limit: self.limit,
+            sizes: self.target_size.map(|n| forsaken_data::SplitSizes {
+                target_train: n,
+                target_test: n,
+                reference: n / 2,
+                shadow: Some(2 * n),
+            }),
+            epochs: self.epochs,
+            forget: None,
+            early_stop_train_acc: None,
+            sweeps: None,
+        };
+        let data = pipeline::load_data(&self.dataset, self.label.as_deref(), data_dir, self.limit, self.seed)?;
+        let mut spec = ExperimentSpec::resolve(&entry, self.seed, &data, self.batch_size, self.lr, None)?;
+        if self.limit.is_some() && registry::is_registered(&self.dataset) {
+            let pool = registry::info(&self.dataset)?.pool as f64;
+            spec.sizes = forsaken_data::Splits::scaled(spec.sizes, data.len(), (data.len() as f64 / pool).min(1.0));
+        }
+        pipeline::prepare(spec, data)
+    }
+}
+
+/// What [`train`] did.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// The manifest written.
+    pub manifest: Manifest,
+    /// Members trained on.
+    pub members: usize,
+    /// Loaded from the cache instead of trained.
+    pub cached: bool,
+}
+
+/// Train (or load from the cache) a target model and write it, its splits and its manifest to
+/// `job.out`. With `curve`, `on_epoch(epoch, train_acc, reference_acc, seconds)` is called after
+/// every epoch.
+pub fn train<B: AutodiffBackend>(
+    job: &TrainJob,
+    env: &Env,
+    device: &B::Device,
+    on_epoch: &mut dyn FnMut(usize, f64, f64, f64),
+) -> Result<Trained> {
+    job.check()?;
+    let p = job.spec(&env.data_dir)?;
+    let t = Instant::now();
+    let (net, cached) = if job.curve {
+        let fresh = forsaken_models::train::fresh::<B>(&p.spec.net, p.spec.seed, device)?;
+        let net = forsaken_models::train_with(fresh, &p.data, &p.splits.target_train, &p.spec.recipe, "train", &mut |e, net| {
+            let m = net.valid();
+            let tr = predict(&m, &p.data, &p.splits.target_train).accuracy();
+            let rf = predict(&m, &p.data, &p.splits.reference).accuracy();
+            on_epoch(e, tr, rf, t.elapsed().as_secs_f64());
+            Ok(true)
+        })?;
+        (net, false)
+    } else {
+        let (net, _, cached) = pipeline::target_model::<B>(&p, env.cache_dir.as_deref(), device)?;
+        (net, cached)
+    };
+    let seconds = t.elapsed().as_secs_f64();
+    let m = inner(&net);
+    checkpoint::save(&m, &job.out.join("model"))?;
+    p.splits.save(&job.out.join("splits"))?;
+    let manifest = Manifest {
+        kind: "trained".into(),
+        spec: p.spec.clone(),
+        method: None,
+        forget: None,
+        stop_reason: None,
+        seconds,
+        train_acc: predict(&m, &p.data, &p.splits.target_train).accuracy(),
+        test_acc: predict(&m, &p.data, &p.splits.target_test).accuracy(),
+        backend: env.backend.clone(),
+    };
+    write_manifest(&job.out, &manifest)?;
+    Ok(Trained { manifest, members: p.splits.target_train.len(), cached })
+}
+
+/// `forsaken unlearn`: which model, method and forget set.
+#[derive(Debug, Clone)]
+pub struct UnlearnJob {
+    /// Folder written by [`train`].
+    pub model: PathBuf,
+    /// Method id (the registry's).
+    pub method: String,
+    /// The method's settings patch (its flags).
+    pub settings: serde_json::Value,
+    /// Forget spec.
+    pub forget: String,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Masking methods: target FR, stopping oracle and its shadow models.
+    pub target_fr: Option<f64>,
+    /// See `target_fr`.
+    pub stop_oracle: Option<String>,
+    /// See `target_fr`.
+    pub shadows: Option<usize>,
+}
+
+impl UnlearnJob {
+    /// The method's resolved settings and the stopping rule's parts, checked before any data
+    /// is read; run-level flags that do not apply to the method are errors.
+    fn checked(&self) -> Result<(serde_json::Value, Option<(f64, String, usize)>)> {
+        let def = crate::methods::find(&self.method).map_err(anyhow::Error::msg)?;
+        let settings = def.resolve(&self.settings)?;
+        if def.role != Role::Masking {
+            if let Some(flag) = [
+                ("--target-fr", self.target_fr.is_some()),
+                ("--stop-oracle", self.stop_oracle.is_some()),
+                ("--shadows", self.shadows.is_some()),
+            ]
+            .iter()
+            .find(|(_, given)| *given)
+            {
+                bail!("{} does not apply to method `{}` (it does not stop on a target FR)", flag.0, self.method);
+            }
+            return Ok((settings, None));
+        }
+        let target = self.target_fr.unwrap_or(0.9);
+        settings::fraction("target_fr", target)?;
+        let oracle = self.stop_oracle.clone().unwrap_or_else(|| "loss".into());
+        if !forsaken_mia::oracle_ids().contains(&oracle.as_str()) {
+            bail!("--stop-oracle: {}", forsaken_mia::unknown_oracle(&oracle));
+        }
+        let k = self.shadows.unwrap_or(4);
+        settings::at_least("oracles.shadow.k", k, 1)?;
+        Ok((settings, Some((target, oracle, k))))
+    }
+}
+
+/// What [`unlearn`] did.
+#[derive(Debug, Clone)]
+pub struct UnlearnedModel {
+    /// The manifest written.
+    pub manifest: Manifest,
+    /// Samples forgotten.
+    pub forgotten: usize,
+}
+
+/// Unlearn a forget set from a trained model with one method; write the result, its forget
+/// set and its manifest to `job.out`.
+pub fn unlearn<B: AutodiffBackend>(job: &UnlearnJob, env: &Env, device: &B::Device) -> Result<UnlearnedModel> {
+    let (settings, stop) = job.checked()?;
+    let man = read_manifest(&job.model)?;
+    if man.kind != "trained" {
+        bail!("{} holds a `{}` model; unlearn starts from a model written by `forsaken train`", job.model.display(), man.kind);
+    }
+    let p = prepared(&man.spec, &env.data_dir)?;
+    let original = checkpoint::load::<B>(&job.model.join("model"), device)?;
+    let fs = job.forget.parse::<ForgetSpec>()?.select(&p.data, &p.splits.target_train, man.spec.seed)?;
+    let method = crate::methods::build::<B>(&job.method, &settings)?;
+    let oracles = match &stop {
+        Some((_, id, k)) => {
+            let oc = OracleConfig {
+                ids: vec![id.clone()],
+                shadow: ShadowConfig { k: *k, ..ShadowConfig::default() },
+                ..OracleConfig::default()
+            };
+            Some(pipeline::oracles::<B>(&p, &oc, env.cache_dir.as_deref(), device)?.0)
+        }
+        None => None,
+    };
+    let stopping = match (&stop, &oracles) {
+        (Some((target, id, _)), Some(set)) => {
+            let oracle = set.get(id).expect("the oracle just fitted");
+            let before = oracle.decide(&predict(&inner(&original), &p.data, &fs.forget), &fs.forget)?;
+            Some(StoppingRule { oracle, target_fr: *target, before })
+        }
+        _ => None,
+    };
+    let req = UnlearnRequest::<B> {
+        original: &original,
+        data: &p.data,
+        forget: &fs.forget,
+        retain: &fs.retain,
+        reference: &p.splits.reference,
+        train: &p.spec.recipe,
+        strength: stopping.as_ref().map(|r| r.target_fr),
+        stopping,
+        observer: None,
+        seed: man.spec.seed,
+    };
+    let t = Instant::now();
+    let out = method.unlearn(&req)?;
+    let seconds = (t.elapsed().as_secs_f64() - out.setup_seconds).max(0.0);
+    let m = out.model.valid();
+    m.save(&job.out)?;
+    write_indices(&job.out.join("forget.idx.txt"), &fs.forget)?;
+    let manifest = Manifest {
+        kind: "unlearned".into(),
+        spec: p.spec.clone(),
+        method: Some(job.method.clone()),
+        forget: Some(job.forget.clone()),
+        stop_reason: Some(out.stop_reason.clone()),
+        seconds,
+        train_acc: m.outputs(&p.data, &fs.retain).accuracy(),
+        test_acc: m.outputs(&p.data, &p.splits.target_test).accuracy(),
+        backend: env.backend.clone(),
+    };
+    write_manifest(&job.out, &manifest)?;
+    Ok(UnlearnedModel { manifest, forgotten: fs.forget.len() })
+}
+
+/// `forsaken audit`: the models to compare and the oracles.
+#[derive(Debug, Clone)]
+pub struct AuditJob {
+    /// The original model's folder.
+    pub before: PathBuf,
+    /// The unlearned model's folder.
+    pub after: PathBuf,
+    /// A model retrained without the forget set, for selectivity.
+    pub retrained: Option<PathBuf>,
+    /// Oracle ids (or `all`).
+    pub oracles: Vec<String>,
+    /// Shadow models of the shadow attack.
+    pub shadows: usize,
+}
+
+/// One oracle's line of an audit.
+#[derive(Debug, Clone, Serialize)]
+pub struct OracleAudit {
+    /// Its strength on the original model (target_train vs target_test).
+    pub strength: forsaken_metrics::OracleStrength,
+    /// Its view of the unlearned model.
+    pub after: OracleView,
+}
+
+/// What [`audit`] found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Audit {
+    /// Samples in D_u.
+    pub forget: usize,
+    /// Retained samples judged for FR on retained.
+    pub retained_sample: usize,
+    /// Per oracle, in registry order.
+    pub oracles: BTreeMap<String, OracleAudit>,
+    /// Oracle ids in registry order.
+    pub order: Vec<String>,
+    /// (forget, retain, test) accuracy before and after.
+    pub before: (f64, f64, f64),
+    /// See `before`.
+    pub after: (f64, f64, f64),
+    /// A retrained model was given (selectivity is filled in).
+    pub with_retrained: bool,
+}
+
+fn loaded<B: AutodiffBackend>(dir: &Path, device: &B::Device) -> Result<Unlearned<B::InnerBackend>> {
+    Ok(Unlearned::<B::InnerBackend>::load(dir, device)?)
+}
+
+/// Audit an unlearned model against its original under the selected oracles.
+pub fn audit<B: AutodiffBackend>(job: &AuditJob, env: &Env, device: &B::Device) -> Result<Audit> {
+    settings::at_least("oracles.shadow.k", job.shadows, 1)?;
+    let (before_m, after_m) = (read_manifest(&job.before)?, read_manifest(&job.after)?);
+    if before_m.spec != after_m.spec {
+        bail!("{} and {} were not made from the same experiment (dataset, seed, splits, model)", job.before.display(), job.after.display());
+    }
+    let p = prepared(&before_m.spec, &env.data_dir)?;
+    let forget = read_indices(&job.after.join("forget.idx.txt"))?;
+    let fset: std::collections::HashSet<usize> = forget.iter().copied().collect();
+    let retain: Vec<usize> = p.splits.target_train.iter().copied().filter(|i| !fset.contains(i)).collect();
+    let retained = pipeline::retained_sample(&retain, p.spec.seed);
+    let before = checkpoint::load::<B::InnerBackend>(&job.before.join("model"), device)?;
+    let after = loaded::<B>(&job.after, device)?;
+    let oc = OracleConfig {
+        ids: job.oracles.clone(),
+        shadow: ShadowConfig { k: job.shadows, ..ShadowConfig::default() },
+        ..OracleConfig::default()
+    };
+    let (set, _) = pipeline::oracles::<B>(&p, &oc, env.cache_dir.as_deref(), device)?;
+    let base = Baseline::new(&set, &before, &p.data, &forget, &retained)?;
+    let mut views = pipeline::oracle_views(&set, &base, &after, &p.data, &forget, &retained, p.spec.seed)?;
+    if let Some(rdir) = &job.retrained {
+        let rm = read_manifest(rdir)?;
+        if rm.spec != before_m.spec || read_indices(&rdir.join("forget.idx.txt"))? != forget {
+            bail!("{} was not retrained from the same experiment and forget set", rdir.display());
+        }
+        let rv = pipeline::oracle_views(&set, &base, &loaded::<B>(rdir, device)?, &p.data, &forget, &retained, p.spec.seed)?;
+        for (id, v) in views.iter_mut() {
+            let r = &rv[id];
+            v.selectivity = forsaken_metrics::selectivity::selectivity(v.fr, v.fr_retained, r.fr, r.fr_retained);
+        }
+    }
+    let (train_out, test_out) = (before.outputs(&p.data, &p.splits.target_train), before.outputs(&p.data, &p.splits.target_test));
+    let mut oracles = BTreeMap::new();
+    for (id, o) in &set.oracles {
+        let s = forsaken_mia::strength(o.as_ref(), (&train_out, &p.splits.target_train), (&test_out, &p.splits.target_test))?;
+        oracles.insert(id.clone(), OracleAudit { strength: s.summary, after: views[id].clone() });
+    }
+    let acc = |m: &dyn Predict| {
+        let a = pipeline::accuracies(m, &p.data, &forget, &retain, &p.splits.target_test);
+        (a.forget, a.retain, a.test)
+    };
+    Ok(Audit {
+        forget: forget.len(),
+        retained_sample: retained.len(),
+        order: set.oracles.iter().map(|(id, _)| id.clone()).collect(),
+        oracles,
+        before: acc(&before),
+        after: acc(&after),
+        with_retrained: job.retrained.is_some(),
+    })
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or("undefined".into(), |v| format!("{:.1}%", 100.0 * v))
+}
+
+impl Audit {
+    /// The audit as the JSON `--json` writes: every oracle's strength and view, the shadow
+    /// oracle's counts, accuracies before and after.
+    pub fn json(&self) -> serde_json::Value {
+        let shadow_counts = self.oracles.get("shadow").map(|o| FrCounts {
+            b_t: o.after.members_before,
+            b_f: self.forget - o.after.members_before,
+            a_t: o.after.members_after,
+            a_f: self.forget - o.after.members_after,
+        });
+        let acc = |a: (f64, f64, f64)| serde_json::json!({"acc_forget": a.0, "acc_retain": a.1, "acc_test": a.2});
+        serde_json::json!({
+            "oracles": self.oracles,
+            "shadow_counts": shadow_counts,
+            "before": acc(self.before),
+            "after": acc(self.after),
+        })
+    }
+}
+
+impl std::fmt::Display for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        writeln!(s, "forget set: {} samples; retained sample for FR_r: {}", self.forget, self.retained_sample)?;
+        writeln!(
+            s,
+            "{:<11} {:>6} {:>8} {:>9} {:>9} | {:>8} {:>15} {:>8} {:>8} {:>11}",
+            "oracle", "AUC", "bal.acc", "TPR@1%", "TPR@0.1%", "FR", "95% CI", "FR_r", "select.", "ret-v-f AUC"
+        )?;
+        let rate = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{:.1}%", 100.0 * v));
+        for id in &self.order {
+            let (st, v) = (&self.oracles[id].strength, &self.oracles[id].after);
+            let ci = match (v.fr_ci_low, v.fr_ci_high) {
+                (Some(l), Some(h)) => format!("[{:.1}, {:.1}]", 100.0 * l, 100.0 * h),
+                _ => "n/a".into(),
+            };
+            writeln!(
+                s,
+                "{:<11} {:>6.3} {:>7.1}% {:>9} {:>9} | {:>8} {:>15} {:>8} {:>8} {:>11}{}",
+                id,
+                st.auc,
+                100.0 * st.balanced_accuracy,
+                rate(st.tpr_at_1pct_fpr),
+                rate(st.tpr_at_0_1pct_fpr),
+                pct(v.fr),
+                ci,
+                pct(v.fr_retained),
+                v.selectivity.map_or("n/a".into(), |x| format!("{x:.2}")),
+                v.ret_vs_forget_auc.map_or("n/a".into(), |x| format!("{x:.3}")),
+                if st.auc < WEAK_ORACLE_AUC { "  <- weak: cannot see membership here" } else { "" }
+            )?;
+        }
+        let shadow = self.oracles.get("shadow").map_or("n/a (shadow oracle not selected)".into(), |o| pct(o.after.fr));
+        writeln!(s, "\nforgetting rate (shadow): {shadow}")?;
+        writeln!(s, "{:<10} {:>8} {:>8} {:>8}", "", "UA", "RA", "TA")?;
+        for (name, m) in [("before", self.before), ("after", self.after)] {
+            writeln!(s, "{:<10} {:>7.1}% {:>7.1}% {:>7.1}%", name, 100.0 * (1.0 - m.0), 100.0 * m.1, 100.0 * m.2)?;
+        }
+        if !self.with_retrained {
+            writeln!(s, "(pass --retrained DIR, a model retrained without the forget set, for the selectivity ratio)")?;
+        }
+        f.write_str(s.trim_end())
+    }
+}
