@@ -48,3 +48,58 @@ impl<B: AutodiffBackend> Unlearner<B> for Noop {
         Ok(UnlearnOutcome::finished(req.original.clone(), level, format!("did nothing {level} times"), level as f64))
     }
 }
+
+type B = burn::backend::Autodiff<burn::backend::Flex>;
+
+#[test]
+fn one_registry_line_puts_a_method_in_the_cli_the_suite_the_runner_and_the_report() {
+    use crate::methods;
+
+    // the command line: `--method test-noop` and its own flag, derived from the registry
+    let cli = clap::Command::new("unlearn").arg(clap::Arg::new("method").long("method")).args(methods::cli_args());
+    let m = cli.clone().try_get_matches_from(["unlearn", "--method", "test-noop", "--level", "3"]).unwrap();
+    let def = methods::find("test-noop").unwrap();
+    let settings = def.resolve(&methods::settings_from_matches(&def, &m).unwrap()).unwrap();
+    assert_eq!(settings, serde_json::json!({ "level": 3 }));
+    let help = cli.clone().render_help().to_string();
+    assert!(help.contains("--level") && help.contains("test-noop: how much nothing to do (default 1)"), "{help}");
+    // its flag applies to it only, and its range is checked like every other's
+    let m = cli.clone().try_get_matches_from(["unlearn", "--level", "3"]).unwrap();
+    let err = methods::settings_from_matches(&methods::find("neggrad").unwrap(), &m).unwrap_err();
+    assert!(err.contains("--level does not apply to method `neggrad`"), "{err}");
+    let err = def.resolve(&serde_json::json!({ "level": 0 })).unwrap_err().to_string();
+    assert_eq!(err, "setting `test-noop.level` = 0 is invalid: must be an integer >= 1");
+
+    // a suite runs it, with a strength sweep, beside the reference
+    let mut suite = crate::Suite::smoke();
+    suite.entries.truncate(1);
+    suite.methods = vec!["retrain".into(), "test-noop".into()];
+    suite.sweeps = std::collections::BTreeMap::from([("test-noop".to_string(), vec![1.0, 3.0])]);
+    suite.settings.insert("test-noop".into(), serde_json::json!({ "level": 2 }));
+    suite.validate().unwrap();
+    let out = std::env::temp_dir().join(format!("forsaken-registry-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let opts = crate::RunOptions {
+        data_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data"),
+        out_dir: out.clone(),
+        cache_dir: None,
+        backend: "flex".into(),
+        datasets: vec![],
+        verbose: false,
+        jobs: 1,
+    };
+    let records = crate::run_suite::<B>(&suite, &opts, &Default::default()).unwrap();
+    let noop = records.iter().find(|r| r.method == "test-noop").expect("a record of the test method");
+    assert_eq!(noop.config["settings"], serde_json::json!({ "level": 2 }));
+    assert_eq!(noop.strength_knob, "level");
+    // it forgets nothing: both swept strengths are tried and the target is not reached
+    assert_eq!(noop.trace.iter().map(|p| p.values["strength"]).collect::<Vec<_>>(), [1.0, 3.0]);
+    assert!(noop.stop_reason.contains("not reached"), "{}", noop.stop_reason);
+    assert_eq!(noop.acc_test, noop.orig_acc_test);
+
+    // the report lists it (T2, every method at matched FR) and the summary has its row
+    let t2 = std::fs::read_to_string(out.join("tables/T2_matched_fr.md")).unwrap();
+    assert!(t2.lines().any(|l| l.contains("| test-noop |") && l.contains("not reached")), "{t2}");
+    assert!(std::fs::read_to_string(out.join("summary.md")).unwrap().contains("test-noop"));
+    std::fs::remove_dir_all(&out).ok();
+}
