@@ -152,164 +152,181 @@ pub struct ReproduceArgs {
 }
 
 /// Run the parsed command on backend `B`.
-pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()>
-where
-    B::InnerBackend: 'static,
-{
-    let data_dir = registry::resolve_data_dir(cli.data_dir.as_deref());
-    let backend = cli.backend.name();
-    let env = workflow::Env { data_dir: data_dir.clone(), cache_dir: Some(cli.cache_dir.clone()), backend: backend.into() };
+pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()> {
+    let env = workflow::Env {
+        data_dir: registry::resolve_data_dir(cli.data_dir.as_deref()),
+        cache_dir: Some(cli.cache_dir.clone()),
+        backend: cli.backend.name().into(),
+    };
     match &cli.command {
-        Command::Datasets => {
-            println!("{:<14} {:<5} {:>7} {:>7} {:>6} {:>7} {:>7}  description", "id", "model", "train", "test", "ref", "shadow", "epochs");
-            for d in registry::DATASETS {
-                let shadow = d.sizes.shadow.map_or("rest".to_string(), |s| s.to_string());
-                println!(
-                    "{:<14} {:<5} {:>7} {:>7} {:>6} {:>7} {:>7}  {}",
-                    d.id,
-                    format!("{:?}", d.family).to_lowercase(),
-                    d.sizes.target_train,
-                    d.sizes.target_test,
-                    d.sizes.reference,
-                    shadow,
-                    d.epochs,
-                    d.description
-                );
-            }
-            println!("\nAlso: csv:PATH (with --label COLUMN), arff:PATH, purchase:PATH, texas:DIR.");
-            println!("data directory: {} (flag --data-dir or FORSAKEN_DATA_DIR)", data_dir.display());
-            Ok(())
-        }
-        Command::VerifyData => {
-            let lines = forsaken_data::verify::verify(&data_dir);
-            let mut problems = 0;
-            for l in &lines {
-                println!("{l}");
-                problems += l.is_problem() as usize;
-            }
-            if problems > 0 {
-                bail!("{problems} dataset(s) missing or not verified under {}", data_dir.display());
-            }
-            Ok(())
-        }
+        Command::Datasets => datasets(&env.data_dir),
+        Command::VerifyData => verify_data(&env.data_dir),
         Command::Methods => {
             print!("{}", methods::describe());
             Ok(())
         }
-        Command::Train(a) => {
-            let job = workflow::TrainJob {
-                dataset: a.dataset.clone(),
-                label: a.label.clone(),
-                out: a.out.clone(),
-                seed: a.seed,
-                model: a.model.as_deref().map(|m| if m == "cnn" { ModelFamily::Cnn } else { ModelFamily::Mlp }),
-                epochs: a.epochs,
-                limit: a.limit,
-                target_size: a.target_size,
-                batch_size: a.batch_size,
-                lr: a.lr,
-                curve: a.curve,
-            };
-            if a.curve {
-                println!("epoch  train acc  reference acc  seconds");
-            }
-            let t = workflow::train::<B>(&job, &env, &device, &mut |e, tr, rf, secs| {
-                println!("{e:>5}  {:>9.1}  {:>13.1}  {:>7.1}", 100.0 * tr, 100.0 * rf, secs)
-            })?;
-            let m = &t.manifest;
-            println!(
-                "trained {} ({:?}) on {} samples ({} epochs){}: train accuracy {:.1}%, test accuracy {:.1}%, {:.1} s -> {}",
-                m.spec.dataset,
-                m.spec.family,
-                t.members,
-                m.spec.recipe.epochs,
-                if t.cached { " (from cache)" } else { "" },
-                100.0 * m.train_acc,
-                100.0 * m.test_acc,
-                m.seconds,
-                a.out.display()
-            );
-            Ok(())
-        }
-        Command::Unlearn(a) => {
-            let job = workflow::UnlearnJob {
-                model: a.model.clone(),
-                method: a.method.clone(),
-                settings: a.settings.clone(),
-                forget: a.forget.clone(),
-                out: a.out.clone(),
-                target_fr: a.target_fr,
-                stop_oracle: a.stop_oracle.clone(),
-                shadows: a.shadows,
-            };
-            let u = workflow::unlearn::<B>(&job, &env, &device)?;
-            let m = &u.manifest;
-            println!(
-                "{}: forgot {} samples in {:.1} s ({}); retained accuracy {:.1}%, test accuracy {:.1}% -> {}",
-                a.method,
-                u.forgotten,
-                m.seconds,
-                m.stop_reason.as_deref().unwrap_or(""),
-                100.0 * m.train_acc,
-                100.0 * m.test_acc,
-                a.out.display()
-            );
-            Ok(())
-        }
-        Command::Audit(a) => {
-            let job = workflow::AuditJob {
-                before: a.before.clone(),
-                after: a.after.clone(),
-                retrained: a.retrained.clone(),
-                oracles: a.oracle.clone(),
-                shadows: a.shadows,
-            };
-            let audit = workflow::audit::<B>(&job, &env, &device)?;
-            println!("{audit}");
-            if let Some(j) = &a.json {
-                write_atomic(j, serde_json::to_string_pretty(&audit.json())?.as_bytes())?;
-            }
-            Ok(())
-        }
-        Command::Reproduce(a) => {
-            let mut suite = match a.suite.as_deref() {
-                None => Suite::quick(),
-                Some(name) => match Suite::builtin(name) {
-                    Some(s) => s,
-                    None if Path::new(name).exists() => Suite::from_file(Path::new(name)).map_err(anyhow::Error::msg)?,
-                    None => bail!("--suite {name}: neither a built-in suite (quick, full, tables, smoke) nor a file"),
-                },
-            };
-            if let Some(n) = a.seeds {
-                suite.seeds = (0..n).collect();
-            }
-            if !a.methods.is_empty() {
-                if let Some(m) = a.methods.iter().find(|m| !suite.methods.contains(m)) {
-                    bail!("--methods: `{m}` is not a method of suite `{}` ({})", suite.name, suite.methods.join(", "));
-                }
-                suite.methods.retain(|m| a.methods.contains(m));
-            }
-            settings::at_least("jobs", a.jobs, 1)?;
-            let out_dir = a.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&suite.name));
-            let opts = RunOptions {
-                data_dir,
-                out_dir: out_dir.clone(),
-                cache_dir: if a.no_cache { None } else { Some(cli.cache_dir.clone()) },
-                backend: backend.into(),
-                datasets: a.datasets.clone(),
-                verbose: !cli.quiet,
-                jobs: a.jobs,
-            };
-            let t = Instant::now();
-            let records = forsaken_repro::run_suite::<B>(&suite, &opts, &device)?;
-            println!(
-                "suite `{}`: {} records in {:.0} s -> {}/REPORT.md, runs.jsonl, summary.md, tables/, figures/",
-                suite.name,
-                records.len(),
-                t.elapsed().as_secs_f64(),
-                out_dir.display()
-            );
-            Ok(())
-        }
+        Command::Train(a) => train::<B>(a, &env, &device),
+        Command::Unlearn(a) => unlearn::<B>(a, &env, &device),
+        Command::Audit(a) => audit::<B>(a, &env, &device),
+        Command::Reproduce(a) => reproduce::<B>(a, cli, env, &device),
     }
+}
+
+/// `forsaken datasets`.
+fn datasets(data_dir: &Path) -> Result<()> {
+    println!("{:<14} {:<5} {:>7} {:>7} {:>6} {:>7} {:>7}  description", "id", "model", "train", "test", "ref", "shadow", "epochs");
+    for d in registry::DATASETS {
+        let shadow = d.sizes.shadow.map_or("rest".to_string(), |s| s.to_string());
+        println!(
+            "{:<14} {:<5} {:>7} {:>7} {:>6} {:>7} {:>7}  {}",
+            d.id,
+            format!("{:?}", d.family).to_lowercase(),
+            d.sizes.target_train,
+            d.sizes.target_test,
+            d.sizes.reference,
+            shadow,
+            d.epochs,
+            d.description
+        );
+    }
+    println!("\nAlso: csv:PATH (with --label COLUMN), arff:PATH, purchase:PATH, texas:DIR.");
+    println!("data directory: {} (flag --data-dir or FORSAKEN_DATA_DIR)", data_dir.display());
+    Ok(())
+}
+
+/// `forsaken verify-data`.
+fn verify_data(data_dir: &Path) -> Result<()> {
+    let lines = forsaken_data::verify::verify(&data_dir);
+    let mut problems = 0;
+    for l in &lines {
+        println!("{l}");
+        problems += l.is_problem() as usize;
+    }
+    if problems > 0 {
+        bail!("{problems} dataset(s) missing or not verified under {}", data_dir.display());
+    }
+    Ok(())
+}
+
+/// `forsaken train`.
+fn train<B: AutodiffBackend>(a: &TrainArgs, env: &workflow::Env, device: &B::Device) -> Result<()> {
+    let job = workflow::TrainJob {
+        dataset: a.dataset.clone(),
+        label: a.label.clone(),
+        out: a.out.clone(),
+        seed: a.seed,
+        model: a.model.as_deref().map(|m| if m == "cnn" { ModelFamily::Cnn } else { ModelFamily::Mlp }),
+        epochs: a.epochs,
+        limit: a.limit,
+        target_size: a.target_size,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        curve: a.curve,
+    };
+    if a.curve {
+        println!("epoch  train acc  reference acc  seconds");
+    }
+    let t = workflow::train::<B>(&job, env, device, &mut |e, tr, rf, secs| {
+        println!("{e:>5}  {:>9.1}  {:>13.1}  {:>7.1}", 100.0 * tr, 100.0 * rf, secs)
+    })?;
+    let m = &t.manifest;
+    println!(
+        "trained {} ({:?}) on {} samples ({} epochs){}: train accuracy {:.1}%, test accuracy {:.1}%, {:.1} s -> {}",
+        m.spec.dataset,
+        m.spec.family,
+        t.members,
+        m.spec.recipe.epochs,
+        if t.cached { " (from cache)" } else { "" },
+        100.0 * m.train_acc,
+        100.0 * m.test_acc,
+        m.seconds,
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// `forsaken unlearn`.
+fn unlearn<B: AutodiffBackend>(a: &UnlearnArgs, env: &workflow::Env, device: &B::Device) -> Result<()> {
+    let job = workflow::UnlearnJob {
+        model: a.model.clone(),
+        method: a.method.clone(),
+        settings: a.settings.clone(),
+        forget: a.forget.clone(),
+        out: a.out.clone(),
+        target_fr: a.target_fr,
+        stop_oracle: a.stop_oracle.clone(),
+        shadows: a.shadows,
+    };
+    let u = workflow::unlearn::<B>(&job, env, device)?;
+    let m = &u.manifest;
+    println!(
+        "{}: forgot {} samples in {:.1} s ({}); retained accuracy {:.1}%, test accuracy {:.1}% -> {}",
+        a.method,
+        u.forgotten,
+        m.seconds,
+        m.stop_reason.as_deref().unwrap_or(""),
+        100.0 * m.train_acc,
+        100.0 * m.test_acc,
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// `forsaken audit`.
+fn audit<B: AutodiffBackend>(a: &AuditArgs, env: &workflow::Env, device: &B::Device) -> Result<()> {
+    let job = workflow::AuditJob {
+        before: a.before.clone(),
+        after: a.after.clone(),
+        retrained: a.retrained.clone(),
+        oracles: a.oracle.clone(),
+        shadows: a.shadows,
+    };
+    let audit = workflow::audit::<B>(&job, env, device)?;
+    println!("{audit}");
+    if let Some(j) = &a.json {
+        write_atomic(j, serde_json::to_string_pretty(&audit.json())?.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// `forsaken reproduce`.
+fn reproduce<B: AutodiffBackend>(a: &ReproduceArgs, cli: &Cli, env: workflow::Env, device: &B::Device) -> Result<()> {
+    let mut suite = match a.suite.as_deref() {
+        None => Suite::quick(),
+        Some(name) => match Suite::builtin(name) {
+            Some(s) => s,
+            None if Path::new(name).exists() => Suite::from_file(Path::new(name)).map_err(anyhow::Error::msg)?,
+            None => bail!("--suite {name}: neither a built-in suite (quick, full, tables, smoke) nor a file"),
+        },
+    };
+    if let Some(n) = a.seeds {
+        suite.seeds = (0..n).collect();
+    }
+    if !a.methods.is_empty() {
+        if let Some(m) = a.methods.iter().find(|m| !suite.methods.contains(m)) {
+            bail!("--methods: `{m}` is not a method of suite `{}` ({})", suite.name, suite.methods.join(", "));
+        }
+        suite.methods.retain(|m| a.methods.contains(m));
+    }
+    settings::at_least("jobs", a.jobs, 1)?;
+    let out_dir = a.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&suite.name));
+    let opts = RunOptions {
+        data_dir: env.data_dir,
+        out_dir: out_dir.clone(),
+        cache_dir: if a.no_cache { None } else { Some(cli.cache_dir.clone()) },
+        backend: env.backend,
+        datasets: a.datasets.clone(),
+        verbose: !cli.quiet,
+        jobs: a.jobs,
+    };
+    let t = Instant::now();
+    let records = forsaken_repro::run_suite::<B>(&suite, &opts, device)?;
+    println!(
+        "suite `{}`: {} records in {:.0} s -> {}/REPORT.md, runs.jsonl, summary.md, tables/, figures/",
+        suite.name,
+        records.len(),
+        t.elapsed().as_secs_f64(),
+        out_dir.display()
+    );
+    Ok(())
 }

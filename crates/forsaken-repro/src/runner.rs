@@ -8,17 +8,21 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
+use indicatif::ProgressBar;
 use serde::Serialize;
 
-use forsaken_data::split::write_indices;
+use forsaken_data::split::{write_indices, ForgetSplit};
+use forsaken_data::Dataset;
 use forsaken_metrics::selectivity::selectivity;
 use forsaken_metrics::FrCounts;
-use forsaken_models::{Net, Predict, Role, StoppingRule, TracePoint, UnlearnRequest};
+use forsaken_mia::OracleSet;
+use forsaken_models::{ModelError, Net, Predict, Role, StoppingRule, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner};
 
 use crate::io::{config_hash, git_commit, write_atomic};
 use crate::pipeline::{self, inner, Baseline, ExperimentSpec};
@@ -147,388 +151,559 @@ pub fn fill_relative(records: &mut [RunRecord]) {
     }
 }
 
-/// Run a suite; returns every record (old and new) and writes `runs.jsonl`, the tables, the
-/// ROC points and the figure under `opts.out_dir`.
-pub fn run_suite<B: AutodiffBackend>(suite: &Suite, opts: &RunOptions, device: &B::Device) -> Result<Vec<RunRecord>>
-where
-    B::InnerBackend: 'static,
-{
-    suite.validate().map_err(anyhow::Error::msg)?;
-    let runs_path = opts.out_dir.join("runs.jsonl");
-    let timing_path = opts.out_dir.join("timing.json");
-    // the invocations that computed the records in runs.jsonl; a fresh runs.jsonl starts afresh
-    let invocations: Vec<crate::report::Invocation> = if runs_path.exists() && timing_path.exists() {
-        let text = std::fs::read_to_string(&timing_path).with_context(|| format!("reading {}", timing_path.display()))?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a timing file (delete it to start its history over)", timing_path.display()))?
-    } else {
-        vec![]
-    };
-    let store = Mutex::new(read_records(&runs_path)?);
-    let computed = std::sync::atomic::AtomicUsize::new(0);
-    let from_cache = std::sync::atomic::AtomicUsize::new(0);
-    let started = Instant::now();
-    // seconds and counts per stage of this invocation (cached stages cost nothing, are absent)
-    let stages: Mutex<BTreeMap<String, (f64, usize)>> = Mutex::new(BTreeMap::new());
-    let stage = |name: &str, secs: f64| {
-        let mut st = stages.lock().expect("stage timings");
+/// Everything one invocation shares across its jobs: the records (earlier ones and new ones),
+/// what it computed, what it loaded from the cache, and where its time went. Every new record
+/// is written at once (with timing.json), so a killed run keeps what it did.
+struct Ledger<'a> {
+    suite: &'a Suite,
+    runs_path: PathBuf,
+    timing_path: PathBuf,
+    /// The invocations that computed the records already in runs.jsonl.
+    earlier: Vec<crate::report::Invocation>,
+    store: Mutex<Vec<RunRecord>>,
+    computed: AtomicUsize,
+    from_cache: AtomicUsize,
+    /// Seconds and counts per stage of this invocation (cached stages cost nothing, are absent).
+    stages: Mutex<BTreeMap<String, (f64, usize)>>,
+    started: Instant,
+    commit: String,
+    jobs: usize,
+}
+
+impl<'a> Ledger<'a> {
+    /// Read an earlier run's records and timing from `dir` (a fresh runs.jsonl starts afresh).
+    fn open(suite: &'a Suite, dir: &Path, jobs: usize) -> Result<Self> {
+        let (runs_path, timing_path) = (dir.join("runs.jsonl"), dir.join("timing.json"));
+        let earlier = if runs_path.exists() && timing_path.exists() {
+            let text = std::fs::read_to_string(&timing_path).with_context(|| format!("reading {}", timing_path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a timing file (delete it to start its history over)", timing_path.display()))?
+        } else {
+            vec![]
+        };
+        Ok(Self {
+            suite,
+            store: Mutex::new(read_records(&runs_path)?),
+            runs_path,
+            timing_path,
+            earlier,
+            computed: AtomicUsize::new(0),
+            from_cache: AtomicUsize::new(0),
+            stages: Mutex::new(BTreeMap::new()),
+            started: Instant::now(),
+            commit: git_commit(),
+            jobs,
+        })
+    }
+
+    fn stage(&self, name: &str, secs: f64) {
+        let mut st = self.stages.lock().expect("stage timings");
         let e = st.entry(name.to_string()).or_insert((0.0, 0));
         e.0 += secs;
         e.1 += 1;
-    };
-    let commit = git_commit();
-    let profile = if cfg!(debug_assertions) { "dev" } else { "release" }.to_string();
-    let entries: Vec<_> = suite.entries.iter().filter(|e| opts.datasets.is_empty() || opts.datasets.contains(&e.dataset)).collect();
-    if entries.is_empty() {
-        anyhow::bail!("no dataset of suite `{}` matches {:?}", suite.name, opts.datasets);
     }
-    let jobs_used = opts.jobs.clamp(1, (entries.len() * suite.seeds.len()).max(1));
-    // this invocation's timing, appended to the earlier ones once it has computed a record and
-    // rewritten after every record, so that a killed run keeps what it spent
-    let timing_now = || -> Vec<crate::report::Invocation> {
-        let mut all = invocations.clone();
-        let records_computed = computed.load(std::sync::atomic::Ordering::SeqCst);
+
+    fn loaded_from_cache(&self, models: usize) {
+        self.from_cache.fetch_add(models, Ordering::SeqCst);
+    }
+
+    /// Whether a record of this (group, method) with this config hash is already there.
+    fn has(&self, g: &GroupId, method: &str, hash: &str) -> bool {
+        self.store.lock().expect("record store").iter().any(|r| g.owns(r) && r.method == method && r.config_hash == hash)
+    }
+
+    /// The earlier invocations, and this one once it has computed a record.
+    fn timing(&self) -> Vec<crate::report::Invocation> {
+        let mut all = self.earlier.clone();
+        let records_computed = self.computed.load(Ordering::SeqCst);
         if records_computed > 0 {
             all.push(crate::report::Invocation {
-                wall_seconds: started.elapsed().as_secs_f64(),
-                jobs: jobs_used,
+                wall_seconds: self.started.elapsed().as_secs_f64(),
+                jobs: self.jobs,
                 records_computed,
-                models_from_cache: from_cache.load(std::sync::atomic::Ordering::SeqCst),
-                stages: crate::report::stage_rows(&stages.lock().expect("stage timings")),
-                git_commit: commit.clone(),
+                models_from_cache: self.from_cache.load(Ordering::SeqCst),
+                stages: crate::report::stage_rows(&self.stages.lock().expect("stage timings")),
+                git_commit: self.commit.clone(),
             });
         }
         all
-    };
-    // write timing.json (when there is something to keep) and return what it holds
-    let save_timing = || -> Result<Vec<crate::report::Invocation>> {
-        let all = timing_now();
+    }
+
+    /// Write timing.json (when there is something to keep) and return what it holds.
+    fn save_timing(&self) -> Result<Vec<crate::report::Invocation>> {
+        let all = self.timing();
         if !all.is_empty() {
-            write_atomic(&timing_path, serde_json::to_string_pretty(&all)?.as_bytes())?;
+            write_atomic(&self.timing_path, serde_json::to_string_pretty(&all)?.as_bytes())?;
         }
         Ok(all)
+    }
+
+    /// Add a new record (replacing an older one of the same group and method) and write
+    /// runs.jsonl and timing.json.
+    fn add(&self, rec: RunRecord) -> Result<()> {
+        let mut records = self.store.lock().expect("record store");
+        records.retain(|r| !(same_group(r, &rec) && r.method == rec.method));
+        records.push(rec);
+        self.computed.fetch_add(1, Ordering::SeqCst);
+        fill_relative(&mut records);
+        sort_records(&mut records, self.suite);
+        write_records(&self.runs_path, &records)?;
+        self.save_timing()?;
+        Ok(())
+    }
+
+    /// Write the final records, the tables, the figures and the report.
+    fn finish(self, out_dir: &Path) -> Result<Vec<RunRecord>> {
+        let facts = crate::report::RunFacts { invocations: self.save_timing()? };
+        let mut records = self.store.into_inner().expect("record store");
+        fill_relative(&mut records);
+        sort_records(&mut records, self.suite);
+        write_records(&self.runs_path, &records)?;
+        crate::tables::write_summary(&records, out_dir, &self.suite.reporting_oracle)?;
+        crate::figures::draw_all(&records, self.suite, out_dir)?;
+        crate::report::write_report(&records, self.suite, out_dir, &facts)?;
+        Ok(records)
+    }
+}
+
+/// Which records a (dataset, model, seed, forget set) group owns.
+struct GroupId {
+    dataset: String,
+    model: String,
+    seed: u64,
+    forget: String,
+}
+
+impl GroupId {
+    fn owns(&self, r: &RunRecord) -> bool {
+        r.dataset == self.dataset && r.model == self.model && r.seed == self.seed && r.forget == self.forget
+    }
+}
+
+/// One (dataset, seed) group: its prepared data, every method's settings and its output label.
+struct Group<'a> {
+    suite: &'a Suite,
+    entry: &'a Entry,
+    opts: &'a RunOptions,
+    p: pipeline::Prepared,
+    settings: BTreeMap<String, serde_json::Value>,
+    model_name: String,
+    label: String,
+}
+
+impl<'a> Group<'a> {
+    /// Load and split the data, write the splits.
+    fn prepare(suite: &'a Suite, entry: &'a Entry, opts: &'a RunOptions, seed: u64) -> Result<Self> {
+        let data = pipeline::load_data(&entry.dataset, entry.label.as_deref(), &opts.data_dir, entry.pool_limit, seed)?;
+        let spec = ExperimentSpec::resolve(entry, seed, &data, suite.batch_size, suite.lr, entry.early_stop_train_acc(suite))?;
+        let model_name = format!("{:?}", spec.family).to_lowercase();
+        let p = pipeline::prepare(spec, data)?;
+        let label = format!("{}-{}-s{}", p.spec.dataset, model_name, seed);
+        p.splits.save(&opts.out_dir.join("splits").join(&label))?;
+        let settings = suite.method_settings().map_err(anyhow::Error::msg)?;
+        Ok(Self { suite, entry, opts, p, settings, model_name, label })
+    }
+
+    fn id(&self, forget: &str) -> GroupId {
+        GroupId { dataset: self.p.spec.dataset.clone(), model: self.model_name.clone(), seed: self.p.spec.seed, forget: forget.into() }
+    }
+
+    fn config(&self, m: &'a str, forget: &str) -> RunConfig<'_> {
+        run_config(self.suite, self.entry, &self.settings, &self.p.spec, m, forget)
+    }
+
+    /// Whether method `m` on forget set `forget` has a record under its current config.
+    fn done(&self, ledger: &Ledger, m: &str, forget: &str) -> bool {
+        ledger.has(&self.id(forget), m, &config_hash(&self.config(m, forget)))
+    }
+
+    /// Every forget set of the entry, selected and written to the splits folder.
+    fn forget_sets(&self) -> Result<Vec<(String, ForgetSplit)>> {
+        let dir = self.opts.out_dir.join("splits").join(&self.label);
+        let mut out = Vec::new();
+        for fspec in self.entry.forget_sets(self.suite) {
+            let fsplit = fspec
+                .select(&self.p.data, &self.p.splits.target_train, self.p.spec.seed)
+                .with_context(|| format!("{}: forget set {fspec}", self.label))?;
+            write_indices(&dir.join(format!("forget-{fspec}.idx.txt")), &fsplit.forget)?;
+            out.push((fspec.to_string(), fsplit));
+        }
+        Ok(out)
+    }
+}
+
+/// The original model of a group, with its oracles and their strength on it.
+struct Fitted<B: AutodiffBackend> {
+    target: Net<B>,
+    orig: Net<B::InnerBackend>,
+    set: OracleSet,
+    strength: BTreeMap<String, forsaken_metrics::OracleStrength>,
+    orig_train: f64,
+}
+
+/// Train (or load) the target and the shadow pool, fit the oracles, measure and write each
+/// oracle's strength and ROC on the original.
+fn fit_group<B: AutodiffBackend>(g: &Group, ledger: &Ledger, device: &B::Device) -> Result<Fitted<B>> {
+    let (p, cache) = (&g.p, g.opts.cache_dir.as_deref());
+    let ts = Instant::now();
+    let (target, _train_secs, cached) = pipeline::target_model::<B>(p, cache, device)?;
+    if cached {
+        ledger.loaded_from_cache(1);
+    } else {
+        ledger.stage(&format!("target model ({})", g.model_name), ts.elapsed().as_secs_f64());
+    }
+    let orig = inner(&target);
+    let ts = Instant::now();
+    let (set, pool) = pipeline::oracles::<B>(p, &g.suite.oracles, cache, device)?;
+    if pool.trained_now > 0 {
+        ledger.stage(&format!("shadow pool, {} models trained ({})", pool.trained_now, g.model_name), ts.elapsed().as_secs_f64());
+    }
+    ledger.loaded_from_cache(pool.models.len() - pool.trained_now);
+    let (train_out, test_out) = (orig.outputs(&p.data, &p.splits.target_train), orig.outputs(&p.data, &p.splits.target_test));
+    let mut strength = BTreeMap::new();
+    for (id, o) in &set.oracles {
+        let s = forsaken_mia::strength(o.as_ref(), (&train_out, &p.splits.target_train), (&test_out, &p.splits.target_test))?;
+        write_atomic(&g.opts.out_dir.join("roc").join(format!("{}-{id}-original.csv", g.label)), roc_csv(&s.roc).as_bytes())?;
+        strength.insert(id.clone(), s.summary);
+    }
+    Ok(Fitted { target, orig, set, strength, orig_train: train_out.accuracy() })
+}
+
+/// One forget set of a group: the split, the original's decisions and accuracies on it.
+struct ForgetCase {
+    name: String,
+    split: ForgetSplit,
+    retained: Vec<usize>,
+    base: Baseline,
+    orig_acc: pipeline::Accuracies,
+}
+
+impl ForgetCase {
+    fn new<B: AutodiffBackend>(g: &Group, f: &Fitted<B>, name: String, split: ForgetSplit) -> Result<Self> {
+        let p = &g.p;
+        let retained = pipeline::retained_sample(&split.retain, p.spec.seed);
+        let base = Baseline::new(&f.set, &f.orig, &p.data, &split.forget, &retained)?;
+        let orig_acc = pipeline::accuracies(&f.orig, &p.data, &split.forget, &split.retain, &p.splits.target_test);
+        Ok(Self { name, split, retained, base, orig_acc })
+    }
+
+    /// FR on D_u of `model` under oracle `id` (of the set the baseline was computed with).
+    fn fr(&self, set: &OracleSet, id: &str, data: &Dataset, model: &dyn Predict) -> Result<Option<f64>, ModelError> {
+        let oracle = set.get(id).expect("validated oracle");
+        let after = oracle.decide(&model.outputs(data, &self.split.forget), &self.split.forget)?;
+        let before = self.base.on_forget(id).expect("baseline decisions of every oracle");
+        Ok(FrCounts::from_decisions(before, &after).map_err(|e| ModelError::Request(e.to_string()))?.forgetting_rate().value())
+    }
+
+    /// The figures' view of a model: test accuracy and the reporting oracle's FR.
+    fn observe(&self, g: &Group, set: &OracleSet, m: &dyn Predict) -> BTreeMap<String, f64> {
+        let p = &g.p;
+        let mut v = BTreeMap::from([("test_acc".to_string(), m.outputs(&p.data, &p.splits.target_test).accuracy())]);
+        if let Ok(Some(fr)) = self.fr(set, &g.suite.reporting_oracle, &p.data, m) {
+            v.insert("fr_report".to_string(), fr);
+        }
+        v
+    }
+
+    /// F3: the reporting oracle's ROC on D_u (members) against target_test.
+    fn roc(&self, g: &Group, set: &OracleSet, model: &dyn Predict) -> Result<String> {
+        let (p, o) = (&g.p, set.get(&g.suite.reporting_oracle).expect("validated reporting oracle"));
+        let test = &p.splits.target_test;
+        let mut scores = o.score(&model.outputs(&p.data, &self.split.forget), &self.split.forget)?;
+        scores.extend(o.score(&model.outputs(&p.data, test), test)?);
+        let mut labels = vec![true; self.split.forget.len()];
+        labels.extend(std::iter::repeat_n(false, test.len()));
+        Ok(roc_csv(&forsaken_metrics::roc_curve(&scores, &labels)?))
+    }
+
+    fn roc_path(&self, g: &Group, which: &str) -> PathBuf {
+        g.opts.out_dir.join("roc").join(format!("{}-{}-{}-forget-{which}.csv", g.label, self.name, g.suite.reporting_oracle))
+    }
+}
+
+/// What running one method gave: the outcome, its seconds, the whole search's seconds (when
+/// swept) and the search's points.
+type MethodRun<B> = (UnlearnOutcome<B>, f64, Option<f64>, Vec<TracePoint>);
+
+/// The matched-FR strength search: weakest first, stop at the first strength reaching the target
+/// under the stopping oracle (judged on D_u only, never on target_test); every point is kept for
+/// the FR-vs-accuracy curves. Returns the weakest strength that reached the target, else the
+/// one with the best FR.
+fn strength_search<B: AutodiffBackend>(
+    g: &Group,
+    f: &Fitted<B>,
+    case: &ForgetCase,
+    method: &dyn Unlearner<B>,
+    grid: &[f64],
+) -> Result<MethodRun<B>> {
+    let suite = g.suite;
+    let t = Instant::now();
+    let mut trace = Vec::new();
+    let mut chosen: Option<(UnlearnOutcome<B>, f64, f64)> = None;
+    let mut reached = false;
+    let mut observed = 0.0;
+    let req = request::<B>(&f.target, &g.p, &case.split, None, None, g.p.spec.seed, None);
+    method.sweep(&req, grid, &mut |o, run_secs| {
+        let ts = Instant::now();
+        let model = o.model.valid();
+        let fr = case.fr(&f.set, &suite.stopping_oracle, &g.p.data, &model)?;
+        let mut values = case.observe(g, &f.set, &model);
+        values.insert("strength".into(), o.strength);
+        values.insert("seconds".into(), run_secs);
+        if let Some(v) = fr {
+            values.insert("fr_stop".into(), v);
+        }
+        trace.push(TracePoint { step: trace.len(), values });
+        let v = fr.unwrap_or(f64::NAN);
+        reached = v >= suite.target_fr;
+        if reached || chosen.as_ref().is_none_or(|(_, best, _)| v > *best || best.is_nan()) {
+            chosen = Some((o, v, run_secs));
+        }
+        observed += ts.elapsed().as_secs_f64();
+        Ok(!reached)
+    })?;
+    let (mut o, best, run_secs) = chosen.expect("a sweep has at least one point");
+    o.stop_reason = if reached {
+        format!(
+            "{}; weakest of {} swept strengths reaching FR {} under `{}`",
+            o.stop_reason,
+            grid.len(),
+            suite.target_fr,
+            suite.stopping_oracle
+        )
+    } else {
+        format!(
+            "{}; target FR {} not reached by any of {} swept strengths (best FR {best:.3} here)",
+            o.stop_reason,
+            suite.target_fr,
+            grid.len()
+        )
     };
+    o.stopping_oracle = Some(suite.stopping_oracle.clone());
+    let search = (t.elapsed().as_secs_f64() - observed).max(0.0);
+    Ok((o, run_secs, Some(search), trace))
+}
+
+/// One run at the method's own settings; a masking method stops on the suite's target FR.
+fn single_run<B: AutodiffBackend>(
+    g: &Group,
+    f: &Fitted<B>,
+    case: &ForgetCase,
+    method: &dyn Unlearner<B>,
+    masking: bool,
+) -> Result<MethodRun<B>> {
+    let suite = g.suite;
+    let stop_oracle = f.set.get(&suite.stopping_oracle).expect("validated stopping oracle");
+    let before = case.base.on_forget(&suite.stopping_oracle).expect("stopping oracle decisions").to_vec();
+    let rule = masking.then(|| StoppingRule { oracle: stop_oracle, target_fr: suite.target_fr, before });
+    let observe = |net: &Net<B::InnerBackend>| case.observe(g, &f.set, net);
+    let req = request::<B>(&f.target, &g.p, &case.split, rule, Some(&observe), g.p.spec.seed, masking.then_some(suite.target_fr));
+    let t = Instant::now();
+    let o = method.unlearn(&req)?;
+    let secs = (t.elapsed().as_secs_f64() - o.observer_seconds - o.setup_seconds).max(0.0);
+    Ok((o, secs, None, vec![]))
+}
+
+/// Run method `m` on one forget set and measure it under every oracle.
+fn run_method<B: AutodiffBackend>(g: &Group, f: &Fitted<B>, case: &ForgetCase, m: &str, ledger: &Ledger) -> Result<RunRecord> {
+    let (suite, p) = (g.suite, &g.p);
+    let method = crate::methods::build::<B>(m, &g.settings[m])?;
+    let t = Instant::now();
+    let (out, secs, search_seconds, extra_trace) = match g.entry.sweeps(suite).get(m) {
+        Some(grid) => strength_search(g, f, case, method.as_ref(), grid).with_context(|| format!("{}: strength search of {m}", g.label))?,
+        None => single_run(g, f, case, method.as_ref(), crate::methods::role(m) == Some(Role::Masking))
+            .with_context(|| format!("{}: method {m}", g.label))?,
+    };
+    ledger.stage(&format!("unlearning: {m} ({})", g.model_name), t.elapsed().as_secs_f64());
+    let after = out.model.valid();
+    if crate::methods::with_roles(&[Role::Reference, Role::Masking]).contains(&m) {
+        write_atomic(&case.roc_path(g, &format!("after-{m}")), case.roc(g, &f.set, &after)?.as_bytes())?;
+    }
+    let acc = pipeline::accuracies(&after, &p.data, &case.split.forget, &case.split.retain, &p.splits.target_test);
+    // a method that trained its own deployed model (SISA) is compared with that model
+    let own_base =
+        out.deployed.as_ref().map(|d| Baseline::new(&f.set, &d.valid(), &p.data, &case.split.forget, &case.retained)).transpose()?;
+    let views = pipeline::oracle_views(
+        &f.set,
+        own_base.as_ref().unwrap_or(&case.base),
+        &after,
+        &p.data,
+        &case.split.forget,
+        &case.retained,
+        p.spec.seed,
+    )?;
+    let mut trace = out.trace;
+    trace.extend(extra_trace);
+    // the record's config: what its hash covers, plus the reporting oracle
+    let mut config = serde_json::to_value(g.config(m, &case.name))?;
+    config["reporting_oracle"] = serde_json::json!(suite.reporting_oracle);
+    Ok(RunRecord {
+        dataset: p.spec.dataset.clone(),
+        model: g.model_name.clone(),
+        seed: p.spec.seed,
+        forget: case.name.clone(),
+        method: m.to_string(),
+        strength: out.strength,
+        strength_knob: method.strength_knob().into(),
+        stopping_oracle: out.stopping_oracle.clone(),
+        stop_reason: out.stop_reason.clone(),
+        steps: out.steps,
+        oracles: views,
+        acc_forget: acc.forget,
+        acc_retain: acc.retain,
+        acc_test: acc.test,
+        mean_top_prob_test: acc.mean_top_prob_test,
+        seconds: secs,
+        search_seconds,
+        setup_seconds: (out.setup_seconds > 0.0).then_some(out.setup_seconds),
+        retrain_seconds: f64::NAN,
+        orig_acc_train: f.orig_train,
+        orig_acc_test: case.orig_acc.test,
+        orig_acc_forget: case.orig_acc.forget,
+        oracle_strength: f.strength.clone(),
+        n_train: p.splits.target_train.len(),
+        n_forget: case.split.forget.len(),
+        n_retained_sample: case.retained.len(),
+        n_test: p.splits.target_test.len(),
+        trace,
+        config,
+        config_hash: config_hash(&g.config(m, &case.name)),
+        git_commit: ledger.commit.clone(),
+        backend: g.opts.backend.clone(),
+        profile: if cfg!(debug_assertions) { "dev" } else { "release" }.to_string(),
+    })
+}
+
+/// The line `--verbose` prints per finished record.
+fn summary_line(rec: &RunRecord, label: &str, reporting: &str) -> String {
+    let v = rec.oracles.get(reporting);
+    let pct = |x: Option<f64>| x.map_or("undef".to_string(), |v| format!("{:.1}", 100.0 * v));
+    format!(
+        "{label:<22} {:<12} {:<13} FR({reporting}) {:>6} FR_r {:>6} UA {:5.1} RA {:5.1} TA {:5.1} ({:.1} s; {})",
+        rec.forget,
+        rec.method,
+        pct(v.and_then(|v| v.fr)),
+        pct(v.and_then(|v| v.fr_retained)),
+        100.0 * (1.0 - rec.acc_forget),
+        100.0 * rec.acc_retain,
+        100.0 * rec.acc_test,
+        rec.seconds,
+        rec.stop_reason
+    )
+}
+
+/// Run every method of the suite not yet recorded on one forget set.
+fn run_forget_set<B: AutodiffBackend>(g: &Group, f: &Fitted<B>, name: String, split: ForgetSplit, ledger: &Ledger) -> Result<()> {
+    let suite = g.suite;
+    let todo: Vec<&String> = suite.methods.iter().filter(|m| !g.done(ledger, m, &name)).collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let case = ForgetCase::new(g, f, name, split)?;
+    let roc_methods = crate::methods::with_roles(&[Role::Reference, Role::Masking]);
+    if todo.iter().any(|m| roc_methods.contains(&m.as_str())) {
+        write_atomic(&case.roc_path(g, "before"), case.roc(g, &f.set, &f.orig)?.as_bytes())?;
+    }
+    for m in todo {
+        let rec = run_method(g, f, &case, m, ledger)?;
+        if g.opts.verbose {
+            forsaken_models::progress::println(&summary_line(&rec, &g.label, &suite.reporting_oracle));
+        }
+        ledger.add(rec)?;
+    }
+    Ok(())
+}
+
+/// One (dataset, seed) group: prepare, and unless every record is there, fit and run each
+/// forget set.
+fn run_group<B: AutodiffBackend>(
+    suite: &Suite,
+    opts: &RunOptions,
+    entry: &Entry,
+    seed: u64,
+    ledger: &Ledger,
+    overall: &ProgressBar,
+    device: &B::Device,
+) -> Result<()> {
+    let g = Group::prepare(suite, entry, opts, seed)?;
+    overall.set_prefix(format!("{} ({}), seed {seed}", entry.dataset, g.model_name));
+    // every split, forget sets included, is written even when all records are there
+    let cases = g.forget_sets()?;
+    if cases.iter().all(|(name, _)| suite.methods.iter().all(|m| g.done(ledger, m, name))) {
+        overall.inc(cases.len() as u64);
+        return Ok(());
+    }
+    let fitted = fit_group::<B>(&g, ledger, device)?;
+    for (name, split) in cases {
+        overall.set_prefix(format!("{} ({}), seed {seed}, forget {name}", entry.dataset, g.model_name));
+        run_forget_set(&g, &fitted, name, split, ledger)?;
+        overall.inc(1);
+    }
+    Ok(())
+}
+
+/// Run `work` on every item with `jobs` threads, each computing on a rayon pool of its own;
+/// the first error stops the others from taking new items and is returned.
+///
+/// Sharing the global pool, two jobs' kernels queued behind each other and the pool's workers
+/// spun waiting: two MNIST groups ran at 1.1x the throughput of one. With a pool per job (one
+/// thread each on two cores), two CNN trainings run side by side at ~1.9x (`cargo xtask bench
+/// cnn_step`, two processes).
+fn in_parallel<T: Sync>(items: &[T], jobs: usize, work: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
+    if jobs <= 1 {
+        return items.iter().try_for_each(work);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_job = (cores / jobs).max(1);
+    let next = AtomicUsize::new(0);
+    let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for j in 0..jobs {
+            let (next, failed, work) = (&next, &failed, &work);
+            scope.spawn(move || {
+                let run = || loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= items.len() || failed.lock().expect("error slot").is_some() {
+                        break;
+                    }
+                    if let Err(e) = work(&items[i]) {
+                        failed.lock().expect("error slot").get_or_insert(e);
+                        break;
+                    }
+                };
+                match rayon::ThreadPoolBuilder::new().num_threads(per_job).thread_name(move |t| format!("job{j}-compute{t}")).build() {
+                    Ok(pool) => pool.install(run),
+                    // no pool (resource limits): compute on the global one
+                    Err(_) => run(),
+                }
+            });
+        }
+    });
+    failed.into_inner().expect("error slot").map_or(Ok(()), Err)
+}
+
+/// Run a suite; returns every record (old and new) and writes `runs.jsonl`, the tables, the
+/// ROC points, the figures and the report under `opts.out_dir`.
+///
+/// (dataset, seed) groups are independent (their caches and splits are disjoint) and run on
+/// `opts.jobs` threads; records are merged under a lock and kept in suite order, so runs.jsonl
+/// does not depend on which job finished first.
+pub fn run_suite<B: AutodiffBackend>(suite: &Suite, opts: &RunOptions, device: &B::Device) -> Result<Vec<RunRecord>> {
+    suite.validate().map_err(anyhow::Error::msg)?;
+    let entries: Vec<&Entry> = suite.entries.iter().filter(|e| opts.datasets.is_empty() || opts.datasets.contains(&e.dataset)).collect();
+    if entries.is_empty() {
+        anyhow::bail!("no dataset of suite `{}` matches {:?}", suite.name, opts.datasets);
+    }
+    let groups: Vec<(&Entry, u64)> = entries.iter().flat_map(|e| suite.seeds.iter().map(move |&s| (*e, s))).collect();
+    let jobs = opts.jobs.clamp(1, groups.len());
+    let ledger = Ledger::open(suite, &opts.out_dir, jobs)?;
     let overall = forsaken_models::progress::bar(
         (entries.iter().map(|e| e.forget_sets(suite).len()).sum::<usize>() * suite.seeds.len()) as u64,
         format!("suite `{}`: dataset x seed x forget set", suite.name),
     );
-    let run_group = |entry: &Entry, seed: u64| -> Result<()> {
-        {
-            let data = pipeline::load_data(&entry.dataset, entry.label.as_deref(), &opts.data_dir, entry.pool_limit, seed)?;
-            let spec = ExperimentSpec::resolve(entry, seed, &data, suite.batch_size, suite.lr, entry.early_stop_train_acc(suite))?;
-            let model_name = format!("{:?}", spec.family).to_lowercase();
-            overall.set_prefix(format!("{} ({model_name}), seed {seed}", entry.dataset));
-            let p = pipeline::prepare(spec, data)?;
-            let label = format!("{}-{}-s{}", p.spec.dataset, model_name, seed);
-            let split_dir = opts.out_dir.join("splits").join(&label);
-            p.splits.save(&split_dir)?;
-
-            let settings = suite.method_settings().map_err(anyhow::Error::msg)?;
-            let hash_of = |m: &str, forget: &str| config_hash(&run_config(suite, entry, &settings, &p.spec, m, forget));
-            let done = |m: &str, forget: &str| {
-                let h = hash_of(m, forget);
-                store.lock().expect("record store").iter().any(|r| {
-                    r.dataset == p.spec.dataset
-                        && r.model == model_name
-                        && r.seed == seed
-                        && r.forget == forget
-                        && r.method == m
-                        && r.config_hash == h
-                })
-            };
-            // every split, forget sets included, is written even when all records are cached
-            let mut fsplits = Vec::new();
-            let forget_sets = entry.forget_sets(suite);
-            for fspec in forget_sets {
-                let fsplit = fspec.select(&p.data, &p.splits.target_train, seed).with_context(|| format!("{label}: forget set {fspec}"))?;
-                write_indices(&split_dir.join(format!("forget-{fspec}.idx.txt")), &fsplit.forget)?;
-                fsplits.push(fsplit);
-            }
-            if forget_sets.iter().all(|f| suite.methods.iter().all(|m| done(m, &f.to_string()))) {
-                overall.inc(forget_sets.len() as u64);
-                return Ok(());
-            }
-
-            let ts = Instant::now();
-            let (target, _train_secs, cached) = pipeline::target_model::<B>(&p, opts.cache_dir.as_deref(), device)?;
-            if cached {
-                from_cache.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            } else {
-                stage(&format!("target model ({model_name})"), ts.elapsed().as_secs_f64());
-            }
-            let orig = inner(&target);
-            let ts = Instant::now();
-            let (set, pool) = pipeline::oracles::<B>(&p, &suite.oracles, opts.cache_dir.as_deref(), device)?;
-            if pool.trained_now > 0 {
-                stage(&format!("shadow pool, {} models trained ({model_name})", pool.trained_now), ts.elapsed().as_secs_f64());
-            }
-            from_cache.fetch_add(pool.models.len() - pool.trained_now, std::sync::atomic::Ordering::SeqCst);
-            drop(pool);
-            let mut strength = BTreeMap::new();
-            let (train_out, test_out) = (orig.outputs(&p.data, &p.splits.target_train), orig.outputs(&p.data, &p.splits.target_test));
-            for (id, o) in &set.oracles {
-                let s = forsaken_mia::strength(o.as_ref(), (&train_out, &p.splits.target_train), (&test_out, &p.splits.target_test))?;
-                write_atomic(&opts.out_dir.join("roc").join(format!("{label}-{id}-original.csv")), roc_csv(&s.roc).as_bytes())?;
-                strength.insert(id.clone(), s.summary);
-            }
-            let orig_train = train_out.accuracy();
-            let stop_oracle = set.get(&suite.stopping_oracle).expect("validated stopping oracle");
-            let report_oracle = set.get(&suite.reporting_oracle).expect("validated reporting oracle");
-            for (fspec, fsplit) in forget_sets.iter().zip(fsplits) {
-                let fname = fspec.to_string();
-                overall.set_prefix(format!("{} ({model_name}), seed {seed}, forget {fname}", entry.dataset));
-                if suite.methods.iter().all(|m| done(m, &fname)) {
-                    overall.inc(1);
-                    continue;
-                }
-                let retained = pipeline::retained_sample(&fsplit.retain, seed);
-                let base = Baseline::new(&set, &orig, &p.data, &fsplit.forget, &retained)?;
-                let orig_acc = pipeline::accuracies(&orig, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
-                let stop_before = base.on_forget(&suite.stopping_oracle).expect("stopping oracle decisions").to_vec();
-                let report_before = base.on_forget(&suite.reporting_oracle).expect("reporting oracle decisions").to_vec();
-                let test_idx = p.splits.target_test.clone();
-                let data_ref = &p.data;
-                let forget_ref = &fsplit.forget;
-                // the figures' view of a model: test accuracy and the reporting oracle's FR
-                let observe_any = |m: &dyn Predict| {
-                    let after = report_oracle.decide(&m.outputs(data_ref, forget_ref), forget_ref);
-                    let mut v = BTreeMap::from([("test_acc".to_string(), m.outputs(data_ref, &test_idx).accuracy())]);
-                    let fr = after
-                        .ok()
-                        .and_then(|a| FrCounts::from_decisions(&report_before, &a).ok())
-                        .and_then(|c| c.forgetting_rate().value());
-                    if let Some(fr) = fr {
-                        v.insert("fr_report".to_string(), fr);
-                    }
-                    v
-                };
-                let observe = |net: &Net<B::InnerBackend>| observe_any(net);
-                // F3: the reporting oracle's ROC on D_u (members) against target_test, for the
-                // original (once per forget set) and after the methods drawn there
-                let roc_of = |model: &dyn Predict| -> Result<String> {
-                    let test = &p.splits.target_test;
-                    let mut scores = report_oracle.score(&model.outputs(&p.data, &fsplit.forget), &fsplit.forget)?;
-                    scores.extend(report_oracle.score(&model.outputs(&p.data, test), test)?);
-                    let mut labels = vec![true; fsplit.forget.len()];
-                    labels.extend(std::iter::repeat_n(false, test.len()));
-                    Ok(roc_csv(&forsaken_metrics::roc_curve(&scores, &labels)?))
-                };
-                let roc_path =
-                    |which: &str| opts.out_dir.join("roc").join(format!("{label}-{fname}-{}-forget-{which}.csv", suite.reporting_oracle));
-                let roc_methods = crate::methods::with_roles(&[Role::Reference, Role::Masking]);
-                if suite.methods.iter().any(|m| roc_methods.contains(&m.as_str()) && !done(m, &fname)) {
-                    write_atomic(&roc_path("before"), roc_of(&orig)?.as_bytes())?;
-                }
-
-                for m in &suite.methods {
-                    if done(m, &fname) {
-                        continue;
-                    }
-                    let method = crate::methods::build::<B>(m, &settings[m])?;
-                    let masking = crate::methods::role(m) == Some(Role::Masking);
-                    let grid: Option<&[f64]> = entry.sweeps(suite).get(m).map(Vec::as_slice);
-                    let t = Instant::now();
-                    let (out, secs, search_seconds, extra_trace) = if let Some(grid) = grid {
-                        // the matched-FR strength search: weakest first, stop at the first strength
-                        // reaching the target under the stopping oracle (judged on D_u only, never
-                        // on target_test); every point is kept for the FR-vs-accuracy curves
-                        let mut trace = Vec::new();
-                        let mut chosen: Option<(forsaken_models::UnlearnOutcome<B>, f64, f64)> = None;
-                        let mut reached = false;
-                        let mut observed = 0.0;
-                        let req = request::<B>(&target, &p, &fsplit, None, None, seed, None);
-                        method
-                            .sweep(&req, grid, &mut |o, run_secs| {
-                                let ts = Instant::now();
-                                let model = o.model.valid();
-                                let fr = FrCounts::from_decisions(
-                                    &stop_before,
-                                    &stop_oracle.decide(&model.outputs(&p.data, &fsplit.forget), &fsplit.forget)?,
-                                )
-                                .map_err(|e| forsaken_models::ModelError::Request(e.to_string()))?
-                                .forgetting_rate()
-                                .value();
-                                let mut values = observe_any(&model);
-                                values.insert("strength".into(), o.strength);
-                                values.insert("seconds".into(), run_secs);
-                                if let Some(v) = fr {
-                                    values.insert("fr_stop".into(), v);
-                                }
-                                trace.push(TracePoint { step: trace.len(), values });
-                                let v = fr.unwrap_or(f64::NAN);
-                                reached = v >= suite.target_fr;
-                                if reached || chosen.as_ref().is_none_or(|(_, best, _)| v > *best || best.is_nan()) {
-                                    chosen = Some((o, v, run_secs));
-                                }
-                                observed += ts.elapsed().as_secs_f64();
-                                Ok(!reached)
-                            })
-                            .with_context(|| format!("{label}: strength search of {m}"))?;
-                        let (mut o, best, run_secs) = chosen.expect("a sweep has at least one point");
-                        o.stop_reason = if reached {
-                            format!(
-                                "{}; weakest of {} swept strengths reaching FR {} under `{}`",
-                                o.stop_reason,
-                                grid.len(),
-                                suite.target_fr,
-                                suite.stopping_oracle
-                            )
-                        } else {
-                            format!(
-                                "{}; target FR {} not reached by any of {} swept strengths (best FR {:.3} here)",
-                                o.stop_reason,
-                                suite.target_fr,
-                                grid.len(),
-                                best
-                            )
-                        };
-                        o.stopping_oracle = Some(suite.stopping_oracle.clone());
-                        let search = (t.elapsed().as_secs_f64() - observed).max(0.0);
-                        (o, run_secs, Some(search), trace)
-                    } else {
-                        let rule =
-                            masking.then(|| StoppingRule { oracle: stop_oracle, target_fr: suite.target_fr, before: stop_before.clone() });
-                        let req = request::<B>(&target, &p, &fsplit, rule, Some(&observe), seed, masking.then_some(suite.target_fr));
-                        let o = method.unlearn(&req).with_context(|| format!("{label}: method {m}"))?;
-                        let secs = (t.elapsed().as_secs_f64() - o.observer_seconds - o.setup_seconds).max(0.0);
-                        (o, secs, None, vec![])
-                    };
-                    stage(&format!("unlearning: {m} ({model_name})"), t.elapsed().as_secs_f64());
-                    let after = out.model.valid();
-                    if roc_methods.contains(&m.as_str()) {
-                        write_atomic(&roc_path(&format!("after-{m}")), roc_of(&after)?.as_bytes())?;
-                    }
-                    let acc = pipeline::accuracies(&after, &p.data, &fsplit.forget, &fsplit.retain, &p.splits.target_test);
-                    // a method that trained its own deployed model (SISA) is compared with that model
-                    let own_base =
-                        out.deployed.as_ref().map(|d| Baseline::new(&set, &d.valid(), &p.data, &fsplit.forget, &retained)).transpose()?;
-                    let views =
-                        pipeline::oracle_views(&set, own_base.as_ref().unwrap_or(&base), &after, &p.data, &fsplit.forget, &retained, seed)?;
-                    let mut trace = out.trace;
-                    trace.extend(extra_trace);
-                    // the record's config: what its hash covers, plus the reporting oracle
-                    let mut rc = serde_json::to_value(run_config(suite, entry, &settings, &p.spec, m, &fname))?;
-                    rc["reporting_oracle"] = serde_json::json!(suite.reporting_oracle);
-                    let rec = RunRecord {
-                        dataset: p.spec.dataset.clone(),
-                        model: model_name.clone(),
-                        seed,
-                        forget: fname.clone(),
-                        method: m.clone(),
-                        strength: out.strength,
-                        strength_knob: method.strength_knob().into(),
-                        stopping_oracle: out.stopping_oracle.clone(),
-                        stop_reason: out.stop_reason.clone(),
-                        steps: out.steps,
-                        oracles: views,
-                        acc_forget: acc.forget,
-                        acc_retain: acc.retain,
-                        acc_test: acc.test,
-                        mean_top_prob_test: acc.mean_top_prob_test,
-                        seconds: secs,
-                        search_seconds,
-                        setup_seconds: (out.setup_seconds > 0.0).then_some(out.setup_seconds),
-                        retrain_seconds: f64::NAN,
-                        orig_acc_train: orig_train,
-                        orig_acc_test: orig_acc.test,
-                        orig_acc_forget: orig_acc.forget,
-                        oracle_strength: strength.clone(),
-                        n_train: p.splits.target_train.len(),
-                        n_forget: fsplit.forget.len(),
-                        n_retained_sample: retained.len(),
-                        n_test: p.splits.target_test.len(),
-                        trace,
-                        config: rc,
-                        config_hash: hash_of(m, &fname),
-                        git_commit: commit.clone(),
-                        backend: opts.backend.clone(),
-                        profile: profile.clone(),
-                    };
-                    if opts.verbose {
-                        let v = rec.oracles.get(&suite.reporting_oracle);
-                        let pct = |x: Option<f64>| x.map_or("undef".to_string(), |v| format!("{:.1}", 100.0 * v));
-                        forsaken_models::progress::println(&format!(
-                            "{label:<22} {fname:<12} {m:<13} FR({}) {:>6} FR_r {:>6} UA {:5.1} RA {:5.1} TA {:5.1} ({:.1} s; {})",
-                            suite.reporting_oracle,
-                            pct(v.and_then(|v| v.fr)),
-                            pct(v.and_then(|v| v.fr_retained)),
-                            100.0 * (1.0 - rec.acc_forget),
-                            100.0 * rec.acc_retain,
-                            100.0 * rec.acc_test,
-                            rec.seconds,
-                            rec.stop_reason
-                        ));
-                    }
-                    let mut records = store.lock().expect("record store");
-                    records.retain(|r| !(same_group(r, &rec) && r.method == rec.method));
-                    records.push(rec);
-                    computed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    fill_relative(&mut records);
-                    sort_records(&mut records, suite);
-                    write_records(&runs_path, &records)?;
-                    save_timing()?;
-                }
-                overall.inc(1);
-            }
-        }
-        Ok(())
-    };
-    let groups: Vec<(&Entry, u64)> = entries.iter().flat_map(|e| suite.seeds.iter().map(move |&s| (*e, s))).collect();
-    let jobs = jobs_used;
-    if jobs == 1 {
-        for &(e, s) in &groups {
-            run_group(e, s)?;
-        }
-    } else {
-        // (dataset, seed) groups are independent (their caches and splits are disjoint): run
-        // them on `jobs` threads; records are merged under a lock and kept in suite order, so
-        // runs.jsonl does not depend on which job finished first.
-        //
-        // Each job computes on a rayon pool of its own with its share of the cores. Sharing the
-        // global pool, two jobs' kernels queued behind each other and the pool's workers spun
-        // waiting: two MNIST groups ran at 1.1x the throughput of one. With a pool per job
-        // (one thread each on two cores), two CNN trainings run side by side at ~1.9x
-        // (`cargo xtask bench cnn_step`, two processes).
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let per_job = (cores / jobs).max(1);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for j in 0..jobs {
-                let (next, failed, groups, run_group) = (&next, &failed, &groups, &run_group);
-                scope.spawn(move || {
-                    let work = || loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        if i >= groups.len() || failed.lock().expect("error slot").is_some() {
-                            break;
-                        }
-                        if let Err(e) = run_group(groups[i].0, groups[i].1) {
-                            failed.lock().expect("error slot").get_or_insert(e);
-                            break;
-                        }
-                    };
-                    match rayon::ThreadPoolBuilder::new().num_threads(per_job).thread_name(move |t| format!("job{j}-compute{t}")).build() {
-                        Ok(pool) => pool.install(work),
-                        // no pool (resource limits): compute on the global one
-                        Err(_) => work(),
-                    }
-                });
-            }
-        });
-        if let Some(e) = failed.into_inner().expect("error slot") {
-            return Err(e);
-        }
-    }
+    in_parallel(&groups, jobs, |&(entry, seed)| run_group::<B>(suite, opts, entry, seed, &ledger, &overall, device))?;
     overall.finish_and_clear();
-    let mut records = store.into_inner().expect("record store");
-    fill_relative(&mut records);
-    sort_records(&mut records, suite);
-    write_records(&runs_path, &records)?;
-    crate::tables::write_summary(&records, &opts.out_dir, &suite.reporting_oracle)?;
-    crate::figures::draw_all(&records, suite, &opts.out_dir)?;
-    let facts = crate::report::RunFacts { invocations: save_timing()? };
-    crate::report::write_report(&records, suite, &opts.out_dir, &facts)?;
-    Ok(records)
+    ledger.finish(&opts.out_dir)
 }
 
 fn request<'a, B: AutodiffBackend>(
