@@ -363,6 +363,85 @@ pub struct ForsakenState<B: AutodiffBackend> {
     step: usize,
 }
 
+/// p_ref[c]: the mean softmax of the original on the reference samples of class c, row-major
+/// `[c, c]` (uniform for a class with no reference sample).
+fn reference_profiles<B: AutodiffBackend>(original: &Net<B>, data: &Dataset, reference: &[usize]) -> Result<Vec<f32>, ModelError> {
+    if reference.is_empty() {
+        return Err(ModelError::Request("forsaken: the reference split is empty (needed for p_ref)".into()));
+    }
+    let c = original.config.num_classes;
+    let mut pref = vec![1.0 / c as f32; c * c];
+    let out = predict(&original.valid(), data, reference);
+    let mut counts = vec![0usize; c];
+    let mut sums = vec![0.0f64; c * c];
+    for i in 0..out.len() {
+        let y = out.labels[i] as usize;
+        counts[y] += 1;
+        for (k, &p) in out.row(i).iter().enumerate() {
+            sums[y * c + k] += p as f64;
+        }
+    }
+    for y in 0..c {
+        if counts[y] > 0 {
+            for k in 0..c {
+                pref[y * c + k] = (sums[y * c + k] / counts[y] as f64) as f32;
+            }
+        }
+    }
+    Ok(pref)
+}
+
+impl<B: AutodiffBackend> RetainSource<B> {
+    /// The retained rows the retain term reads: all of them when cycling, else the rows of the
+    /// fixed batches; shuffled with `rng` (then the cycling order, from the same `rng`).
+    fn new(cfg: &ForsakenConfig, original: &Net<B>, data: &Dataset, retain: &[usize], rng: &mut ChaCha8Rng) -> Self {
+        let (device, c) = (original.head.weight.device(), original.config.num_classes);
+        let mut pool = retain.to_vec();
+        pool.shuffle(rng);
+        let rb = cfg.retain_batch;
+        let (rows, fixed) = if cfg.retain_cycle {
+            (pool.clone(), None)
+        } else {
+            let nb = cfg.retain_batches;
+            let rows: Vec<usize> = (0..nb * rb.min(pool.len())).map(|k| pool[k % pool.len()]).collect();
+            let per = rb.min(pool.len());
+            let batches = (0..nb).map(|b| (b * per..(b + 1) * per).collect()).collect();
+            (rows, Some(batches))
+        };
+        let (x, y) = to_tensors::<B>(data, &rows, &device);
+        let p_orig = match cfg.retain_term {
+            RetainTerm::KlToOriginal => {
+                let o = predict(&original.valid(), data, &rows);
+                Tensor::<B, 2>::from_data(TensorData::new(o.probs, [rows.len(), c]), &device)
+            }
+            RetainTerm::Ce => Tensor::zeros([1, c], &device),
+        };
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.shuffle(rng);
+        Self { x, y, p_orig, order, cursor: 0, fixed }
+    }
+}
+
+impl<B: AutodiffBackend> ProducerState<B> {
+    /// A fresh producer of `n` mask updates for `c` classes.
+    fn new(cfg: &ForsakenConfig, c: usize, n: usize, seed: u64, device: &B::Device) -> Self {
+        match cfg.producer {
+            Producer::Generator => Self::Generator {
+                net: Generator::new(c, n, cfg.generator_width, seed.wrapping_add(0x6e6), device),
+                optim: AdamConfig::new().init::<B, Generator<B>>(),
+            },
+            Producer::LearnedOptimizer => Self::Learned {
+                net: CoordOptimizer::new(seed.wrapping_add(0x10c), device),
+                optim: AdamConfig::new().init::<B, CoordOptimizer<B>>(),
+            },
+            Producer::Adam => {
+                let z = Tensor::<B::InnerBackend, 1>::zeros([n], device);
+                Self::Adam { m: z.clone(), v: z, t: 0 }
+            }
+        }
+    }
+}
+
 impl<B: AutodiffBackend> ForsakenState<B> {
     /// Prepare a run on `original` (its weights are frozen; only masks will change).
     pub fn new(
@@ -392,72 +471,12 @@ impl<B: AutodiffBackend> ForsakenState<B> {
         if n == 0 {
             return Err(ModelError::Request("forsaken: the network has no hidden neurons to mask".into()));
         }
-        // p_ref[c]: mean softmax of the original on reference samples of class c (uniform when
-        // the class has none, or when the uniform target is asked for).
-        let mut pref = vec![1.0 / c as f32; c * c];
-        if !cfg.uniform_target {
-            if reference.is_empty() {
-                return Err(ModelError::Request("forsaken: the reference split is empty (needed for p_ref)".into()));
-            }
-            let out = predict(&original.valid(), data, reference);
-            let mut counts = vec![0usize; c];
-            let mut sums = vec![0.0f64; c * c];
-            for i in 0..out.len() {
-                let y = out.labels[i] as usize;
-                counts[y] += 1;
-                for (k, &p) in out.row(i).iter().enumerate() {
-                    sums[y * c + k] += p as f64;
-                }
-            }
-            for y in 0..c {
-                if counts[y] > 0 {
-                    for k in 0..c {
-                        pref[y * c + k] = (sums[y * c + k] / counts[y] as f64) as f32;
-                    }
-                }
-            }
-        }
+        let pref = if cfg.uniform_target { vec![1.0 / c as f32; c * c] } else { reference_profiles(original, data, reference)? };
         let p_ref = Tensor::<B, 2>::from_data(TensorData::new(pref, [c, c]), &device);
         let (xf, yf) = to_tensors::<B>(data, forget, &device);
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xf025_a4e0);
-        // retained rows: all of them when cycling, else the rows of the fixed batches
-        let mut pool = retain.to_vec();
-        pool.shuffle(&mut rng);
-        let rb = cfg.retain_batch;
-        let (rows, fixed) = if cfg.retain_cycle {
-            (pool.clone(), None)
-        } else {
-            let nb = cfg.retain_batches;
-            let rows: Vec<usize> = (0..nb * rb.min(pool.len())).map(|k| pool[k % pool.len()]).collect();
-            let per = rb.min(pool.len());
-            let batches = (0..nb).map(|b| (b * per..(b + 1) * per).collect()).collect();
-            (rows, Some(batches))
-        };
-        let (xr, yr) = to_tensors::<B>(data, &rows, &device);
-        let p_orig = match cfg.retain_term {
-            RetainTerm::KlToOriginal => {
-                let o = predict(&original.valid(), data, &rows);
-                Tensor::<B, 2>::from_data(TensorData::new(o.probs, [rows.len(), c]), &device)
-            }
-            RetainTerm::Ce => Tensor::zeros([1, c], &device),
-        };
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.shuffle(&mut rng);
-        let retain = RetainSource { x: xr, y: yr, p_orig, order, cursor: 0, fixed };
-        let producer = match cfg.producer {
-            Producer::Generator => ProducerState::Generator {
-                net: Generator::new(c, n, cfg.generator_width, seed.wrapping_add(0x6e6), &device),
-                optim: AdamConfig::new().init::<B, Generator<B>>(),
-            },
-            Producer::LearnedOptimizer => ProducerState::Learned {
-                net: CoordOptimizer::new(seed.wrapping_add(0x10c), &device),
-                optim: AdamConfig::new().init::<B, CoordOptimizer<B>>(),
-            },
-            Producer::Adam => {
-                let z = Tensor::<B::InnerBackend, 1>::zeros([n], &device);
-                ProducerState::Adam { m: z.clone(), v: z, t: 0 }
-            }
-        };
+        let retain = RetainSource::new(&cfg, original, data, retain, &mut rng);
+        let producer = ProducerState::new(&cfg, c, n, seed, &device);
         let mut forget_order: Vec<usize> = (0..forget.len()).collect();
         forget_order.shuffle(&mut rng);
         Ok(Self {
@@ -683,6 +702,85 @@ struct Checkpoint {
     met: bool,
 }
 
+/// The stopping checks of one run: fold the current masks, judge D_u with the stopping oracle,
+/// call the observer, and keep the trace.
+struct Checks<'r, 'a, B: AutodiffBackend> {
+    req: &'r UnlearnRequest<'a, B>,
+    original: Net<B::InnerBackend>,
+    granularity: Granularity,
+    /// Fixed retained sample for checkpoint selection (the retain batches' rows), and the
+    /// original's accuracy on it.
+    retain_probe: Vec<usize>,
+    orig_retain_acc: f64,
+    trace: Vec<TracePoint>,
+    observer_seconds: f64,
+}
+
+impl<'r, 'a, B: AutodiffBackend> Checks<'r, 'a, B> {
+    fn new(req: &'r UnlearnRequest<'a, B>, st: &ForsakenState<B>) -> Self {
+        let original = req.original.valid();
+        let mut retain_probe: Vec<usize> = req.retain.to_vec();
+        retain_probe.shuffle(&mut ChaCha8Rng::seed_from_u64(req.seed ^ 0xc4ec));
+        retain_probe.truncate(st.cfg.retain_batches * st.cfg.retain_batch);
+        let orig_retain_acc = predict(&original, req.data, &retain_probe).accuracy();
+        Self { req, original, granularity: st.granularity(), retain_probe, orig_retain_acc, trace: vec![], observer_seconds: 0.0 }
+    }
+
+    /// One check: the current masks, the stopping oracle's FR (NaN when undefined or without a
+    /// rule) and the folded model; a trace point is recorded.
+    fn check(&mut self, st: &ForsakenState<B>, last: StepStats) -> Result<(Vec<Vec<f32>>, f64, Net<B::InnerBackend>), ModelError> {
+        let req = self.req;
+        let masks = st.masks();
+        let folded = fold(self.granularity, self.original.clone(), &masks)?;
+        let mut values = BTreeMap::new();
+        let mut fr = f64::NAN;
+        if let Some(rule) = &req.stopping {
+            let after = rule.oracle.decide(&predict(&folded, req.data, req.forget), req.forget)?;
+            let counts = FrCounts::from_decisions(&rule.before, &after).map_err(|e| ModelError::Request(e.to_string()))?;
+            fr = match counts.forgetting_rate() {
+                ForgettingRate::Value(v) => v,
+                ForgettingRate::Undefined => f64::NAN,
+            };
+            values.insert("fr_stop".into(), fr);
+        }
+        values.insert("kl_forget".into(), last.kl_forget);
+        values.insert("ce_retain".into(), last.ce_retain);
+        if let Some(obs) = req.observer {
+            let t = Instant::now();
+            values.extend(obs(&folded));
+            self.observer_seconds += t.elapsed().as_secs_f64();
+        }
+        values.retain(|_, v| v.is_finite()); // JSON has no NaN; a missing value is honest
+        self.trace.push(TracePoint { step: st.steps(), values });
+        Ok((masks, fr, folded))
+    }
+
+    /// For a new best FR short of the target: whether the retained probe's accuracy stays within
+    /// 1 point of the original's (evaluated only here, so a check costs one oracle pass over
+    /// D_u, not a pass over the probe as well). The accuracy joins the last trace point.
+    fn keeps_utility(&mut self, folded: &Net<B::InnerBackend>) -> bool {
+        let acc = predict(folded, self.req.data, &self.retain_probe).accuracy();
+        if let Some(p) = self.trace.last_mut() {
+            p.values.insert("retain_acc".into(), acc);
+        }
+        acc >= self.orig_retain_acc - 0.01
+    }
+
+    fn outcome(self, model: Net<B>, steps: usize, stop_reason: String, target: f64) -> UnlearnOutcome<B> {
+        UnlearnOutcome {
+            model: Unlearned::Single(model),
+            setup_seconds: 0.0,
+            steps,
+            stopping_oracle: self.req.stopping.as_ref().map(|r| r.oracle.id().to_string()),
+            stop_reason,
+            trace: self.trace,
+            observer_seconds: self.observer_seconds,
+            strength: target,
+            deployed: None,
+        }
+    }
+}
+
 impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
     fn id(&self) -> &'static str {
         self.id
@@ -697,16 +795,8 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
         let target = req.stopping.as_ref().map_or(f64::NAN, |r| r.target_fr);
         let cfg = self.config.clone();
         let mut st = ForsakenState::new(cfg.clone(), req.original, req.data, req.forget, req.retain, req.reference, req.seed)?;
-        let original = req.original.valid();
-        // fixed retain sample for checkpoint selection: the retain batches' rows
-        let mut retain_probe: Vec<usize> = req.retain.to_vec();
-        retain_probe.shuffle(&mut ChaCha8Rng::seed_from_u64(req.seed ^ 0xc4ec));
-        retain_probe.truncate(cfg.retain_batches * cfg.retain_batch);
-        let orig_retain_acc = predict(&original, req.data, &retain_probe).accuracy();
-        let mut trace = Vec::new();
-        let mut observer_seconds = 0.0;
+        let mut checks = Checks::new(req, &st);
         let ones: Vec<Vec<f32>> = st.masks().iter().map(|m| vec![1.0; m.len()]).collect();
-        let granularity = st.granularity();
         let mut best = Checkpoint { step: 0, masks: ones, fr: 0.0, met: false };
         let pb = forsaken_models::progress::bar(
             cfg.max_steps as u64,
@@ -714,83 +804,30 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
         );
         let mut last = StepStats { kl_forget: f64::NAN, ce_retain: f64::NAN, l1: f64::NAN };
         let mut stop_reason = "step cap".to_string();
-        let check = |st: &ForsakenState<B>,
-                     last: StepStats,
-                     trace: &mut Vec<TracePoint>,
-                     observer_seconds: &mut f64|
-         -> Result<(Vec<Vec<f32>>, f64, Net<B::InnerBackend>), ModelError> {
-            let masks = st.masks();
-            let folded = fold(granularity, original.clone(), &masks)?;
-            let mut values = BTreeMap::new();
-            let mut fr = f64::NAN;
-            if let Some(rule) = &req.stopping {
-                let after = rule.oracle.decide(&predict(&folded, req.data, req.forget), req.forget)?;
-                let counts = FrCounts::from_decisions(&rule.before, &after).map_err(|e| ModelError::Request(e.to_string()))?;
-                fr = match counts.forgetting_rate() {
-                    ForgettingRate::Value(v) => v,
-                    ForgettingRate::Undefined => f64::NAN,
-                };
-                values.insert("fr_stop".into(), fr);
-            }
-            values.insert("kl_forget".into(), last.kl_forget);
-            values.insert("ce_retain".into(), last.ce_retain);
-            if let Some(obs) = req.observer {
-                let t = Instant::now();
-                values.extend(obs(&folded));
-                *observer_seconds += t.elapsed().as_secs_f64();
-            }
-            values.retain(|_, v| v.is_finite()); // JSON has no NaN; a missing value is honest
-            trace.push(TracePoint { step: st.steps(), values });
-            Ok((masks, fr, folded))
-        };
-        check(&st, last, &mut trace, &mut observer_seconds)?;
-        if let Some(rule) = &req.stopping {
-            if rule.before.iter().all(|&m| !m) {
-                stop_reason = "undefined FR: the oracle calls no forget sample a member of the original".into();
-                pb.finish_and_clear();
-                return Ok(UnlearnOutcome {
-                    model: Unlearned::Single(req.original.clone()),
-                    setup_seconds: 0.0,
-                    steps: 0,
-                    stopping_oracle: Some(rule.oracle.id().to_string()),
-                    stop_reason,
-                    trace,
-                    observer_seconds,
-                    strength: target,
-                    deployed: None,
-                });
-            }
+        checks.check(&st, last)?;
+        if req.stopping.as_ref().is_some_and(|rule| rule.before.iter().all(|&m| !m)) {
+            pb.finish_and_clear();
+            let reason = "undefined FR: the oracle calls no forget sample a member of the original";
+            return Ok(checks.outcome(req.original.clone(), 0, reason.into(), target));
         }
         for _ in 0..cfg.max_steps {
             last = st.step(true);
             pb.inc(1);
             if !last.kl_forget.is_finite() || !last.ce_retain.is_finite() {
                 pb.finish_and_clear();
-                return Err(ModelError::Diverged {
-                    loss: (last.kl_forget + last.ce_retain) as f32,
-                    step: st.steps(),
-                    context: self.id.into(),
-                });
+                let loss = (last.kl_forget + last.ce_retain) as f32;
+                return Err(ModelError::Diverged { loss, step: st.steps(), context: self.id.into() });
             }
             if st.steps() % cfg.check_every == 0 || st.steps() == cfg.max_steps {
-                let (masks, fr, folded) = check(&st, last, &mut trace, &mut observer_seconds)?;
+                let (masks, fr, folded) = checks.check(&st, last)?;
                 if req.stopping.is_none() {
                     best = Checkpoint { step: st.steps(), masks, fr, met: false };
                 } else if fr >= target {
                     best = Checkpoint { step: st.steps(), masks, fr, met: true };
                     stop_reason = format!("target FR {target} reached");
                     break;
-                } else if fr > best.fr {
-                    // a new best FR short of the target: kept if the retained probe's accuracy
-                    // stays within 1 point of the original's (evaluated only here, so a check
-                    // costs one oracle pass over D_u, not a pass over the probe as well)
-                    let acc = predict(&folded, req.data, &retain_probe).accuracy();
-                    if let Some(p) = trace.last_mut() {
-                        p.values.insert("retain_acc".into(), acc);
-                    }
-                    if acc >= orig_retain_acc - 0.01 {
-                        best = Checkpoint { step: st.steps(), masks, fr, met: false };
-                    }
+                } else if fr > best.fr && checks.keeps_utility(&folded) {
+                    best = Checkpoint { step: st.steps(), masks, fr, met: false };
                 }
             }
         }
@@ -798,17 +835,7 @@ impl<B: AutodiffBackend> Unlearner<B> for Forsaken {
         if req.stopping.is_some() && !best.met {
             stop_reason = format!("step cap; target FR {target} not reached (best FR {:.3} at step {})", best.fr, best.step);
         }
-        let model = fold(granularity, req.original.clone(), &best.masks)?;
-        Ok(UnlearnOutcome {
-            model: Unlearned::Single(model),
-            setup_seconds: 0.0,
-            steps: st.steps(),
-            stopping_oracle: req.stopping.as_ref().map(|r| r.oracle.id().to_string()),
-            stop_reason: format!("{stop_reason}; returned checkpoint of step {}", best.step),
-            trace,
-            observer_seconds,
-            strength: target,
-            deployed: None,
-        })
+        let model = fold(checks.granularity, req.original.clone(), &best.masks)?;
+        Ok(checks.outcome(model, st.steps(), format!("{stop_reason}; returned checkpoint of step {}", best.step), target))
     }
 }

@@ -728,3 +728,91 @@ fn request<'a, B: AutodiffBackend>(
         strength,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real record (the committed quick run's first) as a fixture, renamed.
+    fn rec(dataset: &str, method: &str, seconds: f64) -> RunRecord {
+        let line = include_str!("../../../results/quick/runs.jsonl").lines().next().expect("a committed record");
+        let mut r: RunRecord = serde_json::from_str(line).unwrap();
+        (r.dataset, r.method, r.seconds, r.seed, r.forget) = (dataset.into(), method.into(), seconds, 0, "10%".into());
+        r
+    }
+
+    fn suite() -> Suite {
+        Suite::from_toml(
+            "name = \"t\"\nseeds = [0]\nforget = [\"10%\"]\nmethods = [\"retrain\", \"forsaken\", \"scale\"]\n\
+             [[entries]]\ndataset = \"location\"\n[[entries]]\ndataset = \"digits\"\n",
+            "t",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn in_parallel_runs_every_item_once_and_returns_the_first_error() {
+        for jobs in [1, 3] {
+            let seen = Mutex::new(Vec::new());
+            in_parallel(&[1, 2, 3, 4, 5], jobs, |&i| {
+                seen.lock().unwrap().push(i);
+                Ok(())
+            })
+            .unwrap();
+            let mut seen = seen.into_inner().unwrap();
+            seen.sort();
+            assert_eq!(seen, [1, 2, 3, 4, 5], "jobs {jobs}");
+            let err = in_parallel(&[1, 2, 3], jobs, |&i| if i == 2 { anyhow::bail!("item {i} failed") } else { Ok(()) }).unwrap_err();
+            assert_eq!(err.to_string(), "item 2 failed");
+        }
+    }
+
+    #[test]
+    fn records_are_kept_in_suite_order_and_related_to_the_groups_reference() {
+        let s = suite();
+        let mut rs = vec![
+            rec("digits", "scale", 1.0),
+            rec("location", "forsaken", 2.0),
+            rec("location", "retrain", 8.0),
+            rec("other", "retrain", 1.0),
+        ];
+        sort_records(&mut rs, &s);
+        let order: Vec<(&str, &str)> = rs.iter().map(|r| (r.dataset.as_str(), r.method.as_str())).collect();
+        assert_eq!(order, [("location", "retrain"), ("location", "forsaken"), ("digits", "scale"), ("other", "retrain")]);
+        fill_relative(&mut rs);
+        assert_eq!(rs[1].retrain_seconds, 8.0, "forsaken takes its group's retrain time");
+        let untouched = rec("digits", "scale", 1.0).retrain_seconds;
+        assert_eq!(rs[2].retrain_seconds.to_bits(), untouched.to_bits(), "digits has no retrain record: left as it was");
+        // selectivity against the group's own retrain record: 1 for retrain itself where defined
+        let own = rs[0].oracles.values().filter_map(|v| v.selectivity).collect::<Vec<_>>();
+        assert!(!own.is_empty() && own.iter().all(|&v| (v - 1.0).abs() < 1e-9), "{own:?}");
+    }
+
+    #[test]
+    fn the_ledger_replaces_a_record_writes_at_once_and_times_only_what_it_computed() {
+        let s = suite();
+        let dir = std::env::temp_dir().join(format!("forsaken-ledger-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ledger = Ledger::open(&s, &dir, 1).unwrap();
+        assert!(ledger.timing().is_empty(), "nothing computed, nothing timed");
+        let id = GroupId { dataset: "location".into(), model: rec("location", "retrain", 0.0).model, seed: 0, forget: "10%".into() };
+        let first = RunRecord { config_hash: "a".into(), ..rec("location", "retrain", 3.0) };
+        ledger.add(first).unwrap();
+        assert!(ledger.has(&id, "retrain", "a") && !ledger.has(&id, "retrain", "b") && !ledger.has(&id, "forsaken", "a"));
+        ledger.add(RunRecord { config_hash: "b".into(), ..rec("location", "retrain", 4.0) }).unwrap();
+        let on_disk = read_records(&dir.join("runs.jsonl")).unwrap();
+        assert_eq!(on_disk.len(), 1, "the newer record of a group and method replaces the older");
+        assert_eq!(on_disk[0].config_hash, "b");
+        ledger.stage("unlearning: retrain (mlp)", 1.5);
+        let timing = ledger.timing();
+        assert_eq!(timing.len(), 1);
+        assert_eq!(timing[0].records_computed, 2);
+        assert!(dir.join("timing.json").exists());
+        // a corrupt runs.jsonl is an error naming the file and line, not a silent restart
+        std::fs::write(dir.join("runs.jsonl"), "{not json\n").unwrap();
+        let err = Ledger::open(&s, &dir, 1).err().unwrap().to_string();
+        assert!(err.contains("runs.jsonl: line 1"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
