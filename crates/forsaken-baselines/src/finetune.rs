@@ -58,7 +58,7 @@ impl<B: AutodiffBackend> Unlearner<B> for FineTune {
     /// One fine-tuning trajectory: the model after `k` epochs is the outcome of strength `k`
     /// (bit-identical to a run of `k` epochs), timed up to that epoch.
     fn sweep(&self, req: &UnlearnRequest<'_, B>, strengths: &[f64], visit: &mut SweepVisit<'_, B>) -> Result<(), ModelError> {
-        let mut traj = Trajectory::new(strengths, visit);
+        let mut traj = Trajectory::new(strengths, "finetune.epochs", visit)?;
         let Some(last) = traj.last() else { return Ok(()) };
         train_with(req.original.clone(), req.data, req.retain, &recipe(req, last), "fine-tune sweep", &mut |done, net| {
             traj.at(done, |k| UnlearnOutcome::finished(net.clone(), k, format!("{k} epochs done"), k as f64))

@@ -252,7 +252,7 @@ fn sweep_steps<B: AutodiffBackend>(
     mask: Option<&GradMask<B::InnerBackend>>,
     label: &str,
 ) -> Result<(), ModelError> {
-    let mut traj = Trajectory::new(strengths, visit);
+    let mut traj = Trajectory::new(strengths, &format!("{label}: steps"), visit)?;
     let Some(last) = traj.last() else { return Ok(()) };
     let (net, steps, guard) =
         optimize_with(req, objective, last, mask, label, &mut |done, net| traj.at(done, |k| outcome(net.clone(), k, None, k as f64)))?;

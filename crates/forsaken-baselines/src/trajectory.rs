@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 
+use forsaken_models::settings;
 use forsaken_models::{ModelError, SweepVisit, UnlearnOutcome};
 
 /// Progress of one sweep along a trajectory.
@@ -20,10 +21,11 @@ pub(crate) struct Trajectory<'v, 'a, B: AutodiffBackend> {
 }
 
 impl<'v, 'a, B: AutodiffBackend> Trajectory<'v, 'a, B> {
-    /// Sweep `strengths` (step or epoch counts, rounded, at least 1); the clock starts now.
-    pub(crate) fn new(strengths: &[f64], visit: &'v mut SweepVisit<'a, B>) -> Self {
-        let targets = strengths.iter().map(|s| s.round().max(1.0) as usize).collect();
-        Self { targets, next: 0, start: Instant::now(), excluded: 0.0, stopped: false, visit }
+    /// Sweep `strengths` (step or epoch counts: whole numbers >= 1, else an error naming
+    /// `knob`); the clock starts now.
+    pub(crate) fn new(strengths: &[f64], knob: &str, visit: &'v mut SweepVisit<'a, B>) -> Result<Self, ModelError> {
+        let targets = strengths.iter().map(|&s| settings::count(knob, s)).collect::<Result<_, _>>()?;
+        Ok(Self { targets, next: 0, start: Instant::now(), excluded: 0.0, stopped: false, visit })
     }
 
     /// The longest count asked for (`None`: nothing to sweep).
