@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::{anyhow, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -308,6 +309,9 @@ where
     Ok(())
 }
 
+/// F1's chart: FR (x) against test accuracy (y), both in percent.
+type F1Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
 fn draw_f1<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     records: &[&RunRecord],
@@ -317,81 +321,115 @@ fn draw_f1<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
+    root.fill(&WHITE).map_err(e)?;
     for (panel, (ds, model)) in panels(root, groups.len()).iter().zip(groups) {
         let rs: Vec<&RunRecord> = records.iter().copied().filter(|r| &r.dataset == ds && &r.model == model).collect();
-        let mut pts: Vec<(f64, f64)> = Vec::new();
-        for r in &rs {
-            if let Some(fr) = r.oracles.get(oracle).and_then(|o| o.fr) {
-                pts.push((100.0 * fr, 100.0 * r.acc_test));
-            }
-            for t in &r.trace {
-                if let (Some(f), Some(a)) = (t.values.get("fr_report"), t.values.get("test_acc")) {
-                    if f.is_finite() {
-                        pts.push((100.0 * f, 100.0 * a));
-                    }
-                }
-            }
-            pts.push((0.0, 100.0 * r.orig_acc_test));
-        }
-        // FR can fall far below 0 where the oracle barely sees membership (few members
-        // before); the axis stops at -100% so the informative range stays readable
-        let lowest = pts.iter().map(|p| p.0).fold(0.0, f64::min);
-        let xmin = lowest.max(-100.0).floor() - 5.0;
-        let ymin = (pts.iter().map(|p| p.1).fold(100.0, f64::min) - 5.0).max(0.0).floor();
-        let ymax = (pts.iter().map(|p| p.1).fold(0.0, f64::max) + 5.0).min(100.0).ceil();
-        let mut chart = ChartBuilder::on(panel)
-            .caption(format!("{ds} ({model}): lines = steps or strength sweep, triangles = reported"), ("sans-serif", 17))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(52)
-            .build_cartesian_2d(xmin..105.0, ymin..ymax)
-            .map_err(|e| anyhow!("{e:?}"))?;
+        draw_f1_panel(panel, &rs, ds, model, oracle)?;
+    }
+    Ok(())
+}
+
+/// The point a record reports: its FR under `oracle` and its test accuracy, in percent.
+fn f1_reported(r: &RunRecord, oracle: &str) -> Option<(f64, f64)> {
+    r.oracles.get(oracle).and_then(|o| o.fr).map(|fr| (100.0 * fr, 100.0 * r.acc_test))
+}
+
+/// A record's trace (stopping checks or strength sweep) as (FR, test accuracy) in percent,
+/// at the points where its FR is defined.
+fn f1_trace(r: &RunRecord) -> Vec<(f64, f64)> {
+    r.trace
+        .iter()
+        .filter_map(|t| match (t.values.get("fr_report"), t.values.get("test_acc")) {
+            (Some(f), Some(a)) if f.is_finite() => Some((100.0 * f, 100.0 * a)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An F1 panel's axis ranges, and whether the FR axis was cut.
+struct F1Axes {
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    cut: bool,
+}
+
+/// Axes that hold every point the panel draws: reported results, traces and the original.
+fn f1_axes(rs: &[&RunRecord], oracle: &str) -> F1Axes {
+    let mut pts: Vec<(f64, f64)> = Vec::new();
+    for r in rs {
+        pts.extend(f1_reported(r, oracle));
+        pts.extend(f1_trace(r));
+        pts.push((0.0, 100.0 * r.orig_acc_test));
+    }
+    // FR can fall far below 0 where the oracle barely sees membership (few members
+    // before); the axis stops at -100% so the informative range stays readable
+    let lowest = pts.iter().map(|p| p.0).fold(0.0, f64::min);
+    let xmin = lowest.max(-100.0).floor() - 5.0;
+    let ymin = (pts.iter().map(|p| p.1).fold(100.0, f64::min) - 5.0).max(0.0).floor();
+    let ymax = (pts.iter().map(|p| p.1).fold(0.0, f64::max) + 5.0).min(100.0).ceil();
+    F1Axes { x: xmin..105.0, y: ymin..ymax, cut: lowest < -100.0 }
+}
+
+/// One dataset and model's panel: the original, then each record's curve and result.
+fn draw_f1_panel<DB: DrawingBackend>(panel: &DrawingArea<DB, Shift>, rs: &[&RunRecord], ds: &str, model: &str, oracle: &str) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let axes = f1_axes(rs, oracle);
+    let mut chart = ChartBuilder::on(panel)
+        .caption(format!("{ds} ({model}): lines = steps or strength sweep, triangles = reported"), ("sans-serif", 17))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(52)
+        .build_cartesian_2d(axes.x, axes.y)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("forgetting rate on D_u, {oracle} oracle (%){}", if axes.cut { "; axis cut at -100" } else { "" }))
+        .y_desc("test accuracy (%)")
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    if let Some(r) = rs.first() {
+        let c = BLACK;
         chart
-            .configure_mesh()
-            .x_desc(format!("forgetting rate on D_u, {oracle} oracle (%){}", if lowest < -100.0 { "; axis cut at -100" } else { "" }))
-            .y_desc("test accuracy (%)")
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| anyhow!("{e:?}"))?;
-        if let Some(r) = rs.first() {
-            let c = BLACK;
-            chart
-                .draw_series(std::iter::once(Cross::new((0.0, 100.0 * r.orig_acc_test), 7, c.stroke_width(2))))
-                .map_err(|e| anyhow!("{e:?}"))?
-                .label("original")
-                .legend(move |(x, y)| Cross::new((x + 8, y), 5, c.stroke_width(2)));
-        }
-        for r in &rs {
-            let color = method_color(&r.method);
-            let curve: Vec<(f64, f64)> = r
-                .trace
-                .iter()
-                .filter_map(|t| match (t.values.get("fr_report"), t.values.get("test_acc")) {
-                    (Some(f), Some(a)) if f.is_finite() => Some((100.0 * f, 100.0 * a)),
-                    _ => None,
-                })
-                .collect();
-            if curve.len() > 1 {
-                chart.draw_series(segments(&curve, color.mix(0.6).stroke_width(2))).map_err(|e| anyhow!("{e:?}"))?;
-                chart.draw_series(curve.iter().map(|&p| Circle::new(p, 2, color.filled()))).map_err(|e| anyhow!("{e:?}"))?;
-            }
-            if let Some(fr) = r.oracles.get(oracle).and_then(|o| o.fr) {
-                chart
-                    .draw_series(std::iter::once(TriangleMarker::new((100.0 * fr, 100.0 * r.acc_test), 7, color.filled())))
-                    .map_err(|e| anyhow!("{e:?}"))?
-                    .label(r.method.clone())
-                    .legend(move |(x, y)| TriangleMarker::new((x + 8, y), 5, color.filled()));
-            }
-        }
+            .draw_series(std::iter::once(Cross::new((0.0, 100.0 * r.orig_acc_test), 7, c.stroke_width(2))))
+            .map_err(e)?
+            .label("original")
+            .legend(move |(x, y)| Cross::new((x + 8, y), 5, c.stroke_width(2)));
+    }
+    for r in rs {
+        draw_f1_record(&mut chart, r, oracle)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .label_font(("sans-serif", 12))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(e)?;
+    Ok(())
+}
+
+/// A record's trace as a line with dots (when it has more than one point), and its reported
+/// result as a labelled triangle.
+fn draw_f1_record<DB: DrawingBackend>(chart: &mut F1Chart<'_, DB>, r: &RunRecord, oracle: &str) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let color = method_color(&r.method);
+    let curve = f1_trace(r);
+    if curve.len() > 1 {
+        chart.draw_series(segments(&curve, color.mix(0.6).stroke_width(2))).map_err(e)?;
+        chart.draw_series(curve.iter().map(|&p| Circle::new(p, 2, color.filled()))).map_err(e)?;
+    }
+    if let Some(p) = f1_reported(r, oracle) {
         chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .label_font(("sans-serif", 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| anyhow!("{e:?}"))?;
+            .draw_series(std::iter::once(TriangleMarker::new(p, 7, color.filled())))
+            .map_err(e)?
+            .label(r.method.clone())
+            .legend(move |(x, y)| TriangleMarker::new((x + 8, y), 5, color.filled()));
     }
     Ok(())
 }

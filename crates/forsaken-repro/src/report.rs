@@ -148,79 +148,141 @@ fn headline_methods() -> Vec<&'static str> {
     methods::with_roles(&[Role::Masking, Role::Reference, Role::Control])
 }
 
+/// T1's header.
+const T1_HEADER: [&str; 10] =
+    ["dataset", "method", "FR", "FR on retained", "selectivity", "test acc before", "test acc after", "acc loss", "seconds", "speed-up"];
+
+/// T1's summary columns after dataset and method, with the digits of a method's cell (the
+/// average rows print two digits everywhere).
+fn t1_columns(rep: &str) -> [(String, usize); 8] {
+    [
+        (format!("fr.{rep}"), 1),
+        (format!("fr_retained.{rep}"), 1),
+        (format!("selectivity.{rep}"), 2),
+        ("orig_test_acc".into(), 1),
+        ("acc_test".into(), 1),
+        ("acc_loss".into(), 1),
+        ("seconds".into(), 2),
+        ("speedup".into(), 1),
+    ]
+}
+
 /// T1, the headline table, and the claims checked on it.
 pub fn t1(records: &[RunRecord], suite: &Suite) -> Result<(Table, Vec<Claim>)> {
-    let s = Summary::new(records)?;
-    let rep = &suite.reporting_oracle;
-    let fr = format!("fr.{rep}");
-    let sel = format!("selectivity.{rep}");
-    let mut t = Table::new(&[
-        "dataset",
-        "method",
-        "FR",
-        "FR on retained",
-        "selectivity",
-        "test acc before",
-        "test acc after",
-        "acc loss",
-        "seconds",
-        "speed-up",
-    ]);
-    let gs = groups(records, suite, Some(&headline_forget(suite)));
-    for g in &gs {
-        for m in headline_methods() {
-            if s.row(g, m).is_none() {
-                continue;
-            }
-            let weak = if oracle_sees(records, g, rep) == Some(false) { " ⚠" } else { "" };
-            t.rows.push(vec![
-                format!("{} ({}){weak}", g.dataset, g.model),
-                m.into(),
-                s.cell(g, m, &fr, 1),
-                s.cell(g, m, &format!("fr_retained.{rep}"), 1),
-                s.cell(g, m, &sel, 2),
-                s.cell(g, m, "orig_test_acc", 1),
-                s.cell(g, m, "acc_test", 1),
-                s.cell(g, m, "acc_loss", 1),
-                s.cell(g, m, "seconds", 2),
-                s.cell(g, m, "speedup", 1),
-            ]);
-        }
-    }
+    let h = Headline::new(records, suite)?;
+    let mut t = Table::new(&T1_HEADER);
+    t.rows = h.method_rows();
     let mut claims = Vec::new();
     for m in methods::with_roles(&[Role::Masking]) {
-        let have: Vec<&Group> = gs.iter().filter(|g| s.row(g, m).is_some()).collect();
+        let have = h.groups_with(m);
         if have.is_empty() {
             continue;
         }
-        let avg = |col: &str| {
-            let v: Vec<f64> = have.iter().filter_map(|g| s.mean(g, m, col)).collect();
-            (!v.is_empty()).then(|| (v.iter().sum::<f64>() / v.len() as f64, v.len()))
-        };
-        let mut row = vec![format!("average over {} datasets", have.len()), m.to_string()];
-        for col in [fr.as_str(), &format!("fr_retained.{rep}"), sel.as_str(), "orig_test_acc", "acc_test", "acc_loss", "seconds", "speedup"]
-        {
-            row.push(avg(col).map_or("n/a".into(), |(v, n)| if n < have.len() { format!("{v:.2} (of {n})") } else { format!("{v:.2}") }));
+        t.rows.push(h.average_row(&have, m));
+        claims.extend(h.claims(&have, m));
+    }
+    Ok((t, claims))
+}
+
+/// An average as a claim's evidence prints it: one decimal and its unit, or `n/a` when no
+/// dataset defines it (never a NaN in REPORT.md); with the number of datasets averaged.
+fn evidence_average(avg: Option<(f64, usize)>, unit: &str) -> (String, usize) {
+    avg.map_or(("n/a".into(), 0), |(v, n)| (format!("{v:.1}{unit}"), n))
+}
+
+/// What T1's rows and claims read: the summary frame, the groups of the headline forget set,
+/// and the reporting oracle.
+struct Headline<'a> {
+    records: &'a [RunRecord],
+    s: Summary,
+    groups: Vec<Group>,
+    rep: &'a str,
+}
+
+impl<'a> Headline<'a> {
+    fn new(records: &'a [RunRecord], suite: &'a Suite) -> Result<Self> {
+        let groups = groups(records, suite, Some(&headline_forget(suite)));
+        Ok(Self { records, s: Summary::new(records)?, groups, rep: &suite.reporting_oracle })
+    }
+
+    /// One row per group and headline method that has results; a group whose reporting
+    /// oracle cannot see membership is flagged ⚠.
+    fn method_rows(&self) -> Vec<Vec<String>> {
+        let mut rows = Vec::new();
+        for g in &self.groups {
+            let weak = if oracle_sees(self.records, g, self.rep) == Some(false) { " ⚠" } else { "" };
+            for m in headline_methods() {
+                if self.s.row(g, m).is_none() {
+                    continue;
+                }
+                let mut row = vec![format!("{} ({}){weak}", g.dataset, g.model), m.into()];
+                row.extend(t1_columns(self.rep).iter().map(|(col, digits)| self.s.cell(g, m, col, *digits)));
+                rows.push(row);
+            }
         }
-        t.rows.push(row);
-        let (fr_avg, fr_n) = avg(&fr).unwrap_or((f64::NAN, 0));
-        claims.push(Claim {
+        rows
+    }
+
+    /// The groups where method `m` has results.
+    fn groups_with(&self, m: &str) -> Vec<&Group> {
+        self.groups.iter().filter(|g| self.s.row(g, m).is_some()).collect()
+    }
+
+    /// Mean of `col` for method `m` over the groups where it is defined, and their number.
+    fn average(&self, have: &[&Group], m: &str, col: &str) -> Option<(f64, usize)> {
+        let v: Vec<f64> = have.iter().filter_map(|g| self.s.mean(g, m, col)).collect();
+        (!v.is_empty()).then(|| (v.iter().sum::<f64>() / v.len() as f64, v.len()))
+    }
+
+    /// The average row of method `m`; a column defined on fewer groups says on how many.
+    fn average_row(&self, have: &[&Group], m: &str) -> Vec<String> {
+        let mut row = vec![format!("average over {} datasets", have.len()), m.to_string()];
+        for (col, _) in t1_columns(self.rep) {
+            row.push(self.average(have, m, &col).map_or("n/a".into(), |(v, n)| {
+                if n < have.len() {
+                    format!("{v:.2} (of {n})")
+                } else {
+                    format!("{v:.2}")
+                }
+            }));
+        }
+        row
+    }
+
+    /// The paper's three claims and our selectivity check, for masking method `m`.
+    fn claims(&self, have: &[&Group], m: &str) -> Vec<Claim> {
+        vec![self.fr_claim(have, m), self.loss_claim(have, m), self.speed_claim(have, m), self.selectivity_claim(have, m)]
+    }
+
+    fn fr_claim(&self, have: &[&Group], m: &str) -> Claim {
+        let rep = self.rep;
+        let avg = self.average(have, m, &format!("fr.{rep}"));
+        let (fr_avg, fr_n) = evidence_average(avg, "%");
+        Claim {
             method: m.into(),
             claim: "average FR > 90% (paper)".into(),
-            met: (fr_n > 0).then_some(fr_avg > 90.0),
-            evidence: format!("average FR under `{rep}` {fr_avg:.1}% over {fr_n} datasets with a defined FR"),
-        });
-        let (loss, n) = avg("acc_loss").unwrap_or((f64::NAN, 0));
-        claims.push(Claim {
+            met: avg.map(|(v, _)| v > 90.0),
+            evidence: format!("average FR under `{rep}` {fr_avg} over {fr_n} datasets with a defined FR"),
+        }
+    }
+
+    fn loss_claim(&self, have: &[&Group], m: &str) -> Claim {
+        let avg = self.average(have, m, "acc_loss");
+        let (loss, n) = evidence_average(avg, " points");
+        Claim {
             method: m.into(),
             claim: "average accuracy loss < 5 points (paper)".into(),
-            met: (n > 0).then_some(loss < 5.0),
-            evidence: format!("average test-accuracy loss {loss:.1} points over {n} datasets"),
-        });
-        let faster: Vec<(String, f64)> = have.iter().filter_map(|g| s.mean(g, m, "speedup").map(|v| (g.dataset.clone(), v))).collect();
+            met: avg.map(|(v, _)| v < 5.0),
+            evidence: format!("average test-accuracy loss {loss} over {n} datasets"),
+        }
+    }
+
+    /// Faster than retraining on every group with a speed-up; the slower ones are named.
+    fn speed_claim(&self, have: &[&Group], m: &str) -> Claim {
+        let faster: Vec<(String, f64)> = have.iter().filter_map(|g| self.s.mean(g, m, "speedup").map(|v| (g.dataset.clone(), v))).collect();
         let nfast = faster.iter().filter(|(_, v)| *v > 1.0).count();
         let slow: Vec<String> = faster.iter().filter(|(_, v)| *v <= 1.0).map(|(d, v)| format!("{d} {v:.2}x")).collect();
-        claims.push(Claim {
+        Claim {
             method: m.into(),
             claim: "faster than retraining (paper)".into(),
             met: (!faster.is_empty()).then_some(nfast == faster.len()),
@@ -229,20 +291,26 @@ pub fn t1(records: &[RunRecord], suite: &Suite) -> Result<(Table, Vec<Claim>)> {
                 faster.len(),
                 if slow.is_empty() { String::new() } else { format!(" (not on: {})", slow.join(", ")) }
             ),
-        });
-        let seeing: Vec<&&Group> = have.iter().filter(|g| oracle_sees(records, g, rep) == Some(true)).collect();
+        }
+    }
+
+    /// Selectivity >= 0.5 on every group whose reporting oracle sees membership (the others'
+    /// FR is noise, so they are left out).
+    fn selectivity_claim(&self, have: &[&Group], m: &str) -> Claim {
+        let (s, rep) = (&self.s, self.rep);
+        let sel = format!("selectivity.{rep}");
+        let seeing: Vec<&&Group> = have.iter().filter(|g| oracle_sees(self.records, g, rep) == Some(true)).collect();
         let sel_ok: Vec<String> =
             seeing.iter().filter(|g| s.mean(g, m, &sel).is_some_and(|v| v >= 0.5)).map(|g| g.dataset.clone()).collect();
         let sel_vals: Vec<String> =
             seeing.iter().map(|g| format!("{} {}", g.dataset, s.mean(g, m, &sel).map_or("n/a".into(), |v| format!("{v:.2}")))).collect();
-        claims.push(Claim {
+        Claim {
             method: m.into(),
             claim: "selective: selectivity >= 0.5 where the oracle sees membership (ours, FORSAKEN.md 4)".into(),
             met: (!seeing.is_empty()).then_some(sel_ok.len() == seeing.len()),
             evidence: format!("{} of {} datasets whose `{rep}` AUC >= 0.55 ({})", sel_ok.len(), seeing.len(), sel_vals.join(", ")),
-        });
+        }
     }
-    Ok((t, claims))
 }
 
 /// T2: every method at matched FR (the weakest swept strength reaching the target under the
@@ -327,7 +395,7 @@ pub fn t3(records: &[RunRecord], suite: &Suite) -> Result<Table> {
 pub fn t4(records: &[RunRecord], suite: &Suite) -> Result<Table> {
     let s = Summary::new(records)?;
     let rep = &suite.reporting_oracle;
-    let mut t = Table::new(&["dataset", "forget set", "|D_u|", "method", "FR", "FR on retained", "selectivity", "acc loss", "speed-up"]);
+    let mut t = Table::new(&["dataset", "forget set", "n forget", "method", "FR", "FR on retained", "selectivity", "acc loss", "speed-up"]);
     for g in groups(records, suite, None) {
         for m in headline_methods() {
             if s.row(&g, m).is_none() {
@@ -415,24 +483,57 @@ fn cpu_model() -> Option<String> {
     info.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
 }
 
-/// Write `tables/T*.{csv,md}` and `REPORT.md` under `dir` (figures are linked, drawn elsewhere).
-pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &RunFacts) -> Result<()> {
-    if records.is_empty() {
-        anyhow::bail!("no run records to report in {}", dir.display());
-    }
+/// A table of the report: file stem under `tables/`, section title, the table.
+type NamedTable = (&'static str, &'static str, Table);
+
+/// T1 to T4 with their file stems and titles, and the claims checked on T1.
+fn report_tables(records: &[RunRecord], suite: &Suite) -> Result<(Vec<NamedTable>, Vec<Claim>)> {
     let (t1, claims) = t1(records, suite)?;
-    let tables = [
+    let tables = vec![
         ("T1_headline", "T1. Headline: the masking methods beside retrain and the data-free `scale` control", t1),
         ("T2_matched_fr", "T2. Every method at matched forgetting rate", t2(records, suite)?),
         ("T3_oracles", "T3. Each oracle: its strength on the original model, and FR after unlearning", t3(records, suite)?),
         ("T4_forget_size", "T4. Forget-set size: 1%, 10%, 20% and one class", t4(records, suite)?),
     ];
-    for (name, _, t) in &tables {
+    Ok((tables, claims))
+}
+
+/// Each table as `tables/<stem>.csv` and `tables/<stem>.md` under `dir`.
+fn write_tables(dir: &Path, tables: &[NamedTable]) -> Result<()> {
+    for (name, _, t) in tables {
         write_atomic(&dir.join("tables").join(format!("{name}.csv")), &t.csv()?)?;
         write_atomic(&dir.join("tables").join(format!("{name}.md")), t.markdown().as_bytes())?;
     }
-    let r0 = &records[0];
+    Ok(())
+}
+
+/// Write `tables/T*.{csv,md}` and `REPORT.md` under `dir` (figures are linked, drawn elsewhere).
+pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &RunFacts) -> Result<()> {
+    if records.is_empty() {
+        anyhow::bail!("no run records to report in {}", dir.display());
+    }
+    let (tables, claims) = report_tables(records, suite)?;
+    write_tables(dir, &tables)?;
     let mut md = String::new();
+    write_intro(&mut md, records, suite)?;
+    write_setup(&mut md, records, suite, facts)?;
+    write_original_models(&mut md, records, &suite.reporting_oracle)?;
+    if let Some(notes) = &suite.notes {
+        writeln!(md, "\n### What this suite changes, and why\n\n{}", notes.trim())?;
+    }
+    write_stages(&mut md, &facts.stages())?;
+    write_claims(&mut md, &claims, &suite.reporting_oracle)?;
+    for (name, title, t) in &tables {
+        writeln!(md, "## {title}\n\n[CSV](tables/{name}.csv)\n\n{}", t.markdown())?;
+    }
+    write_figure_links(&mut md)?;
+    writeln!(md, "\nStop reasons of every record are listed at the end of [summary.md](summary.md).")?;
+    write_atomic(&dir.join("REPORT.md"), md.as_bytes())?;
+    Ok(())
+}
+
+/// The report's title and where its numbers come from.
+fn write_intro(md: &mut String, records: &[RunRecord], suite: &Suite) -> std::fmt::Result {
     writeln!(md, "# Reproduction report: suite `{}`\n", suite.name)?;
     writeln!(
         md,
@@ -440,8 +541,13 @@ pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &Ru
          commit `{}`; this is **our setup** (PROTOCOL.md, FORSAKEN.md), not the paper's tables, which are not available to \
          this project.\n",
         records.len(),
-        r0.git_commit
-    )?;
+        records[0].git_commit
+    )
+}
+
+/// The setup list: code, machine, wall time, seeds and forget sets, oracles.
+fn write_setup(md: &mut String, records: &[RunRecord], suite: &Suite, facts: &RunFacts) -> std::fmt::Result {
+    let r0 = &records[0];
     writeln!(md, "## Setup\n")?;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     writeln!(
@@ -460,16 +566,35 @@ pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &Ru
         std::env::consts::OS,
         std::env::consts::ARCH
     )?;
-    match facts.invocations.as_slice() {
-        [] => {}
-        [inv] => writeln!(
-            md,
+    if let Some(line) = wall_time_line(&facts.invocations) {
+        writeln!(md, "{line}")?;
+    }
+    writeln!(
+        md,
+        "* seeds: {:?}; forget sets: {}",
+        suite.seeds,
+        suite.all_forget_sets().iter().map(|f| f.canonical()).collect::<Vec<_>>().join(", ")
+    )?;
+    writeln!(
+        md,
+        "* stopping oracle `{}` (methods that stop, and the strength search), reporting oracle `{}`; target FR {:.0}%",
+        suite.stopping_oracle,
+        suite.reporting_oracle,
+        100.0 * suite.target_fr
+    )
+}
+
+/// The setup's wall-time line: one invocation, or each part of a resumed run (none: no line).
+fn wall_time_line(invs: &[Invocation]) -> Option<String> {
+    match invs {
+        [] => None,
+        [inv] => Some(format!(
             "* wall time: {:.1} min with {} parallel job(s), one `reproduce` run that computed {} record(s); {}",
             inv.wall_seconds / 60.0,
             inv.jobs.max(1),
             inv.records_computed,
             cache_note(inv.models_from_cache)
-        )?,
+        )),
         invs => {
             let total: f64 = invs.iter().map(|i| i.wall_seconds).sum();
             let parts: Vec<String> = invs
@@ -484,96 +609,99 @@ pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &Ru
                     )
                 })
                 .collect();
-            writeln!(
-                md,
+            Some(format!(
                 "* wall time: {:.1} min over {} `reproduce` runs (an interrupted run resumed): {}",
                 total / 60.0,
                 invs.len(),
                 parts.join("; ")
-            )?;
+            ))
         }
     }
-    writeln!(
-        md,
-        "* seeds: {:?}; forget sets: {}",
-        suite.seeds,
-        suite.all_forget_sets().iter().map(|f| f.canonical()).collect::<Vec<_>>().join(", ")
-    )?;
-    writeln!(
-        md,
-        "* stopping oracle `{}` (methods that stop, and the strength search), reporting oracle `{}`; target FR {:.0}%",
-        suite.stopping_oracle,
-        suite.reporting_oracle,
-        100.0 * suite.target_fr
-    )?;
+}
+
+/// The table of original models, one row per dataset and model.
+fn write_original_models(md: &mut String, records: &[RunRecord], reporting: &str) -> std::fmt::Result {
     writeln!(
         md,
         "\nThe original models, over seeds (lowest train accuracy; mean test accuracy; the reporting oracle's AUC on \
          target_train vs target_test, lowest and mean):\n\n| dataset | model | target_train | target_test | epochs | early stop \
          | train acc (min) | test acc (mean) | `{}` AUC (min / mean) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|",
-        suite.reporting_oracle
+        reporting
     )?;
     for (dataset, model) in crate::record::dataset_models(records) {
         let rs: Vec<&RunRecord> = records.iter().filter(|r| r.dataset == dataset && r.model == model).collect();
-        let r = rs[0];
-        let ep = r.config.pointer("/experiment/recipe/epochs").and_then(|v| v.as_u64()).unwrap_or(0);
-        let stop = r.config.pointer("/experiment/recipe/early_stop_acc").and_then(|v| v.as_f64());
-        // one value per seed (the original model does not depend on the forget set or method)
-        let mut per_seed: std::collections::BTreeMap<u64, (f64, f64, Option<f64>)> = std::collections::BTreeMap::new();
-        for r in &rs {
-            let auc = r.oracle_strength.get(&suite.reporting_oracle).map(|s| s.auc);
-            per_seed.entry(r.seed).or_insert((r.orig_acc_train, r.orig_acc_test, auc));
-        }
-        let vals: Vec<(f64, f64, Option<f64>)> = per_seed.into_values().collect();
-        let n = vals.len() as f64;
-        let train_min = vals.iter().map(|v| v.0).fold(f64::INFINITY, f64::min);
-        let test_mean = vals.iter().map(|v| v.1).sum::<f64>() / n;
-        let aucs: Vec<f64> = vals.iter().filter_map(|v| v.2).collect();
-        let auc = if aucs.is_empty() {
-            "–".to_string()
-        } else {
-            format!("{:.3} / {:.3}", aucs.iter().copied().fold(f64::INFINITY, f64::min), aucs.iter().sum::<f64>() / aucs.len() as f64)
-        };
-        writeln!(
-            md,
-            "| {dataset} | {model} | {} | {} | {ep} | {} | {:.1} | {:.1} | {auc} |",
-            r.n_train,
-            r.n_test,
-            stop.map_or("–".to_string(), |a| format!("{:.0}%", 100.0 * a)),
-            100.0 * train_min,
-            100.0 * test_mean
-        )?;
+        writeln!(md, "{}", original_model_row(&rs, reporting))?;
     }
-    if let Some(notes) = &suite.notes {
-        writeln!(md, "\n### What this suite changes, and why\n\n{}", notes.trim())?;
+    Ok(())
+}
+
+/// One dataset and model's row of the original-models table (`rs`: its records, not empty).
+fn original_model_row(rs: &[&RunRecord], reporting: &str) -> String {
+    let r = rs[0];
+    let ep = r.config.pointer("/experiment/recipe/epochs").and_then(|v| v.as_u64()).unwrap_or(0);
+    let stop = r.config.pointer("/experiment/recipe/early_stop_acc").and_then(|v| v.as_f64());
+    let vals = per_seed_originals(rs, reporting);
+    let n = vals.len() as f64;
+    let train_min = vals.iter().map(|v| v.0).fold(f64::INFINITY, f64::min);
+    let test_mean = vals.iter().map(|v| v.1).sum::<f64>() / n;
+    let aucs: Vec<f64> = vals.iter().filter_map(|v| v.2).collect();
+    let auc = if aucs.is_empty() {
+        "–".to_string()
+    } else {
+        format!("{:.3} / {:.3}", aucs.iter().copied().fold(f64::INFINITY, f64::min), aucs.iter().sum::<f64>() / aucs.len() as f64)
+    };
+    format!(
+        "| {} | {} | {} | {} | {ep} | {} | {:.1} | {:.1} | {auc} |",
+        r.dataset,
+        r.model,
+        r.n_train,
+        r.n_test,
+        stop.map_or("–".to_string(), |a| format!("{:.0}%", 100.0 * a)),
+        100.0 * train_min,
+        100.0 * test_mean
+    )
+}
+
+/// The original model's train accuracy, test accuracy and reporting-oracle AUC, once per seed
+/// (the original model does not depend on the forget set or method), by seed.
+fn per_seed_originals(rs: &[&RunRecord], reporting: &str) -> Vec<(f64, f64, Option<f64>)> {
+    let mut per_seed: BTreeMap<u64, (f64, f64, Option<f64>)> = BTreeMap::new();
+    for r in rs {
+        let auc = r.oracle_strength.get(reporting).map(|s| s.auc);
+        per_seed.entry(r.seed).or_insert((r.orig_acc_train, r.orig_acc_test, auc));
     }
-    let stages = facts.stages();
-    if !stages.is_empty() {
-        writeln!(
-            md,
-            "\nWhere the time went (the runs that computed these records; stages loaded from a cache are not counted; with \
-             parallel jobs, stage seconds add up to more than the wall time):\n\n| stage | runs | seconds |\n|---|---:|---:|"
-        )?;
-        for (st, secs, n) in &stages {
-            writeln!(md, "| {st} | {n} | {secs:.1} |")?;
-        }
+    per_seed.into_values().collect()
+}
+
+/// Where the time went, when the run kept stage timings.
+fn write_stages(md: &mut String, stages: &[(String, f64, usize)]) -> std::fmt::Result {
+    if stages.is_empty() {
+        return Ok(());
     }
+    writeln!(
+        md,
+        "\nWhere the time went (the runs that computed these records; stages loaded from a cache are not counted; with \
+         parallel jobs, stage seconds add up to more than the wall time):\n\n| stage | runs | seconds |\n|---|---:|---:|"
+    )?;
+    for (st, secs, n) in stages {
+        writeln!(md, "| {st} | {n} | {secs:.1} |")?;
+    }
+    Ok(())
+}
+
+/// The claims section: what is checked, the verdicts, and how to read the FR numbers.
+fn write_claims(md: &mut String, claims: &[Claim], reporting: &str) -> std::fmt::Result {
     writeln!(md, "\n## The claims, checked\n")?;
     writeln!(
         md,
         "The paper claims (abstract) an average forgetting rate above 90% over its eight datasets at under 5 points of \
          accuracy loss, faster than retraining. We add a fourth check (FORSAKEN.md section 4): is the forgetting **selective** \
          (selectivity >= 0.5 on the datasets whose reporting oracle can see membership, AUC >= 0.55)? Under `{}`:\n",
-        suite.reporting_oracle
+        reporting
     )?;
     writeln!(md, "| method | claim | verdict | numbers |\n|---|---|---|---|")?;
-    for c in &claims {
-        let v = match c.met {
-            Some(true) => "**met**",
-            Some(false) => "**missed**",
-            None => "not measurable",
-        };
-        writeln!(md, "| {} | {} | {v} | {} |", c.method, c.claim, c.evidence)?;
+    for c in claims {
+        writeln!(md, "| {} | {} | {} | {} |", c.method, c.claim, verdict(c.met), c.evidence)?;
     }
     writeln!(
         md,
@@ -581,10 +709,19 @@ pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &Ru
          unseen samples) and beside `scale`, which multiplies the last hidden layer by one factor without reading any data: a \
          method no more selective than `scale` has not forgotten D_u in particular. Rows marked ⚠ have a reporting oracle \
          with AUC < 0.55 on the original model; their FR is noise.\n"
-    )?;
-    for (name, title, t) in &tables {
-        writeln!(md, "## {title}\n\n[CSV](tables/{name}.csv)\n\n{}", t.markdown())?;
+    )
+}
+
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "**met**",
+        Some(false) => "**missed**",
+        None => "not measurable",
     }
+}
+
+/// The figures' list (drawn by [`crate::figures::draw_all`]), SVG with a PNG copy each.
+fn write_figure_links(md: &mut String) -> std::fmt::Result {
     writeln!(md, "## Figures\n")?;
     for (f, what) in [
         ("F1_fr_vs_accuracy", "F1. Forgetting rate vs test accuracy: one panel per dataset, one curve per method (its strength sweep or its steps), retrain marked"),
@@ -594,8 +731,6 @@ pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &Ru
     ] {
         writeln!(md, "* [{what}](figures/{f}.svg) ([PNG](figures/{f}.png))")?;
     }
-    writeln!(md, "\nStop reasons of every record are listed at the end of [summary.md](summary.md).")?;
-    write_atomic(&dir.join("REPORT.md"), md.as_bytes())?;
     Ok(())
 }
 
@@ -802,6 +937,24 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_without_a_defined_average_says_n_a_not_nan() {
+        // no defined FR anywhere, and a test accuracy that is not a number: no average to judge
+        let mut rs = relate(vec![
+            rec("location", "retrain", Some(0.60), Some(0.05), 0.79, 10.0, 0.7),
+            rec("location", "forsaken", None, Some(0.10), 0.78, 2.0, 0.7),
+        ]);
+        rs[1].acc_test = f64::NAN;
+        let s = suite(&["location"]);
+        let (_, claims) = t1(&rs, &s).unwrap();
+        let fr = claim(&claims, "forsaken", "average FR");
+        assert_eq!((fr.met, fr.evidence.as_str()), (None, "average FR under `shadow` n/a over 0 datasets with a defined FR"));
+        let loss = claim(&claims, "forsaken", "average accuracy loss");
+        assert_eq!((loss.met, loss.evidence.as_str()), (None, "average test-accuracy loss n/a over 0 datasets"));
+        let (md, _) = render(&rs, &s, "no-average", &RunFacts::default());
+        assert!(!md.contains("NaN"), "{md}");
+    }
+
+    #[test]
     fn weak_oracles_are_flagged_and_left_out_of_the_selectivity_claim() {
         let fixture = |digits_auc: f64| {
             relate(vec![
@@ -862,6 +1015,47 @@ mod tests {
         let (t, claims) = t1(&alone, &suite(&["location"])).unwrap();
         assert_eq!(t.rows[0][9], "n/a");
         assert_eq!(claim(&claims, "forsaken", "faster").met, None);
+    }
+
+    /// Problems of the Markdown tables in `md`: a header or row whose cell count differs
+    /// from its delimiter row's (a `|` inside a cell splits it).
+    fn table_shape_problems(md: &str) -> Vec<String> {
+        let cells = |l: &str| l.trim().trim_matches('|').split('|').count();
+        let lines: Vec<&str> = md.lines().collect();
+        let mut problems = Vec::new();
+        for (i, l) in lines.iter().enumerate().skip(1) {
+            if !(l.starts_with('|') && l.contains("---") && l.chars().all(|c| "|-: ".contains(c))) {
+                continue;
+            }
+            let n = cells(l);
+            let body = lines[i + 1..].iter().take_while(|r| r.starts_with('|'));
+            for row in std::iter::once(&lines[i - 1]).chain(body) {
+                if cells(row) != n {
+                    problems.push(format!("{} cells, delimiter {n}: {row}", cells(row)));
+                }
+            }
+        }
+        problems
+    }
+
+    #[test]
+    fn every_markdown_table_has_as_many_cells_as_its_delimiter_row() {
+        let dir = std::env::temp_dir().join(format!("forsaken-report-shape-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (rs, s) = (paper_fixture(), suite(&["location"]));
+        crate::tables::write_summary(&rs, &dir, &s.reporting_oracle).unwrap();
+        write_report(&rs, &s, &dir, &RunFacts::default()).unwrap();
+        let mut files = vec![dir.join("REPORT.md"), dir.join("summary.md")];
+        files.extend(
+            std::fs::read_dir(dir.join("tables")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "md")),
+        );
+        assert_eq!(files.len(), 6);
+        for f in &files {
+            let md = std::fs::read_to_string(f).unwrap();
+            assert!(md.contains("|---"), "no table in {}", f.display());
+            assert_eq!(table_shape_problems(&md), Vec::<String>::new(), "in {}", f.display());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

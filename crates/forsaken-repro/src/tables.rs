@@ -147,14 +147,44 @@ pub fn write_summary(records: &[RunRecord], dir: &Path, reporting: &str) -> Resu
     CsvWriter::new(&mut csv).finish(&mut df).map_err(|e| anyhow::anyhow!("writing summary.csv: {e}"))?;
     write_atomic(&dir.join("summary.csv"), &csv)?;
 
-    let n = df.height();
-    let mut rows: Vec<usize> = (0..n).collect();
-    rows.sort_by_key(|&i| {
-        (str_at(&df, "dataset", i), str_at(&df, "model", i), str_at(&df, "forget", i), method_rank(&str_at(&df, "method", i)))
-    });
+    let rows = table_order(&df);
     let ids = oracle_ids(records);
-    let r0 = &records[0];
     let mut md = String::new();
+    write_legend(&mut md, records, dir, reporting)?;
+    write_oracle_strengths(&mut md, &df, &rows, &ids)?;
+    write_unlearning(&mut md, records, &df, &rows, reporting)?;
+    write_every_oracle(&mut md, &df, &rows, &ids)?;
+    writeln!(md, "\nStop reasons (per record):\n")?;
+    for r in records {
+        writeln!(md, "* {} / {} / seed {} / {} / {}: {}", r.dataset, r.model, r.seed, r.forget, r.method, r.stop_reason)?;
+    }
+    write_atomic(&dir.join("summary.md"), md.as_bytes())?;
+    Ok(())
+}
+
+/// The summary frame's row indices in table order: dataset, model, forget set, then the
+/// registry's method order.
+fn table_order(df: &DataFrame) -> Vec<usize> {
+    let mut rows: Vec<usize> = (0..df.height()).collect();
+    rows.sort_by_key(|&i| {
+        (str_at(df, "dataset", i), str_at(df, "model", i), str_at(df, "forget", i), method_rank(&str_at(df, "method", i)))
+    });
+    rows
+}
+
+/// The stopping oracle of the first record that has one.
+fn stopping_oracle(records: &[RunRecord]) -> Option<String> {
+    records.iter().find_map(|r| r.stopping_oracle.clone())
+}
+
+/// `dataset | model | forget | method` of a summary row, the key cells of its tables.
+fn key_cells(df: &DataFrame, i: usize) -> String {
+    format!("{} | {} | {} | {}", str_at(df, "dataset", i), str_at(df, "model", i), str_at(df, "forget", i), str_at(df, "method", i))
+}
+
+/// The title, where the numbers come from, and what each column means.
+fn write_legend(md: &mut String, records: &[RunRecord], dir: &Path, reporting: &str) -> std::fmt::Result {
+    let r0 = &records[0];
     writeln!(md, "# Summary: `{}`\n", dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default())?;
     writeln!(
         md,
@@ -174,101 +204,101 @@ pub fn write_summary(records: &[RunRecord], dir: &Path, reporting: &str) -> Resu
     writeln!(md, "* **selectivity** = (FR - FR_r) / (FR(retrain) - FR_r(retrain)): 1 = forgets D_u as specifically as retraining, 0 = forgets everything equally; n/a when retraining's own gap is under 5 points.")?;
     writeln!(md, "* **ret-vs-forget AUC**: can the oracle's member score tell retained from forgotten samples after unlearning (0.5 = no; retraining: high).")?;
     writeln!(md, "* UA = 100 - accuracy on D_u; RA, TA = accuracy on retained and test data; `acc loss` = original TA - TA; `top prob` = mean top-class probability on test; `speed-up` = retrain seconds / method seconds.")?;
-    writeln!(md, "* Methods that stop on a target FR use the **{}** oracle; the headline columns use the **{reporting}** oracle, so the reported FR is not the one optimized.\n", records.iter().find_map(|r| r.stopping_oracle.clone()).unwrap_or_else(|| "-".into()))?;
+    writeln!(md, "* Methods that stop on a target FR use the **{}** oracle; the headline columns use the **{reporting}** oracle, so the reported FR is not the one optimized.\n", stopping_oracle(records).unwrap_or_else(|| "-".into()))
+}
 
+/// The original models with every oracle's strength, one row per dataset, model and oracle.
+fn write_oracle_strengths(md: &mut String, df: &DataFrame, rows: &[usize], ids: &[String]) -> std::fmt::Result {
     writeln!(md, "## Original models and each oracle's strength (target_train vs target_test)\n")?;
     writeln!(md, "| dataset | model | train acc | test acc | oracle | AUC | bal. acc | TPR@1%FPR | TPR@0.1%FPR | advantage |")?;
     writeln!(md, "|---|---|---:|---:|---|---:|---:|---:|---:|---:|")?;
     let mut seen = std::collections::BTreeSet::new();
-    for &i in &rows {
-        let key = (str_at(&df, "dataset", i), str_at(&df, "model", i));
+    for &i in rows {
+        let key = (str_at(df, "dataset", i), str_at(df, "model", i));
         if !seen.insert(key.clone()) {
             continue;
         }
-        for id in &ids {
-            let auc = f64_at(&df, &format!("oracle_auc.{id}"), i).unwrap_or(f64::NAN);
+        for id in ids {
+            let auc = f64_at(df, &format!("oracle_auc.{id}"), i).unwrap_or(f64::NAN);
             let flag = if auc < forsaken_mia::WEAK_ORACLE_AUC { " ⚠ cannot see membership here" } else { "" };
             writeln!(
                 md,
                 "| {} | {} | {} | {} | {id} | {}{flag} | {} | {} | {} | {} |",
                 key.0,
                 key.1,
-                fmt_ms(&df, "orig_train_acc", i, 1),
-                fmt_ms(&df, "orig_test_acc", i, 1),
-                fmt_ms(&df, &format!("oracle_auc.{id}"), i, 3),
-                fmt_ms(&df, &format!("oracle_bal_acc.{id}"), i, 1),
-                fmt_ms(&df, &format!("oracle_tpr_1pct.{id}"), i, 1),
-                fmt_ms(&df, &format!("oracle_tpr_0_1pct.{id}"), i, 1),
-                fmt_ms(&df, &format!("oracle_advantage.{id}"), i, 3),
+                fmt_ms(df, "orig_train_acc", i, 1),
+                fmt_ms(df, "orig_test_acc", i, 1),
+                fmt_ms(df, &format!("oracle_auc.{id}"), i, 3),
+                fmt_ms(df, &format!("oracle_bal_acc.{id}"), i, 1),
+                fmt_ms(df, &format!("oracle_tpr_1pct.{id}"), i, 1),
+                fmt_ms(df, &format!("oracle_tpr_0_1pct.{id}"), i, 1),
+                fmt_ms(df, &format!("oracle_advantage.{id}"), i, 3),
             )?;
         }
     }
+    Ok(())
+}
 
+/// Every summary row under the reporting oracle, with the stopping oracle's FR beside it.
+fn write_unlearning(md: &mut String, records: &[RunRecord], df: &DataFrame, rows: &[usize], reporting: &str) -> std::fmt::Result {
     writeln!(md, "\n## Unlearning under the `{reporting}` oracle, with selectivity\n")?;
-    let stopping = records.iter().find_map(|r| r.stopping_oracle.clone()).unwrap_or_else(|| "loss".into());
+    let stopping = stopping_oracle(records).unwrap_or_else(|| "loss".into());
     writeln!(md, "`FR({stopping})` is the stopping oracle's FR, the one the strength search and the masking methods' stopping rule aim at {}%; `search s` is the whole strength search of a swept method (one trajectory for the step and epoch knobs, separate runs for `scale`), `seconds` the chosen strength as if run alone.\n", records.first().and_then(|r| r.config.get("target_fr")).and_then(|v| v.as_f64()).map_or("the target".into(), |v| format!("{:.0}", 100.0 * v)))?;
     writeln!(md, "| dataset | model | forget | method | strength | FR({stopping}) | FR [95% CI] | FR_r | selectivity | ret-vs-forget AUC | UA | RA | TA | acc loss | top prob | seconds | search s | speed-up |")?;
     writeln!(md, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
-    for &i in &rows {
-        let ci = match (f64_at(&df, &format!("fr_ci_low.{reporting}"), i), f64_at(&df, &format!("fr_ci_high.{reporting}"), i)) {
-            (Some(a), Some(b)) => format!(" [{a:.1}, {b:.1}]"),
-            _ => String::new(),
-        };
-        let ua = f64_at(&df, "acc_forget", i).map_or("n/a".into(), |v| format!("{:.1}", 100.0 - v));
-        writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {}{ci} | {} | {} | {} | {ua} | {} | {} | {} | {} | {} | {} | {} |",
-            str_at(&df, "dataset", i),
-            str_at(&df, "model", i),
-            str_at(&df, "forget", i),
-            str_at(&df, "method", i),
-            fmt_ms(&df, "strength", i, 2),
-            fmt_ms(&df, &format!("fr.{stopping}"), i, 1),
-            fmt_ms(&df, &format!("fr.{reporting}"), i, 1),
-            fmt_ms(&df, &format!("fr_retained.{reporting}"), i, 1),
-            fmt_ms(&df, &format!("selectivity.{reporting}"), i, 2),
-            fmt_ms(&df, &format!("ret_vs_forget_auc.{reporting}"), i, 3),
-            fmt_ms(&df, "acc_retain", i, 1),
-            fmt_ms(&df, "acc_test", i, 1),
-            fmt_ms(&df, "acc_loss", i, 1),
-            fmt_ms(&df, "top_prob_test", i, 1),
-            fmt_ms(&df, "seconds", i, 2),
-            fmt_ms(&df, "search_seconds", i, 1),
-            fmt_ms(&df, "speedup", i, 1),
-        )?;
+    for &i in rows {
+        writeln!(md, "{}", unlearning_row(df, i, &stopping, reporting))?;
     }
+    Ok(())
+}
 
+/// One row of the unlearning table; FR carries its bootstrap interval when there is one.
+fn unlearning_row(df: &DataFrame, i: usize, stopping: &str, reporting: &str) -> String {
+    let ci = match (f64_at(df, &format!("fr_ci_low.{reporting}"), i), f64_at(df, &format!("fr_ci_high.{reporting}"), i)) {
+        (Some(a), Some(b)) => format!(" [{a:.1}, {b:.1}]"),
+        _ => String::new(),
+    };
+    let ua = f64_at(df, "acc_forget", i).map_or("n/a".into(), |v| format!("{:.1}", 100.0 - v));
+    format!(
+        "| {} | {} | {} | {}{ci} | {} | {} | {} | {ua} | {} | {} | {} | {} | {} | {} | {} |",
+        key_cells(df, i),
+        fmt_ms(df, "strength", i, 2),
+        fmt_ms(df, &format!("fr.{stopping}"), i, 1),
+        fmt_ms(df, &format!("fr.{reporting}"), i, 1),
+        fmt_ms(df, &format!("fr_retained.{reporting}"), i, 1),
+        fmt_ms(df, &format!("selectivity.{reporting}"), i, 2),
+        fmt_ms(df, &format!("ret_vs_forget_auc.{reporting}"), i, 3),
+        fmt_ms(df, "acc_retain", i, 1),
+        fmt_ms(df, "acc_test", i, 1),
+        fmt_ms(df, "acc_loss", i, 1),
+        fmt_ms(df, "top_prob_test", i, 1),
+        fmt_ms(df, "seconds", i, 2),
+        fmt_ms(df, "search_seconds", i, 1),
+        fmt_ms(df, "speedup", i, 1),
+    )
+}
+
+/// FR on D_u, FR on retained and selectivity of every summary row under every oracle.
+fn write_every_oracle(md: &mut String, df: &DataFrame, rows: &[usize], ids: &[String]) -> std::fmt::Result {
     writeln!(md, "\n## FR on D_u / FR on retained / selectivity under every oracle\n")?;
     write!(md, "| dataset | model | forget | method |")?;
-    for id in &ids {
+    for id in ids {
         write!(md, " {id} |")?;
     }
     writeln!(md)?;
     writeln!(md, "|---|---|---|---|{}", "---:|".repeat(ids.len()))?;
-    for &i in &rows {
-        write!(
-            md,
-            "| {} | {} | {} | {} |",
-            str_at(&df, "dataset", i),
-            str_at(&df, "model", i),
-            str_at(&df, "forget", i),
-            str_at(&df, "method", i)
-        )?;
-        for id in &ids {
+    for &i in rows {
+        write!(md, "| {} |", key_cells(df, i))?;
+        for id in ids {
             write!(
                 md,
                 " {} / {} / {} |",
-                fmt_ms(&df, &format!("fr.{id}"), i, 1),
-                fmt_ms(&df, &format!("fr_retained.{id}"), i, 1),
-                fmt_ms(&df, &format!("selectivity.{id}"), i, 2)
+                fmt_ms(df, &format!("fr.{id}"), i, 1),
+                fmt_ms(df, &format!("fr_retained.{id}"), i, 1),
+                fmt_ms(df, &format!("selectivity.{id}"), i, 2)
             )?;
         }
         writeln!(md)?;
     }
-    writeln!(md, "\nStop reasons (per record):\n")?;
-    for r in records {
-        writeln!(md, "* {} / {} / seed {} / {} / {}: {}", r.dataset, r.model, r.seed, r.forget, r.method, r.stop_reason)?;
-    }
-    write_atomic(&dir.join("summary.md"), md.as_bytes())?;
     Ok(())
 }
