@@ -216,55 +216,54 @@ const HELP: &[(&str, &str)] = &[
 /// The masking family stops on the run's target FR (no knob setting of its own).
 const KNOB: Knob = Knob { setting: None, unit: "target FR", stronger: Stronger::Up, sweep: &[] };
 
-/// `forsaken`'s settings: [`ForsakenConfig::default`] (FORSAKEN.md section 3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ForsakenSettings(pub ForsakenConfig);
+/// A named member of the masking family for the registry: its settings are a [`ForsakenConfig`]
+/// with that member's defaults.
+macro_rules! masking_method {
+    ($(#[$doc:meta])* $name:ident, $id:literal, $about:literal, $defaults:expr, $build:path) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub ForsakenConfig);
 
-impl Default for ForsakenSettings {
-    fn default() -> Self {
-        Self(ForsakenConfig::default())
-    }
+        impl Default for $name {
+            fn default() -> Self {
+                Self($defaults)
+            }
+        }
+
+        impl Method for $name {
+            const ID: &'static str = $id;
+            const ABOUT: &'static str = $about;
+            const ROLE: Role = Role::Masking;
+            const KNOB: Knob = KNOB;
+            const HELP: &'static [(&'static str, &'static str)] = HELP;
+            fn check(&self) -> Result<(), SettingError> {
+                self.0.check()
+            }
+            fn build<B: AutodiffBackend>(&self) -> Box<dyn Unlearner<B>> {
+                Box::new($build(self.0.clone()))
+            }
+        }
+    };
 }
 
-impl Method for ForsakenSettings {
-    const ID: &'static str = "forsaken";
-    const ABOUT: &'static str = "neuron masks from a trained mask-gradient generator; stops on a target FR (the paper's, our reading)";
-    const ROLE: Role = Role::Masking;
-    const KNOB: Knob = KNOB;
-    const HELP: &'static [(&'static str, &'static str)] = HELP;
-    fn check(&self) -> Result<(), SettingError> {
-        self.0.check()
-    }
-    fn build<B: AutodiffBackend>(&self) -> Box<dyn Unlearner<B>> {
-        Box::new(Forsaken::neuron(self.0.clone()))
-    }
-}
+masking_method!(
+    /// `forsaken`'s settings: [`ForsakenConfig::default`] (FORSAKEN.md section 3).
+    ForsakenSettings,
+    "forsaken",
+    "neuron masks from a trained mask-gradient generator; stops on a target FR (the paper's, our reading)",
+    ForsakenConfig::default(),
+    Forsaken::neuron
+);
 
-/// `forsaken-w`'s settings: [`ForsakenConfig::forsaken_w`] (FORSAKEN.md section 4.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ForsakenWSettings(pub ForsakenConfig);
-
-impl Default for ForsakenWSettings {
-    fn default() -> Self {
-        Self(ForsakenConfig::forsaken_w())
-    }
-}
-
-impl Method for ForsakenWSettings {
-    const ID: &'static str = "forsaken-w";
-    const ABOUT: &'static str = "per-weight masks, Adam on the mask gradient, retain KL; stops on a target FR (ours)";
-    const ROLE: Role = Role::Masking;
-    const KNOB: Knob = KNOB;
-    const HELP: &'static [(&'static str, &'static str)] = HELP;
-    fn check(&self) -> Result<(), SettingError> {
-        self.0.check()
-    }
-    fn build<B: AutodiffBackend>(&self) -> Box<dyn Unlearner<B>> {
-        Box::new(Forsaken::weight(self.0.clone()))
-    }
-}
+masking_method!(
+    /// `forsaken-w`'s settings: [`ForsakenConfig::forsaken_w`] (FORSAKEN.md section 4.1).
+    ForsakenWSettings,
+    "forsaken-w",
+    "per-weight masks, Adam on the mask gradient, retain KL; stops on a target FR (ours)",
+    ForsakenConfig::forsaken_w(),
+    Forsaken::weight
+);
 
 /// A method of the masking family; `id` names it in records (`forsaken`, `forsaken-w`).
 #[derive(Debug, Clone)]
