@@ -62,11 +62,6 @@ impl MethodDef {
         (self.defaults)()
     }
 
-    /// The default strength sweep (empty for methods that are not swept).
-    pub fn default_sweep(&self) -> &'static [f64] {
-        self.knob.sweep
-    }
-
     /// Resolve a patch over the defaults (key by key) into checked settings. Unknown keys,
     /// wrong types and out-of-range values are errors naming `<id>.<key>`.
     pub fn resolve(&self, patch: &Value) -> Result<Value, SettingError> {
