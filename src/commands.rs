@@ -320,11 +320,12 @@ fn reproduce<B: AutodiffBackend>(a: &ReproduceArgs, cli: &Cli, env: workflow::En
         jobs: a.jobs,
     };
     let t = Instant::now();
-    let records = forsaken_repro::run_suite::<B>(&suite, &opts, device)?;
+    let run = forsaken_repro::run_suite::<B>(&suite, &opts, device)?;
+    println!("suite `{}`: {run}", suite.name);
     println!(
         "suite `{}`: {} records in {:.0} s -> {}/REPORT.md, runs.jsonl, summary.md, tables/, figures/",
         suite.name,
-        records.len(),
+        run.records.len(),
         t.elapsed().as_secs_f64(),
         out_dir.display()
     );

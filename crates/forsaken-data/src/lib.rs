@@ -68,6 +68,26 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// SHA-256 (first 12 bytes, hex) of what the dataset holds: its sample shape, class count,
+    /// labels and feature bytes, and the columns still to be standardized. Two datasets with
+    /// the same hash train the same models; the name is not part of it.
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for v in self.shape.iter().chain([&self.num_classes]).chain(&self.standardize) {
+            h.update((*v as u64).to_le_bytes());
+        }
+        h.update(b"labels");
+        for l in &self.labels {
+            h.update(l.to_le_bytes());
+        }
+        h.update(b"features");
+        for f in &self.features {
+            h.update(f.to_le_bytes());
+        }
+        h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Build a dataset and check that its parts agree.
     pub fn new(
         name: impl Into<String>,

@@ -10,6 +10,7 @@
 //! Every number written here comes from running the code; nothing is filled in by hand.
 
 pub mod figures;
+pub mod identity;
 pub mod io;
 pub mod methods;
 pub mod pipeline;
@@ -24,5 +25,5 @@ pub mod workflow;
 mod tests;
 
 pub use record::RunRecord;
-pub use runner::{run_suite, RunOptions};
+pub use runner::{run_suite, RunOptions, SuiteRun};
 pub use suite::Suite;

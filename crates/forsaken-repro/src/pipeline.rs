@@ -22,6 +22,7 @@ use forsaken_mia::{shadow_pool, LiraConfig, OracleSet, OracleSettings, ShadowCon
 use forsaken_models::settings::{self, SettingError};
 use forsaken_models::{checkpoint, train, Net, NetConfig, Predict, TrainConfig};
 
+use crate::identity::{CodeIdentity, Identity, Kind};
 use crate::io::write_atomic;
 use crate::record::OracleView;
 use crate::suite::Entry;
@@ -73,11 +74,6 @@ impl ExperimentSpec {
         spec.recipe.check()?;
         Ok(spec)
     }
-
-    /// Hash identifying the target model (and the data it saw).
-    pub fn hash(&self) -> String {
-        crate::io::config_hash(self)
-    }
 }
 
 /// Data and splits of an experiment.
@@ -89,6 +85,9 @@ pub struct Prepared {
     pub data: Dataset,
     /// Disjoint splits.
     pub splits: Splits,
+    /// Content hash of the data as loaded, before standardization (which follows from it and
+    /// the splits): the data part of every key.
+    pub data_hash: String,
 }
 
 /// Load a dataset (registry id, or `csv:PATH` with its label column) from `data_dir`, with a
@@ -113,14 +112,30 @@ pub fn load_data(dataset: &str, label: Option<&str>, data_dir: &Path, pool_limit
 /// Split, then standardize the columns the loader marked, with target_train statistics only.
 pub fn prepare(spec: ExperimentSpec, mut data: Dataset) -> Result<Prepared> {
     let splits = Splits::new(data.len(), spec.sizes, spec.seed).with_context(|| format!("splitting `{}`", spec.dataset))?;
+    let data_hash = data.content_hash();
     data.standardize_on(&splits.target_train);
-    Ok(Prepared { spec, data, splits })
+    Ok(Prepared { spec, data, splits, data_hash })
 }
 
-/// The trained target model: loaded from `cache/targets/<hash>` when present, else trained and
-/// saved there. Returns the model, its training seconds (0 when cached) and whether it was cached.
-pub fn target_model<B: AutodiffBackend>(p: &Prepared, cache: Option<&Path>, device: &B::Device) -> Result<(Net<B>, f64, bool)> {
-    let stem: Option<PathBuf> = cache.map(|c| c.join("targets").join(p.spec.hash()).join("target"));
+impl Prepared {
+    /// The identity of an artefact or result of `kind` made from this data with `settings` on
+    /// `backend`, under the code this binary was built from.
+    pub fn identity<T: Serialize>(&self, kind: Kind, settings: &T, backend: &str) -> Identity {
+        Identity::new(kind, settings, &self.data_hash, &CodeIdentity::built(), backend)
+    }
+}
+
+/// The trained target model: loaded from `cache/targets/<key>` when present, else trained and
+/// saved there; the key covers the spec, the data's content, the code of the training loop and
+/// `backend`. Returns the model, its training seconds (0 when cached) and whether it was cached.
+pub fn target_model<B: AutodiffBackend>(
+    p: &Prepared,
+    cache: Option<&Path>,
+    backend: &str,
+    device: &B::Device,
+) -> Result<(Net<B>, f64, bool)> {
+    let key = p.identity(Kind::Target, &p.spec, backend).key;
+    let stem: Option<PathBuf> = cache.map(|c| c.join("targets").join(key).join("target"));
     if let Some(stem) = &stem {
         if checkpoint::exists(stem) {
             let net = checkpoint::load::<B>(stem, device).with_context(|| format!("loading cached target {}", stem.display()))?;
@@ -185,13 +200,21 @@ impl OracleConfig {
 
 /// Train or load the shadow pool and fit the oracles on its outputs (on the shadow split, and,
 /// for per-example oracles, on target_train and target_test: every sample an audit judges).
+///
+/// The pool is cached under `cache/pools/<key>`, the key covering the data's content, the code
+/// of the shadow training and the oracles, and `backend` (the pool's own key inside adds the
+/// split, the architecture, the recipe, `k` and the seed).
 pub fn oracles<B: AutodiffBackend>(
     p: &Prepared,
     cfg: &OracleConfig,
     cache: Option<&Path>,
+    backend: &str,
     device: &B::Device,
 ) -> Result<(OracleSet, ShadowPool<B::InnerBackend>)> {
     cfg.check()?;
+    let key = p.identity(Kind::ShadowPool, &(), backend).key;
+    let cache_dir = cache.map(|c| c.join("pools").join(key));
+    let cache = cache_dir.as_deref();
     let seed = cfg.shadow.seed ^ p.spec.seed.wrapping_mul(0x9e37_79b9);
     let mut k = cfg.shadow.k;
     if cfg.wants("lira") {

@@ -104,19 +104,16 @@ pub struct RunRecord {
     pub config: serde_json::Value,
     /// Hash of `config`.
     pub config_hash: String,
-    /// Code version.
+    /// What determined this record (data, code, backend, settings) and its key: a resumed run
+    /// reuses the record only under the same key. `None` in records made before keys existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<crate::identity::Identity>,
+    /// Code version (provenance only: the code's identity is in `identity`).
     pub git_commit: String,
     /// Backend name (`flex`, `ndarray`, `cuda`).
     pub backend: String,
     /// Build profile (`debug` = dev profile, `release`).
     pub profile: String,
-}
-
-impl RunRecord {
-    /// The key a resumed run uses to skip finished work.
-    pub fn key(&self) -> (String, u64, String, String, String) {
-        (self.dataset.clone(), self.seed, self.forget.clone(), self.method.clone(), self.config_hash.clone())
-    }
 }
 
 /// (dataset, model) pairs in the order of their first record: the report's setup rows and the

@@ -813,6 +813,7 @@ mod tests {
             n_test: 50,
             trace: vec![],
             config: serde_json::Value::Null,
+            identity: None,
             config_hash: "h".into(),
             git_commit: "abc123".into(),
             backend: "flex".into(),

@@ -24,6 +24,7 @@ use forsaken_metrics::FrCounts;
 use forsaken_mia::OracleSet;
 use forsaken_models::{ModelError, Net, Predict, Role, StoppingRule, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner};
 
+use crate::identity::{Identity, Kind};
 use crate::io::{config_hash, git_commit, write_atomic};
 use crate::pipeline::{self, inner, Baseline, ExperimentSpec};
 use crate::record::RunRecord;
@@ -163,6 +164,9 @@ struct Ledger<'a> {
     store: Mutex<Vec<RunRecord>>,
     computed: AtomicUsize,
     from_cache: AtomicUsize,
+    /// Records reused under an identical key, and why the others are recomputed.
+    reused: AtomicUsize,
+    reasons: Mutex<BTreeMap<String, usize>>,
     /// Seconds and counts per stage of this invocation (cached stages cost nothing, are absent).
     stages: Mutex<BTreeMap<String, (f64, usize)>>,
     started: Instant,
@@ -189,6 +193,8 @@ impl<'a> Ledger<'a> {
             earlier,
             computed: AtomicUsize::new(0),
             from_cache: AtomicUsize::new(0),
+            reused: AtomicUsize::new(0),
+            reasons: Mutex::new(BTreeMap::new()),
             stages: Mutex::new(BTreeMap::new()),
             started: Instant::now(),
             commit: git_commit(),
@@ -207,9 +213,21 @@ impl<'a> Ledger<'a> {
         self.from_cache.fetch_add(models, Ordering::SeqCst);
     }
 
-    /// Whether a record of this (group, method) with this config hash is already there.
-    fn has(&self, g: &GroupId, method: &str, hash: &str) -> bool {
-        self.store.lock().expect("record store").iter().any(|r| g.owns(r) && r.method == method && r.config_hash == hash)
+    /// Whether the record of this (group, method) can be reused under `wanted`; counts the
+    /// answer (reused, or recomputed and why).
+    fn reusable(&self, g: &GroupId, method: &str, wanted: &Identity) -> bool {
+        let store = self.store.lock().expect("record store");
+        let why = match store.iter().find(|r| g.owns(r) && r.method == method) {
+            None => Some("new"),
+            Some(r) => r.identity.as_ref().map_or(Some("recorded without a content key"), |have| have.differs(wanted)),
+        };
+        match why {
+            None => {
+                self.reused.fetch_add(1, Ordering::SeqCst);
+            }
+            Some(why) => *self.reasons.lock().expect("reasons").entry(why.to_string()).or_insert(0) += 1,
+        }
+        why.is_none()
     }
 
     /// The earlier invocations, and this one once it has computed a record.
@@ -253,7 +271,7 @@ impl<'a> Ledger<'a> {
     }
 
     /// Write the final records, the tables, the figures and the report.
-    fn finish(self, out_dir: &Path) -> Result<Vec<RunRecord>> {
+    fn finish(self, out_dir: &Path) -> Result<SuiteRun> {
         let facts = crate::report::RunFacts { invocations: self.save_timing()? };
         let mut records = self.store.into_inner().expect("record store");
         fill_relative(&mut records);
@@ -262,7 +280,8 @@ impl<'a> Ledger<'a> {
         crate::tables::write_summary(&records, out_dir, &self.suite.reporting_oracle)?;
         crate::figures::draw_all(&records, self.suite, out_dir)?;
         crate::report::write_report(&records, self.suite, out_dir, &facts)?;
-        Ok(records)
+        let reasons = self.reasons.into_inner().expect("reasons");
+        Ok(SuiteRun { records, reused: self.reused.into_inner(), recomputed: reasons })
     }
 }
 
@@ -312,9 +331,15 @@ impl<'a> Group<'a> {
         run_config(self.suite, self.entry, &self.settings, &self.p.spec, m, forget)
     }
 
-    /// Whether method `m` on forget set `forget` has a record under its current config.
-    fn done(&self, ledger: &Ledger, m: &str, forget: &str) -> bool {
-        ledger.has(&self.id(forget), m, &config_hash(&self.config(m, forget)))
+    /// The identity of the cell (method `m`, forget set `forget`): its config, the data's
+    /// content, the code and the backend.
+    fn identity(&self, m: &'a str, forget: &str) -> Identity {
+        self.p.identity(Kind::Cell, &self.config(m, forget), &self.opts.backend)
+    }
+
+    /// The suite's methods whose record of forget set `forget` cannot be reused.
+    fn todo(&self, ledger: &Ledger, forget: &str) -> Vec<&'a String> {
+        self.suite.methods.iter().filter(|m| !ledger.reusable(&self.id(forget), m, &self.identity(m, forget))).collect()
     }
 
     /// Every forget set of the entry, selected and written to the splits folder.
@@ -346,7 +371,7 @@ struct Fitted<B: AutodiffBackend> {
 fn fit_group<B: AutodiffBackend>(g: &Group, ledger: &Ledger, device: &B::Device) -> Result<Fitted<B>> {
     let (p, cache) = (&g.p, g.opts.cache_dir.as_deref());
     let ts = Instant::now();
-    let (target, _train_secs, cached) = pipeline::target_model::<B>(p, cache, device)?;
+    let (target, _train_secs, cached) = pipeline::target_model::<B>(p, cache, &g.opts.backend, device)?;
     if cached {
         ledger.loaded_from_cache(1);
     } else {
@@ -354,7 +379,7 @@ fn fit_group<B: AutodiffBackend>(g: &Group, ledger: &Ledger, device: &B::Device)
     }
     let orig = inner(&target);
     let ts = Instant::now();
-    let (set, pool) = pipeline::oracles::<B>(p, &g.suite.oracles, cache, device)?;
+    let (set, pool) = pipeline::oracles::<B>(p, &g.suite.oracles, cache, &g.opts.backend, device)?;
     if pool.trained_now > 0 {
         ledger.stage(&format!("shadow pool, {} models trained ({})", pool.trained_now, g.model_name), ts.elapsed().as_secs_f64());
     }
@@ -505,7 +530,7 @@ fn single_run<B: AutodiffBackend>(
 }
 
 /// Run method `m` on one forget set and measure it under every oracle.
-fn run_method<B: AutodiffBackend>(g: &Group, f: &Fitted<B>, case: &ForgetCase, m: &str, ledger: &Ledger) -> Result<RunRecord> {
+fn run_method<'a, B: AutodiffBackend>(g: &Group<'a>, f: &Fitted<B>, case: &ForgetCase, m: &'a str, ledger: &Ledger) -> Result<RunRecord> {
     let (suite, p) = (g.suite, &g.p);
     let method = crate::methods::build::<B>(m, &g.settings[m])?;
     let t = Instant::now();
@@ -568,6 +593,7 @@ fn run_method<B: AutodiffBackend>(g: &Group, f: &Fitted<B>, case: &ForgetCase, m
         trace,
         config,
         config_hash: config_hash(&g.config(m, &case.name)),
+        identity: Some(g.identity(m, &case.name)),
         git_commit: ledger.commit.clone(),
         backend: g.opts.backend.clone(),
         profile: if cfg!(debug_assertions) { "dev" } else { "release" }.to_string(),
@@ -593,9 +619,15 @@ fn summary_line(rec: &RunRecord, label: &str, reporting: &str) -> String {
 }
 
 /// Run every method of the suite not yet recorded on one forget set.
-fn run_forget_set<B: AutodiffBackend>(g: &Group, f: &Fitted<B>, name: String, split: ForgetSplit, ledger: &Ledger) -> Result<()> {
+fn run_forget_set<B: AutodiffBackend>(
+    g: &Group,
+    f: &Fitted<B>,
+    name: String,
+    split: ForgetSplit,
+    todo: &[&String],
+    ledger: &Ledger,
+) -> Result<()> {
     let suite = g.suite;
-    let todo: Vec<&String> = suite.methods.iter().filter(|m| !g.done(ledger, m, &name)).collect();
     if todo.is_empty() {
         return Ok(());
     }
@@ -605,7 +637,7 @@ fn run_forget_set<B: AutodiffBackend>(g: &Group, f: &Fitted<B>, name: String, sp
         write_atomic(&case.roc_path(g, "before"), case.roc(g, &f.set, &f.orig)?.as_bytes())?;
     }
     for m in todo {
-        let rec = run_method(g, f, &case, m, ledger)?;
+        let rec = run_method(g, f, &case, m.as_str(), ledger)?;
         if g.opts.verbose {
             forsaken_models::progress::println(&summary_line(&rec, &g.label, &suite.reporting_oracle));
         }
@@ -628,18 +660,42 @@ fn run_group<B: AutodiffBackend>(
     let g = Group::prepare(suite, entry, opts, seed)?;
     overall.set_prefix(format!("{} ({}), seed {seed}", entry.dataset, g.model_name));
     // every split, forget sets included, is written even when all records are there
-    let cases = g.forget_sets()?;
-    if cases.iter().all(|(name, _)| suite.methods.iter().all(|m| g.done(ledger, m, name))) {
+    let cases: Vec<_> = g.forget_sets()?.into_iter().map(|(name, split)| (g.todo(ledger, &name), name, split)).collect();
+    if cases.iter().all(|(todo, _, _)| todo.is_empty()) {
         overall.inc(cases.len() as u64);
         return Ok(());
     }
     let fitted = fit_group::<B>(&g, ledger, device)?;
-    for (name, split) in cases {
+    for (todo, name, split) in cases {
         overall.set_prefix(format!("{} ({}), seed {seed}, forget {name}", entry.dataset, g.model_name));
-        run_forget_set(&g, &fitted, name, split, ledger)?;
+        run_forget_set(&g, &fitted, name, split, &todo, ledger)?;
         overall.inc(1);
     }
     Ok(())
+}
+
+/// What a suite run did: every record (old and new), how many it reused under an identical key,
+/// and how many it recomputed, by reason (`new`, `code changed`, `data changed`...).
+#[derive(Debug, Clone)]
+pub struct SuiteRun {
+    /// Every record, in suite order.
+    pub records: Vec<RunRecord>,
+    /// Records reused.
+    pub reused: usize,
+    /// Records recomputed, per reason.
+    pub recomputed: BTreeMap<String, usize>,
+}
+
+impl std::fmt::Display for SuiteRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n: usize = self.recomputed.values().sum();
+        let why: Vec<String> = self.recomputed.iter().map(|(r, k)| format!("{k} {r}")).collect();
+        write!(f, "{} records reused (identical key), {n} computed", self.reused)?;
+        if n > 0 {
+            write!(f, " ({})", why.join(", "))?;
+        }
+        Ok(())
+    }
 }
 
 /// Run `work` on every item with `jobs` threads, each computing on a rayon pool of its own;
@@ -688,7 +744,7 @@ fn in_parallel<T: Sync>(items: &[T], jobs: usize, work: impl Fn(&T) -> Result<()
 /// (dataset, seed) groups are independent (their caches and splits are disjoint) and run on
 /// `opts.jobs` threads; records are merged under a lock and kept in suite order, so runs.jsonl
 /// does not depend on which job finished first.
-pub fn run_suite<B: AutodiffBackend>(suite: &Suite, opts: &RunOptions, device: &B::Device) -> Result<Vec<RunRecord>> {
+pub fn run_suite<B: AutodiffBackend>(suite: &Suite, opts: &RunOptions, device: &B::Device) -> Result<SuiteRun> {
     suite.validate().map_err(anyhow::Error::msg)?;
     let entries: Vec<&Entry> = suite.entries.iter().filter(|e| opts.datasets.is_empty() || opts.datasets.contains(&e.dataset)).collect();
     if entries.is_empty() {
@@ -797,17 +853,26 @@ mod tests {
         let ledger = Ledger::open(&s, &dir, 1).unwrap();
         assert!(ledger.timing().is_empty(), "nothing computed, nothing timed");
         let id = GroupId { dataset: "location".into(), model: rec("location", "retrain", 0.0).model, seed: 0, forget: "10%".into() };
-        let first = RunRecord { config_hash: "a".into(), ..rec("location", "retrain", 3.0) };
-        ledger.add(first).unwrap();
-        assert!(ledger.has(&id, "retrain", "a") && !ledger.has(&id, "retrain", "b") && !ledger.has(&id, "forsaken", "a"));
-        ledger.add(RunRecord { config_hash: "b".into(), ..rec("location", "retrain", 4.0) }).unwrap();
+        let code = crate::identity::CodeIdentity::built();
+        let ident = |steps: u32| Identity::new(Kind::Cell, &steps, "data", &code, "flex");
+        // an old record without a key is recomputed and says so
+        ledger.add(RunRecord { identity: None, ..rec("location", "retrain", 2.0) }).unwrap();
+        assert!(!ledger.reusable(&id, "retrain", &ident(1)));
+        ledger.add(RunRecord { identity: Some(ident(1)), ..rec("location", "retrain", 3.0) }).unwrap();
+        assert!(ledger.reusable(&id, "retrain", &ident(1)));
+        assert!(!ledger.reusable(&id, "retrain", &ident(2)) && !ledger.reusable(&id, "forsaken", &ident(1)));
+        let reasons = ledger.reasons.lock().unwrap().clone();
+        let want = [("new", 1), ("recorded without a content key", 1), ("settings changed", 1)];
+        assert_eq!(reasons, want.iter().map(|(r, n)| (r.to_string(), *n)).collect::<BTreeMap<_, _>>());
+        assert_eq!(ledger.reused.load(Ordering::SeqCst), 1);
+        ledger.add(RunRecord { identity: Some(ident(2)), ..rec("location", "retrain", 4.0) }).unwrap();
         let on_disk = read_records(&dir.join("runs.jsonl")).unwrap();
         assert_eq!(on_disk.len(), 1, "the newer record of a group and method replaces the older");
-        assert_eq!(on_disk[0].config_hash, "b");
+        assert_eq!(on_disk[0].identity, Some(ident(2)));
         ledger.stage("unlearning: retrain (mlp)", 1.5);
         let timing = ledger.timing();
         assert_eq!(timing.len(), 1);
-        assert_eq!(timing[0].records_computed, 2);
+        assert_eq!(timing[0].records_computed, 3);
         assert!(dir.join("timing.json").exists());
         // a corrupt runs.jsonl is an error naming the file and line, not a silent restart
         std::fs::write(dir.join("runs.jsonl"), "{not json\n").unwrap();

@@ -175,7 +175,7 @@ pub fn train<B: AutodiffBackend>(
         })?;
         (net, false)
     } else {
-        let (net, _, cached) = pipeline::target_model::<B>(&p, env.cache_dir.as_deref(), device)?;
+        let (net, _, cached) = pipeline::target_model::<B>(&p, env.cache_dir.as_deref(), &env.backend, device)?;
         (net, cached)
     };
     let seconds = t.elapsed().as_secs_f64();
@@ -277,7 +277,7 @@ pub fn unlearn<B: AutodiffBackend>(job: &UnlearnJob, env: &Env, device: &B::Devi
                 shadow: ShadowConfig { k: *k, ..ShadowConfig::default() },
                 ..OracleConfig::default()
             };
-            Some(pipeline::oracles::<B>(&p, &oc, env.cache_dir.as_deref(), device)?.0)
+            Some(pipeline::oracles::<B>(&p, &oc, env.cache_dir.as_deref(), &env.backend, device)?.0)
         }
         None => None,
     };
@@ -388,7 +388,7 @@ pub fn audit<B: AutodiffBackend>(job: &AuditJob, env: &Env, device: &B::Device) 
         shadow: ShadowConfig { k: job.shadows, ..ShadowConfig::default() },
         ..OracleConfig::default()
     };
-    let (set, _) = pipeline::oracles::<B>(&p, &oc, env.cache_dir.as_deref(), device)?;
+    let (set, _) = pipeline::oracles::<B>(&p, &oc, env.cache_dir.as_deref(), &env.backend, device)?;
     let base = Baseline::new(&set, &before, &p.data, &forget, &retained)?;
     let mut views = pipeline::oracle_views(&set, &base, &after, &p.data, &forget, &retained, p.spec.seed)?;
     if let Some(rdir) = &job.retrained {

@@ -2,3 +2,4 @@
 //! the command line's parser, a smoke reproduction and the report).
 
 pub mod registry;
+pub mod resume;

@@ -88,7 +88,7 @@ fn one_registry_line_puts_a_method_in_the_cli_the_suite_the_runner_and_the_repor
         verbose: false,
         jobs: 1,
     };
-    let records = crate::run_suite::<B>(&suite, &opts, &Default::default()).unwrap();
+    let records = crate::run_suite::<B>(&suite, &opts, &Default::default()).unwrap().records;
     let noop = records.iter().find(|r| r.method == "test-noop").expect("a record of the test method");
     assert_eq!(noop.config["settings"], serde_json::json!({ "level": 2 }));
     assert_eq!(noop.strength_knob, "level");

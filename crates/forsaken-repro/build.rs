@@ -1,0 +1,60 @@
+//! Code identity: a SHA-256 of every source file of each workspace library crate, of
+//! `Cargo.lock` and of `vendor/`, handed to the crate as `FORSAKEN_CODE_IDENTITY` (JSON: part ->
+//! hash). A result is reused only under the identity of the code it depends on
+//! (`identity.rs`); the README, results and docs are not part of any identity, so a commit that
+//! touches only them invalidates nothing.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// The library crates, bottom layer first.
+const CRATES: &[&str] =
+    &["forsaken-metrics", "forsaken-data", "forsaken-models", "forsaken-mia", "forsaken-mask", "forsaken-baselines", "forsaken-repro"];
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// SHA-256 over the sorted relative paths and contents of `paths` (files or folders).
+fn hash(root: &Path, paths: &[PathBuf]) -> String {
+    let mut all = Vec::new();
+    for p in paths {
+        println!("cargo:rerun-if-changed={}", p.display());
+        if p.is_dir() {
+            files(p, &mut all);
+        } else if p.exists() {
+            all.push(p.clone());
+        }
+    }
+    all.sort();
+    let mut h = Sha256::new();
+    for f in all {
+        h.update(f.strip_prefix(root).unwrap_or(&f).to_string_lossy().as_bytes());
+        h.update([0]);
+        h.update(std::fs::read(&f).unwrap_or_default());
+        h.update([0]);
+    }
+    h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut parts = Vec::new();
+    for c in CRATES {
+        let dir = root.join("crates").join(c);
+        parts.push((c.to_string(), hash(&root, &[dir.join("src"), dir.join("Cargo.toml"), dir.join("build.rs")])));
+    }
+    parts.push(("Cargo.lock".into(), hash(&root, &[root.join("Cargo.lock")])));
+    parts.push(("vendor".into(), hash(&root, &[root.join("vendor")])));
+    let json: Vec<String> = parts.iter().map(|(k, v)| format!("\"{k}\":\"{v}\"")).collect();
+    println!("cargo:rustc-env=FORSAKEN_CODE_IDENTITY={{{}}}", json.join(","));
+}

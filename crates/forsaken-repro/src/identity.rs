@@ -1,0 +1,162 @@
+//! Identity: what determines an artefact or a result, hashed, so that a number is reused only
+//! when everything behind it is the same.
+//!
+//! * **Data**: the content hash of the loaded dataset ([`forsaken_data::Dataset::content_hash`]:
+//!   its shape, labels and feature bytes), so other files under the same name never pass for it.
+//! * **Code**: per artefact kind, the hash of the sources of the crates it depends on, of
+//!   `Cargo.lock` and of `vendor/` ([`CodeIdentity`], computed by `build.rs`). The git commit is
+//!   provenance only: a commit that touches only the README or results changes no identity.
+//! * **Backend**: its name (`flex`, `ndarray`, `cuda`).
+//!
+//! Keys combine these with the settings ([`key`]); records carry theirs with its parts
+//! ([`Identity`]), so that a resume can say why a record is recomputed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What an artefact or a result is, for the code it depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A trained target model (data, models, the training loop).
+    Target,
+    /// A shadow pool and the oracles fitted on it.
+    ShadowPool,
+    /// A cell: one method run on one forget set, measured under every oracle.
+    Cell,
+}
+
+impl Kind {
+    /// The crates (and other parts) whose code determines this kind.
+    fn parts(self) -> &'static [&'static str] {
+        const TARGET: &[&str] = &["forsaken-metrics", "forsaken-data", "forsaken-models", "Cargo.lock", "vendor"];
+        const POOL: &[&str] = &["forsaken-metrics", "forsaken-data", "forsaken-models", "forsaken-mia", "Cargo.lock", "vendor"];
+        const CELL: &[&str] = &[
+            "forsaken-metrics",
+            "forsaken-data",
+            "forsaken-models",
+            "forsaken-mia",
+            "forsaken-mask",
+            "forsaken-baselines",
+            "forsaken-repro",
+            "Cargo.lock",
+            "vendor",
+        ];
+        match self {
+            Kind::Target => TARGET,
+            Kind::ShadowPool => POOL,
+            Kind::Cell => CELL,
+        }
+    }
+}
+
+/// The hash of every part of the code (each library crate's sources, `Cargo.lock`, `vendor/`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeIdentity {
+    /// Part -> hash.
+    pub parts: BTreeMap<String, String>,
+}
+
+impl CodeIdentity {
+    /// The identity of the code this binary was built from.
+    pub fn built() -> Self {
+        let parts = serde_json::from_str(env!("FORSAKEN_CODE_IDENTITY")).expect("build.rs writes a JSON object");
+        Self { parts }
+    }
+
+    /// The hash of the parts `kind` depends on.
+    pub fn of(&self, kind: Kind) -> String {
+        let parts: BTreeMap<&str, &str> = kind.parts().iter().map(|p| (*p, self.parts.get(*p).map_or("missing", String::as_str))).collect();
+        crate::io::config_hash(&parts)
+    }
+}
+
+/// The identity of a record: its key and the parts it was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Hash of everything below.
+    pub key: String,
+    /// Content hash of the data.
+    pub data: String,
+    /// Code identity of the record's kind.
+    pub code: String,
+    /// Backend.
+    pub backend: String,
+    /// Hash of the settings (the record's config).
+    pub config: String,
+}
+
+impl Identity {
+    /// The identity of an artefact or a result of `kind` with these settings.
+    pub fn new<T: Serialize>(kind: Kind, settings: &T, data: &str, code: &CodeIdentity, backend: &str) -> Self {
+        let (code, config) = (code.of(kind), crate::io::config_hash(settings));
+        let key = key(&[data, &code, backend, &config]);
+        Self { key, data: data.into(), code, backend: backend.into(), config }
+    }
+
+    /// Why a record of `self` cannot stand for `wanted` (`None`: it can).
+    pub fn differs(&self, wanted: &Identity) -> Option<&'static str> {
+        if self.key == wanted.key {
+            None
+        } else if self.data != wanted.data {
+            Some("data changed")
+        } else if self.code != wanted.code {
+            Some("code changed")
+        } else if self.backend != wanted.backend {
+            Some("backend changed")
+        } else {
+            Some("settings changed")
+        }
+    }
+}
+
+/// A key: the hash of its parts, in order.
+pub fn key(parts: &[&str]) -> String {
+    crate::io::config_hash(&parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code() -> CodeIdentity {
+        CodeIdentity { parts: CodeIdentity::built().parts }
+    }
+
+    #[test]
+    fn the_built_identity_covers_every_crate_the_lock_and_vendor() {
+        let c = CodeIdentity::built();
+        for p in Kind::Cell.parts() {
+            assert!(c.parts.get(*p).is_some_and(|h| h.len() == 24), "{p}: {:?}", c.parts.get(*p));
+        }
+    }
+
+    #[test]
+    fn a_change_in_one_crate_changes_exactly_the_kinds_that_depend_on_it() {
+        let base = code();
+        let changed = |part: &str| {
+            let mut c = base.clone();
+            c.parts.insert(part.into(), "edited".into());
+            [Kind::Target, Kind::ShadowPool, Kind::Cell].map(|k| c.of(k) != base.of(k))
+        };
+        assert_eq!(changed("forsaken-data"), [true, true, true]);
+        assert_eq!(changed("forsaken-mia"), [false, true, true]);
+        assert_eq!(changed("forsaken-mask"), [false, false, true]);
+        assert_eq!(changed("vendor"), [true, true, true]);
+        // the README, the results and the binary are no part of any identity
+        assert_eq!(changed("README.md"), [false, false, false]);
+    }
+
+    #[test]
+    fn an_identity_says_which_part_differs() {
+        let c = code();
+        let a = Identity::new(Kind::Cell, &serde_json::json!({"steps": 20}), "d1", &c, "flex");
+        assert_eq!(a.differs(&a.clone()), None);
+        assert_eq!(a.differs(&Identity::new(Kind::Cell, &serde_json::json!({"steps": 20}), "d2", &c, "flex")), Some("data changed"));
+        assert_eq!(a.differs(&Identity::new(Kind::Cell, &serde_json::json!({"steps": 20}), "d1", &c, "ndarray")), Some("backend changed"));
+        assert_eq!(a.differs(&Identity::new(Kind::Cell, &serde_json::json!({"steps": 40}), "d1", &c, "flex")), Some("settings changed"));
+        let mut edited = c.clone();
+        edited.parts.insert("forsaken-mask".into(), "x".into());
+        assert_eq!(a.differs(&Identity::new(Kind::Cell, &serde_json::json!({"steps": 20}), "d1", &edited, "flex")), Some("code changed"));
+    }
+}
