@@ -149,6 +149,14 @@ pub struct ReproduceArgs {
     /// backends; use up to the number of cores). Results do not depend on it.
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
+    /// After the run, compare its records with the committed ones in this folder (its
+    /// runs.jsonl), field by field, timings and code provenance left out; prints "N records
+    /// recomputed, identical ..." or the fields that differ.
+    #[arg(long, value_name = "DIR")]
+    pub compare_with: Option<PathBuf>,
+    /// With --compare-with: exit with an error when anything differs.
+    #[arg(long, requires = "compare_with")]
+    pub check: bool,
 }
 
 /// Run the parsed command on backend `B`.
@@ -329,5 +337,16 @@ fn reproduce<B: AutodiffBackend>(a: &ReproduceArgs, cli: &Cli, env: workflow::En
         t.elapsed().as_secs_f64(),
         out_dir.display()
     );
+    if let Some(dir) = &a.compare_with {
+        let path = dir.join("runs.jsonl");
+        if !path.exists() {
+            bail!("--compare-with: there are no committed results at {}", path.display());
+        }
+        let c = forsaken_repro::compare::compare(&forsaken_repro::runner::read_records(&path)?, &run.records);
+        println!("{c}");
+        if a.check && !c.identical() {
+            bail!("the reproduction differs from {} (--check)", dir.display());
+        }
+    }
     Ok(())
 }

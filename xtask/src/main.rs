@@ -1,8 +1,13 @@
 //! `cargo xtask`: project automation.
 //!
-//! * `cargo xtask reproduce --quick` runs the quick reproduction (Location and digits, one
-//!   seed) and writes `results/quick/`. Every other flag is passed to `forsaken reproduce`
-//!   (`--suite`, `--datasets`, `--seeds`, `--out`, `--data-dir`, `--backend`, `--quiet`...).
+//! * `cargo xtask reproduce --quick` recomputes the quick reproduction (Location and digits,
+//!   one seed) into a scratch folder, `target/reproduce/quick/`, and compares it with the
+//!   committed `results/quick/` field by field ("N records recomputed, identical to the
+//!   committed results in every non-timing field", or the fields that differ); `--check` fails
+//!   on a difference, `--update` writes the new results into `results/quick/`. The same for
+//!   `--suite full` (or any suite). Every other flag is passed to `forsaken reproduce`
+//!   (`--datasets`, `--seeds`, `--data-dir`, `--backend`, `--jobs`, `--quiet`...); with `--out`
+//!   the run goes there and nothing is compared.
 //!
 //! xtask builds and runs the `forsaken` binary through cargo rather than linking the library
 //! crates itself: the backend-generic code is then compiled for concrete backends once (in
@@ -28,10 +33,16 @@ enum Cmd {
         #[command(subcommand)]
         cmd: DataCmd,
     },
-    /// Run a reproduction suite through `forsaken reproduce` (default: --quick). Results go to
-    /// results/<suite>/ (REPORT.md, runs.jsonl, timing.json, tables/, figures/, summary.csv, summary.md); an
-    /// interrupted run resumes.
+    /// Recompute a reproduction suite through `forsaken reproduce` (default: --quick) into
+    /// target/reproduce/<suite>/ and compare it with the committed results/<suite>/
+    /// (REPORT.md, runs.jsonl, timing.json, tables/, figures/, summary.csv, summary.md).
     Reproduce {
+        /// Fail when the recomputed records differ from the committed ones.
+        #[arg(long)]
+        check: bool,
+        /// Write the recomputed results into results/<suite>/ (replacing what is there).
+        #[arg(long)]
+        update: bool,
         /// Build and run with the release profile (faster on long suites; compiles every
         /// dependency a second time).
         #[arg(long)]
@@ -138,25 +149,92 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Reproduce { release, features, args } => {
-            let mut c = cargo_forsaken(release, features.as_deref());
-            c.arg("reproduce");
-            if args.is_empty() {
-                c.arg("--quick");
-            }
-            c.args(&args);
-            let status = c.status()?;
-            if !status.success() {
-                bail!("forsaken reproduce failed ({status})");
-            }
-            Ok(())
+        Cmd::Reproduce { check, update, release, features, args } => reproduce(check, update, release, features.as_deref(), &args),
+    }
+}
+
+/// The suite named in `forsaken reproduce` arguments: `--suite NAME` (a file: its stem), else
+/// `quick`.
+fn suite_name(args: &[String]) -> String {
+    let mut name = "quick".to_string();
+    for (i, a) in args.iter().enumerate() {
+        if let Some(v) = a.strip_prefix("--suite=") {
+            name = v.into();
+        } else if let (true, Some(v)) = (a == "--suite", args.get(i + 1)) {
+            name = v.clone();
         }
     }
+    std::path::Path::new(&name).file_stem().map_or(name.clone(), |s| s.to_string_lossy().into_owned())
+}
+
+fn reproduce(check: bool, update: bool, release: bool, features: Option<&str>, args: &[String]) -> Result<()> {
+    let mut c = cargo_forsaken(release, features);
+    c.arg("reproduce");
+    if !args.iter().any(|a| a == "--suite" || a.starts_with("--suite=")) && !args.iter().any(|a| a == "--quick") {
+        c.arg("--quick");
+    }
+    c.args(args);
+    let custom_out = args.iter().any(|a| a == "--out" || a.starts_with("--out="));
+    let name = suite_name(args);
+    let (scratch, committed) = (std::path::Path::new("target/reproduce").join(&name), std::path::Path::new("results").join(&name));
+    if custom_out {
+        if check || update {
+            bail!("--check and --update compare the scratch run with results/<suite>; leave out --out");
+        }
+    } else {
+        // a fresh folder: every record is recomputed, none resumed from an earlier scratch run
+        if scratch.exists() {
+            std::fs::remove_dir_all(&scratch)?;
+        }
+        c.arg("--out").arg(&scratch);
+        if committed.join("runs.jsonl").exists() {
+            c.arg("--compare-with").arg(&committed);
+            if check {
+                c.arg("--check");
+            }
+        }
+    }
+    let status = c.status()?;
+    if !status.success() {
+        bail!("forsaken reproduce failed ({status})");
+    }
+    if update {
+        if committed.exists() {
+            std::fs::remove_dir_all(&committed)?;
+        }
+        copy_dir(&scratch, &committed)?;
+        println!("results/{name}/ updated from {}", scratch.display());
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let dest = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &dest)?;
+        } else {
+            std::fs::copy(e.path(), dest)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_suite_is_read_from_the_arguments() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(suite_name(&a(&[])), "quick");
+        assert_eq!(suite_name(&a(&["--quick", "--jobs", "2"])), "quick");
+        assert_eq!(suite_name(&a(&["--suite", "full", "--jobs", "2"])), "full");
+        assert_eq!(suite_name(&a(&["--suite=tables"])), "tables");
+        assert_eq!(suite_name(&a(&["--suite", "my/own.toml"])), "own");
+    }
 
     #[test]
     fn child_cargo_does_not_inherit_what_cargo_run_set_for_xtask() {

@@ -9,6 +9,7 @@
 //!
 //! Every number written here comes from running the code; nothing is filled in by hand.
 
+pub mod compare;
 pub mod figures;
 pub mod identity;
 pub mod io;
