@@ -168,6 +168,12 @@ fn suite_name(args: &[String]) -> String {
 }
 
 fn reproduce(check: bool, update: bool, release: bool, features: Option<&str>, args: &[String]) -> Result<()> {
+    // `--check` and `--update` may come after `--quick` (clap hands everything from the first
+    // unknown flag on to `forsaken reproduce`)
+    let check = check || args.iter().any(|a| a == "--check");
+    let update = update || args.iter().any(|a| a == "--update");
+    let args: Vec<String> = args.iter().filter(|a| *a != "--check" && *a != "--update").cloned().collect();
+    let args = args.as_slice();
     let mut c = cargo_forsaken(release, features);
     c.arg("reproduce");
     if !args.iter().any(|a| a == "--suite" || a.starts_with("--suite=")) && !args.iter().any(|a| a == "--quick") {
