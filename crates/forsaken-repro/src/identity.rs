@@ -110,6 +110,92 @@ impl Identity {
     }
 }
 
+/// The version of [`ModelManifest`] this build writes and reads.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// What a saved model is: the identity it was trained under, its architecture and spec, and the
+/// SHA-256 of its weight file, so that a loaded model is the one its key promises.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelManifest {
+    /// [`MANIFEST_VERSION`] when written.
+    pub version: u32,
+    /// The key and its parts (data, code, backend, settings).
+    pub identity: Identity,
+    /// The settings it was trained with (for a target: the experiment spec, architecture and
+    /// recipe included).
+    pub settings: serde_json::Value,
+    /// SHA-256 of the indices it trained on.
+    pub split: String,
+    /// SHA-256 of `<stem>.mpk`.
+    pub weights_sha256: String,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn manifest_path(stem: &std::path::Path) -> std::path::PathBuf {
+    stem.with_extension("manifest.json")
+}
+
+impl ModelManifest {
+    /// Describe the checkpoint at `stem` (its weights must be saved) and write the manifest
+    /// beside it, atomically.
+    pub fn write<T: Serialize>(stem: &std::path::Path, identity: Identity, settings: &T, split: &[usize]) -> anyhow::Result<Self> {
+        let weights = std::fs::read(stem.with_extension("mpk"))?;
+        let split_bytes: Vec<u8> = split.iter().flat_map(|i| (*i as u64).to_le_bytes()).collect();
+        let m = Self {
+            version: MANIFEST_VERSION,
+            identity,
+            settings: serde_json::to_value(settings)?,
+            split: sha256_hex(&split_bytes),
+            weights_sha256: sha256_hex(&weights),
+        };
+        crate::io::write_atomic(&manifest_path(stem), serde_json::to_string_pretty(&m)?.as_bytes())?;
+        Ok(m)
+    }
+
+    /// Check the checkpoint at `stem` against its manifest: a version this build reads, the
+    /// `wanted` key, and weights whose SHA-256 matches. `Ok(false)`: there is no manifest (a save
+    /// interrupted before it was written), so the checkpoint must not be trusted.
+    pub fn verify(stem: &std::path::Path, wanted: &Identity) -> anyhow::Result<bool> {
+        let path = manifest_path(stem);
+        if !path.exists() {
+            return Ok(false);
+        }
+        let dir = stem.parent().unwrap_or(stem).display().to_string();
+        let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
+            .map_err(|e| anyhow::anyhow!("{}: not a model manifest ({e}); delete {dir} to retrain", path.display()))?;
+        let version = value["version"].as_u64().unwrap_or(0);
+        if version != MANIFEST_VERSION as u64 {
+            anyhow::bail!(
+                "{}: manifest version {version}, this build reads version {MANIFEST_VERSION}; use the forsaken that wrote it, or delete {dir} to retrain",
+                path.display()
+            );
+        }
+        let m: Self = serde_json::from_value(value).map_err(|e| anyhow::anyhow!("{}: {e}; delete {dir} to retrain", path.display()))?;
+        if m.identity.key != wanted.key {
+            anyhow::bail!(
+                "{}: holds key {}, not {} ({}); delete {dir} to retrain",
+                path.display(),
+                m.identity.key,
+                wanted.key,
+                m.identity.differs(wanted).unwrap_or("?")
+            );
+        }
+        let weights = std::fs::read(stem.with_extension("mpk"))?;
+        if sha256_hex(&weights) != m.weights_sha256 {
+            anyhow::bail!(
+                "{}: the weights' SHA-256 differs from the manifest's (a corrupt or replaced file); delete {dir} to retrain",
+                stem.with_extension("mpk").display()
+            );
+        }
+        Ok(true)
+    }
+}
+
 /// A key: the hash of its parts, in order.
 pub fn key(parts: &[&str]) -> String {
     crate::io::config_hash(&parts)
@@ -145,6 +231,30 @@ mod tests {
         assert_eq!(changed("vendor"), [true, true, true]);
         // the README, the results and the binary are no part of any identity
         assert_eq!(changed("README.md"), [false, false, false]);
+    }
+
+    #[test]
+    fn a_manifest_vouches_for_its_weights_its_key_and_its_version() {
+        let dir = std::env::temp_dir().join(format!("forsaken-manifest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let stem = dir.join("target");
+        std::fs::write(stem.with_extension("mpk"), b"weights").unwrap();
+        let id = Identity::new(Kind::Target, &1, "data", &code(), "flex");
+        assert!(!ModelManifest::verify(&stem, &id).unwrap(), "no manifest: not trusted");
+        ModelManifest::write(&stem, id.clone(), &serde_json::json!({"epochs": 3}), &[1, 2, 3]).unwrap();
+        assert!(ModelManifest::verify(&stem, &id).unwrap());
+        let other = Identity::new(Kind::Target, &2, "data", &code(), "flex");
+        let err = ModelManifest::verify(&stem, &other).unwrap_err().to_string();
+        assert!(err.contains("settings changed") && err.contains("delete"), "{err}");
+        std::fs::write(stem.with_extension("mpk"), b"weightz").unwrap();
+        let err = ModelManifest::verify(&stem, &id).unwrap_err().to_string();
+        assert!(err.contains("SHA-256 differs"), "{err}");
+        let text = std::fs::read_to_string(stem.with_extension("manifest.json")).unwrap();
+        std::fs::write(stem.with_extension("manifest.json"), text.replace("\"version\": 1", "\"version\": 2")).unwrap();
+        let err = ModelManifest::verify(&stem, &id).unwrap_err().to_string();
+        assert!(err.contains("manifest version 2, this build reads version 1"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -22,8 +22,7 @@ use forsaken_mia::{shadow_pool, LiraConfig, OracleSet, OracleSettings, ShadowCon
 use forsaken_models::settings::{self, SettingError};
 use forsaken_models::{checkpoint, train, Net, NetConfig, Predict, TrainConfig};
 
-use crate::identity::{CodeIdentity, Identity, Kind};
-use crate::io::write_atomic;
+use crate::identity::{CodeIdentity, Identity, Kind, ModelManifest};
 use crate::record::OracleView;
 use crate::suite::Entry;
 
@@ -134,10 +133,11 @@ pub fn target_model<B: AutodiffBackend>(
     backend: &str,
     device: &B::Device,
 ) -> Result<(Net<B>, f64, bool)> {
-    let key = p.identity(Kind::Target, &p.spec, backend).key;
-    let stem: Option<PathBuf> = cache.map(|c| c.join("targets").join(key).join("target"));
+    let identity = p.identity(Kind::Target, &p.spec, backend);
+    let stem: Option<PathBuf> = cache.map(|c| c.join("targets").join(&identity.key).join("target"));
     if let Some(stem) = &stem {
-        if checkpoint::exists(stem) {
+        // a checkpoint is trusted only with a manifest that vouches for its key and weights
+        if checkpoint::exists(stem) && ModelManifest::verify(stem, &identity)? {
             let net = checkpoint::load::<B>(stem, device).with_context(|| format!("loading cached target {}", stem.display()))?;
             return Ok((net, 0.0, true));
         }
@@ -148,7 +148,7 @@ pub fn target_model<B: AutodiffBackend>(
     let secs = t.elapsed().as_secs_f64();
     if let Some(stem) = &stem {
         checkpoint::save(&net, stem)?;
-        write_atomic(&stem.with_extension("spec.json"), serde_json::to_string_pretty(&p.spec)?.as_bytes())?;
+        ModelManifest::write(stem, identity, &p.spec, &p.splits.target_train)?;
     }
     Ok((net, secs, false))
 }
