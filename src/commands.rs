@@ -157,6 +157,39 @@ pub struct ReproduceArgs {
     /// With --compare-with: exit with an error when anything differs.
     #[arg(long, requires = "compare_with")]
     pub check: bool,
+    /// Which part of the plan to run: `artefacts` (target models and shadow pools, into the
+    /// cache), `cells` (the method runs, reading the artefacts from the cache) or `all`.
+    #[arg(long, default_value = "all")]
+    pub stage: forsaken_repro::plan::Stage,
+    /// Run shard K of N of the stage (`2/3`): every item of the plan is in exactly one shard,
+    /// balanced by estimated cost; `forsaken merge` joins the shards' folders.
+    #[arg(long)]
+    pub shard: Option<forsaken_repro::plan::Shard>,
+}
+
+/// `forsaken plan`.
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// A built-in suite by name, or a suite file (as for `reproduce`).
+    #[arg(long, default_value = "quick")]
+    pub suite: String,
+    /// Also show the shard of every item when split into this many shards.
+    #[arg(long)]
+    pub shards: Option<usize>,
+}
+
+/// `forsaken merge`.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The shards' output folders.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// The folder to write the joined records and the report to.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Accept records made by different code (the merge lists the code identities).
+    #[arg(long)]
+    pub allow_mixed: bool,
 }
 
 /// Run the parsed command on backend `B`.
@@ -177,6 +210,22 @@ pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()> {
         Command::Unlearn(a) => unlearn::<B>(a, &env, &device),
         Command::Audit(a) => audit::<B>(a, &env, &device),
         Command::Reproduce(a) => reproduce::<B>(a, cli, env, &device),
+        Command::Plan(a) => {
+            print!("{}", forsaken_repro::plan::Plan::of(&load_suite(Some(&a.suite))?, &[]).describe(a.shards)?);
+            Ok(())
+        }
+        Command::Merge(a) => {
+            let m = forsaken_repro::merge::merge(&a.dirs, &a.out, a.allow_mixed)?;
+            let code: Vec<String> = m.code.iter().map(|(c, n)| format!("{c} ({n})")).collect();
+            println!(
+                "merged {} records from {} folders (code identities: {}) -> {}/REPORT.md",
+                m.records,
+                a.dirs.len(),
+                code.join(", "),
+                a.out.display()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -297,16 +346,21 @@ fn audit<B: AutodiffBackend>(a: &AuditArgs, env: &workflow::Env, device: &B::Dev
     Ok(())
 }
 
-/// `forsaken reproduce`.
-fn reproduce<B: AutodiffBackend>(a: &ReproduceArgs, cli: &Cli, env: workflow::Env, device: &B::Device) -> Result<()> {
-    let mut suite = match a.suite.as_deref() {
+/// A built-in suite by name or a suite file (`None`: the quick suite).
+fn load_suite(name: Option<&str>) -> Result<Suite> {
+    Ok(match name {
         None => Suite::quick(),
         Some(name) => match Suite::builtin(name) {
             Some(s) => s,
             None if Path::new(name).exists() => Suite::from_file(Path::new(name)).map_err(anyhow::Error::msg)?,
             None => bail!("--suite {name}: neither a built-in suite (quick, full, tables, smoke) nor a file"),
         },
-    };
+    })
+}
+
+/// `forsaken reproduce`.
+fn reproduce<B: AutodiffBackend>(a: &ReproduceArgs, cli: &Cli, env: workflow::Env, device: &B::Device) -> Result<()> {
+    let mut suite = load_suite(a.suite.as_deref())?;
     if let Some(n) = a.seeds {
         suite.seeds = (0..n).collect();
     }
@@ -326,6 +380,8 @@ fn reproduce<B: AutodiffBackend>(a: &ReproduceArgs, cli: &Cli, env: workflow::En
         datasets: a.datasets.clone(),
         verbose: !cli.quiet,
         jobs: a.jobs,
+        stage: a.stage,
+        shard: a.shard,
     };
     let t = Instant::now();
     let run = forsaken_repro::run_suite::<B>(&suite, &opts, device)?;

@@ -89,6 +89,14 @@ pub enum Command {
     /// Markdown), figures F1-F4 (SVG and PNG), summary.csv/.md, splits/ and roc/ under
     /// results/<suite> (resumes an interrupted run).
     Reproduce(commands::ReproduceArgs),
+    /// Print the plan of a suite without running it: every artefact (target model, shadow
+    /// pool) and cell (method x forget set) with its estimated cost, and with --shards N the
+    /// shard of each.
+    Plan(commands::PlanArgs),
+    /// Join the output folders of the shards of one plan (`reproduce --shard K/N`) and render
+    /// the report; refuses folders of different plans, a cell found twice, cells found nowhere
+    /// and records of different code (unless --allow-mixed).
+    Merge(commands::MergeArgs),
 }
 
 /// Parse the command line: the derived flags, plus the method settings' flags of `unlearn`,

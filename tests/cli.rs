@@ -449,3 +449,45 @@ fn bad_values_are_rejected_with_the_same_message_by_the_command_line_and_by_a_su
     assert!(!out.exists(), "a rejected command must write nothing");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn smoke_in_three_shards_merged_equals_one_run_and_merge_refuses_what_does_not_fit() {
+    let dir = tmp("shards");
+    let reproduce = |out: &str, cache: &str, extra: &[&str]| {
+        let mut c = bin();
+        c.args(["reproduce", "--suite", "smoke", "--methods", "retrain,forsaken,scale", "--out"]).arg(dir.join(out));
+        c.arg("--cache-dir").arg(dir.join(cache)).arg("--data-dir").arg(repo_data()).args(extra);
+        ok(c.output().unwrap())
+    };
+    reproduce("single", "cache-single", &[]);
+    for stage in ["artefacts", "cells"] {
+        for k in 1..=3 {
+            reproduce(&format!("shard{k}"), "cache-shared", &["--stage", stage, "--shard", &format!("{k}/3")]);
+        }
+    }
+    let merge = |dirs: &[&str]| {
+        let mut c = bin();
+        c.arg("merge").args(dirs.iter().map(|d| dir.join(d))).arg("--out").arg(dir.join("merged"));
+        c.output().unwrap()
+    };
+    let out = ok(merge(&["shard1", "shard2", "shard3"]));
+    assert!(out.contains("merged 6 records from 3 folders"), "{out}");
+    let read = |p: &str| forsaken_repro::runner::read_records(&dir.join(p).join("runs.jsonl")).unwrap();
+    let (single, merged) = (read("single"), read("merged"));
+    assert_eq!(single.len(), merged.len());
+    let c = forsaken_repro::compare::compare(&single, &merged);
+    assert!(c.identical(), "{c}");
+    assert!(dir.join("merged/REPORT.md").exists());
+    // what does not fit is refused, naming it
+    let err = fails(merge(&["shard1", "shard2"]));
+    assert!(err.contains("cells of the plan are in no folder"), "{err}");
+    let err = fails(merge(&["shard1", "shard1", "shard2", "shard3"]));
+    assert!(err.contains("in two folders"), "{err}");
+    let mut c = bin();
+    c.args(["reproduce", "--suite", "smoke", "--methods", "retrain", "--stage", "cells", "--shard", "1/3", "--out"]).arg(dir.join("other"));
+    c.arg("--cache-dir").arg(dir.join("cache-shared")).arg("--data-dir").arg(repo_data());
+    let _ = c.output().unwrap();
+    let err = fails(merge(&["shard1", "other"]));
+    assert!(err.contains("different plans"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

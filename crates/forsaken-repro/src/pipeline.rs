@@ -198,6 +198,20 @@ impl OracleConfig {
     }
 }
 
+/// Shadow models in the pool: the shadow attack's `k`, or LiRA's count for the family when
+/// LiRA is among the oracles.
+pub fn shadow_count(cfg: &OracleConfig, family: ModelFamily) -> usize {
+    let lira = match family {
+        ModelFamily::Mlp => cfg.lira_shadows_mlp,
+        ModelFamily::Cnn => cfg.lira_shadows_cnn,
+    };
+    if cfg.wants("lira") {
+        cfg.shadow.k.max(lira)
+    } else {
+        cfg.shadow.k
+    }
+}
+
 /// Train or load the shadow pool and fit the oracles on its outputs (on the shadow split, and,
 /// for per-example oracles, on target_train and target_test: every sample an audit judges).
 ///
@@ -216,13 +230,7 @@ pub fn oracles<B: AutodiffBackend>(
     let cache_dir = cache.map(|c| c.join("pools").join(key));
     let cache = cache_dir.as_deref();
     let seed = cfg.shadow.seed ^ p.spec.seed.wrapping_mul(0x9e37_79b9);
-    let mut k = cfg.shadow.k;
-    if cfg.wants("lira") {
-        k = k.max(match p.spec.family {
-            ModelFamily::Mlp => cfg.lira_shadows_mlp,
-            ModelFamily::Cnn => cfg.lira_shadows_cnn,
-        });
-    }
+    let k = shadow_count(cfg, p.spec.family);
     let pool = shadow_pool::<B>(&p.data, &p.splits.shadow, &p.spec.net, &p.spec.recipe, k, seed, cache, device)?;
     let shadow = ShadowConfig { seed, ..cfg.shadow.clone() };
     let per_example = forsaken_mia::oracles().iter().any(|o| o.per_example && cfg.wants(o.id));

@@ -6,13 +6,13 @@
 //! **Resume**: records already in `runs.jsonl` with the same config hash are not recomputed;
 //! killed at any point and run again, the runner continues where it stopped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::ProgressBar;
 use serde::Serialize;
@@ -27,6 +27,7 @@ use forsaken_models::{ModelError, Net, Predict, Role, StoppingRule, TracePoint, 
 use crate::identity::{Identity, Kind};
 use crate::io::{config_hash, git_commit, write_atomic};
 use crate::pipeline::{self, inner, Baseline, ExperimentSpec};
+use crate::plan::{Plan, Shard, Stage};
 use crate::record::RunRecord;
 use crate::suite::{Entry, Suite};
 
@@ -47,6 +48,10 @@ pub struct RunOptions {
     pub verbose: bool,
     /// (dataset, seed) groups run in parallel (1 = one after another).
     pub jobs: usize,
+    /// Which part of the plan to run (artefacts, cells or both).
+    pub stage: Stage,
+    /// Run only this shard of the stage (`None`: all of it).
+    pub shard: Option<Shard>,
 }
 
 /// Read the records of an earlier (possibly interrupted) run.
@@ -90,7 +95,7 @@ struct RunConfig<'a> {
 
 /// Put records in suite order (dataset entry, seed, forget set, method), whatever order the
 /// jobs finished in; records of datasets or methods no longer in the suite go last.
-fn sort_records(records: &mut [RunRecord], suite: &Suite) {
+pub(crate) fn sort_records(records: &mut [RunRecord], suite: &Suite) {
     let pos = |list: Vec<String>, x: &str| list.iter().position(|y| y == x).unwrap_or(usize::MAX);
     records.sort_by_cached_key(|r| {
         (
@@ -277,12 +282,33 @@ impl<'a> Ledger<'a> {
         fill_relative(&mut records);
         sort_records(&mut records, self.suite);
         write_records(&self.runs_path, &records)?;
-        crate::tables::write_summary(&records, out_dir, &self.suite.reporting_oracle)?;
-        crate::figures::draw_all(&records, self.suite, out_dir)?;
-        crate::report::write_report(&records, self.suite, out_dir, &facts)?;
+        // the artefact stage, or a shard without cells, has nothing to render
+        if !records.is_empty() {
+            render(&records, self.suite, out_dir, &facts)?;
+        }
         let reasons = self.reasons.into_inner().expect("reasons");
         Ok(SuiteRun { records, reused: self.reused.into_inner(), recomputed: reasons })
     }
+}
+
+/// Write the tables, the figures and the report of `records`.
+pub fn render(records: &[RunRecord], suite: &Suite, out_dir: &Path, facts: &crate::report::RunFacts) -> Result<()> {
+    crate::tables::write_summary(records, out_dir, &suite.reporting_oracle)?;
+    crate::figures::draw_all(records, suite, out_dir)?;
+    crate::report::write_report(records, suite, out_dir, facts)
+}
+
+/// What part of which plan an output folder holds (`plan.json`), for `forsaken merge`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct PlanPart {
+    /// The plan's id.
+    pub plan: String,
+    /// The stage run.
+    pub stage: Stage,
+    /// The shard run (`None`: the whole stage).
+    pub shard: Option<Shard>,
+    /// The suite (what the merge renders with).
+    pub suite: Suite,
 }
 
 /// Which records a (dataset, model, seed, forget set) group owns.
@@ -337,9 +363,20 @@ impl<'a> Group<'a> {
         self.p.identity(Kind::Cell, &self.config(m, forget), &self.opts.backend)
     }
 
-    /// The suite's methods whose record of forget set `forget` cannot be reused.
-    fn todo(&self, ledger: &Ledger, forget: &str) -> Vec<&'a String> {
-        self.suite.methods.iter().filter(|m| !ledger.reusable(&self.id(forget), m, &self.identity(m, forget))).collect()
+    /// The plan's id of this group's item `what` (`target`, `pool`, `FORGET/METHOD`).
+    fn item(&self, what: &str) -> String {
+        format!("{}/{}/s{}/{what}", self.p.spec.dataset, self.model_name, self.p.spec.seed)
+    }
+
+    /// The suite's methods on forget set `forget` that this run is to compute: selected, and
+    /// without a record that can be reused.
+    fn todo(&self, ledger: &Ledger, forget: &str, selected: &BTreeSet<String>) -> Vec<&'a String> {
+        self.suite
+            .methods
+            .iter()
+            .filter(|m| selected.contains(&self.item(&format!("{forget}/{m}"))))
+            .filter(|m| !ledger.reusable(&self.id(forget), m, &self.identity(m, forget)))
+            .collect()
     }
 
     /// Every forget set of the entry, selected and written to the splits folder.
@@ -372,6 +409,12 @@ fn fit_group<B: AutodiffBackend>(g: &Group, ledger: &Ledger, device: &B::Device)
     let (p, cache) = (&g.p, g.opts.cache_dir.as_deref());
     let ts = Instant::now();
     let (target, _train_secs, cached) = pipeline::target_model::<B>(p, cache, &g.opts.backend, device)?;
+    if !cached && g.opts.stage == Stage::Cells {
+        bail!(
+            "{}: its target model is not in the cache; run `reproduce --stage artefacts` with the same --cache-dir first (or --stage all)",
+            g.label
+        );
+    }
     if cached {
         ledger.loaded_from_cache(1);
     } else {
@@ -380,6 +423,12 @@ fn fit_group<B: AutodiffBackend>(g: &Group, ledger: &Ledger, device: &B::Device)
     let orig = inner(&target);
     let ts = Instant::now();
     let (set, pool) = pipeline::oracles::<B>(p, &g.suite.oracles, cache, &g.opts.backend, device)?;
+    if pool.trained_now > 0 && g.opts.stage == Stage::Cells {
+        forsaken_models::progress::println(&format!(
+            "{}: trained {} shadow models that the artefact stage should have cached (is --cache-dir the same?)",
+            g.label, pool.trained_now
+        ));
+    }
     if pool.trained_now > 0 {
         ledger.stage(&format!("shadow pool, {} models trained ({})", pool.trained_now, g.model_name), ts.elapsed().as_secs_f64());
     }
@@ -654,14 +703,19 @@ fn run_group<B: AutodiffBackend>(
     entry: &Entry,
     seed: u64,
     ledger: &Ledger,
+    selected: &BTreeSet<String>,
     overall: &ProgressBar,
     device: &B::Device,
 ) -> Result<()> {
     let g = Group::prepare(suite, entry, opts, seed)?;
     overall.set_prefix(format!("{} ({}), seed {seed}", entry.dataset, g.model_name));
     // every split, forget sets included, is written even when all records are there
-    let cases: Vec<_> = g.forget_sets()?.into_iter().map(|(name, split)| (g.todo(ledger, &name), name, split)).collect();
+    let cases: Vec<_> = g.forget_sets()?.into_iter().map(|(name, split)| (g.todo(ledger, &name, selected), name, split)).collect();
     if cases.iter().all(|(todo, _, _)| todo.is_empty()) {
+        if selected.contains(&g.item("target")) || selected.contains(&g.item("pool")) {
+            // the artefact stage: the models land in the cache that the cell stage reads
+            fit_group::<B>(&g, ledger, device)?;
+        }
         overall.inc(cases.len() as u64);
         return Ok(());
     }
@@ -752,12 +806,19 @@ pub fn run_suite<B: AutodiffBackend>(suite: &Suite, opts: &RunOptions, device: &
     }
     let groups: Vec<(&Entry, u64)> = entries.iter().flat_map(|e| suite.seeds.iter().map(move |&s| (*e, s))).collect();
     let jobs = opts.jobs.clamp(1, groups.len());
+    if opts.stage != Stage::All && opts.cache_dir.is_none() {
+        bail!("--stage {:?} hands models from one stage to the other through the cache: it needs a cache", opts.stage);
+    }
+    let plan = Plan::of(suite, &opts.datasets);
+    let selected = plan.select(opts.stage, opts.shard);
+    let part = PlanPart { plan: plan.id.clone(), stage: opts.stage, shard: opts.shard, suite: suite.clone() };
+    write_atomic(&opts.out_dir.join("plan.json"), serde_json::to_string_pretty(&part)?.as_bytes())?;
     let ledger = Ledger::open(suite, &opts.out_dir, jobs)?;
     let overall = forsaken_models::progress::bar(
         (entries.iter().map(|e| e.forget_sets(suite).len()).sum::<usize>() * suite.seeds.len()) as u64,
         format!("suite `{}`: dataset x seed x forget set", suite.name),
     );
-    in_parallel(&groups, jobs, |&(entry, seed)| run_group::<B>(suite, opts, entry, seed, &ledger, &overall, device))?;
+    in_parallel(&groups, jobs, |&(entry, seed)| run_group::<B>(suite, opts, entry, seed, &ledger, &selected, &overall, device))?;
     overall.finish_and_clear();
     ledger.finish(&opts.out_dir)
 }

@@ -87,6 +87,8 @@ fn one_registry_line_puts_a_method_in_the_cli_the_suite_the_runner_and_the_repor
         datasets: vec![],
         verbose: false,
         jobs: 1,
+        stage: crate::plan::Stage::All,
+        shard: None,
     };
     let records = crate::run_suite::<B>(&suite, &opts, &Default::default()).unwrap().records;
     let noop = records.iter().find(|r| r.method == "test-noop").expect("a record of the test method");

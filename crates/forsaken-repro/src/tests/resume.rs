@@ -43,6 +43,8 @@ fn run(suite: &Suite, dir: &Path, backend: &str) -> SuiteRun {
         datasets: vec![],
         verbose: false,
         jobs: 1,
+        stage: crate::plan::Stage::All,
+        shard: None,
     };
     crate::run_suite::<B>(suite, &opts, &Default::default()).unwrap()
 }
