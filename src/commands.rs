@@ -386,13 +386,17 @@ fn reproduce<B: AutodiffBackend>(a: &ReproduceArgs, cli: &Cli, env: workflow::En
     let t = Instant::now();
     let run = forsaken_repro::run_suite::<B>(&suite, &opts, device)?;
     println!("suite `{}`: {run}", suite.name);
-    println!(
-        "suite `{}`: {} records in {:.0} s -> {}/REPORT.md, runs.jsonl, summary.md, tables/, figures/",
-        suite.name,
-        run.records.len(),
-        t.elapsed().as_secs_f64(),
-        out_dir.display()
-    );
+    if run.records.is_empty() {
+        println!("suite `{}`: no records here ({:?} stage) in {:.0} s", suite.name, a.stage, t.elapsed().as_secs_f64());
+    } else {
+        println!(
+            "suite `{}`: {} records in {:.0} s -> {}/REPORT.md, runs.jsonl, summary.md, tables/, figures/",
+            suite.name,
+            run.records.len(),
+            t.elapsed().as_secs_f64(),
+            out_dir.display()
+        );
+    }
     if let Some(dir) = &a.compare_with {
         let path = dir.join("runs.jsonl");
         if !path.exists() {
