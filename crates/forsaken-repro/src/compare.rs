@@ -56,10 +56,16 @@ fn leaves(v: &Value, path: String, out: &mut BTreeMap<String, String>) {
     }
 }
 
-fn fields(r: &RunRecord) -> BTreeMap<String, String> {
+/// Every leaf of `v` by its path (`settings.steps`, `trace[3].values.fr_stop`), ignored keys
+/// left out.
+pub(crate) fn flatten(v: &Value) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    leaves(&serde_json::to_value(r).expect("records serialize"), String::new(), &mut out);
+    leaves(v, String::new(), &mut out);
     out
+}
+
+fn fields(r: &RunRecord) -> BTreeMap<String, String> {
+    flatten(&serde_json::to_value(r).expect("records serialize"))
 }
 
 /// Compare `actual` (a reproduction) with `expected` (committed records).

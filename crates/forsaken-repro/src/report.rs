@@ -564,6 +564,15 @@ fn write_setup(md: &mut String, records: &[RunRecord], suite: &Suite, facts: &Ru
         r0.backend,
         r0.profile
     )?;
+    let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+    for r in records {
+        *codes.entry(r.identity.as_ref().map_or("(none)".into(), |i| i.code.clone())).or_insert(0) += 1;
+    }
+    if codes.len() > 1 {
+        // only a merge with --allow-mixed joins records of different code
+        let list: Vec<String> = codes.iter().map(|(c, n)| format!("`{c}` ({n} records)")).collect();
+        writeln!(md, "* **mixed code**: the records come from {} code identities: {}", codes.len(), list.join(", "))?;
+    }
     writeln!(
         md,
         "* machine: {}{} CPU cores visible, {} {}",
@@ -1065,6 +1074,20 @@ mod tests {
             assert_eq!(table_shape_problems(&md), Vec::<String>::new(), "in {}", f.display());
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn records_of_different_code_are_listed_in_the_setup() {
+        let code = crate::identity::CodeIdentity::built();
+        let mut rs = paper_fixture();
+        assert!(!render(&rs, &suite(&["location"]), "one-code", &RunFacts::default()).0.contains("mixed code"));
+        for (k, r) in rs.iter_mut().enumerate() {
+            let mut c = code.clone();
+            c.parts.insert("forsaken-mask".into(), format!("edit{}", k % 2));
+            r.identity = Some(crate::identity::Identity::new(crate::identity::Kind::Cell, &k, "d", &c, "flex"));
+        }
+        let md = render(&rs, &suite(&["location"]), "mixed", &RunFacts::default()).0;
+        assert!(md.contains("* **mixed code**: the records come from 2 code identities"), "{md}");
     }
 
     #[test]

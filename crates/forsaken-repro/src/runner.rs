@@ -220,17 +220,22 @@ impl<'a> Ledger<'a> {
 
     /// Whether the record of this (group, method) can be reused under `wanted`; counts the
     /// answer (reused, or recomputed and why).
-    fn reusable(&self, g: &GroupId, method: &str, wanted: &Identity) -> bool {
+    /// `config` is the cell's config now, to name the setting that changed.
+    fn reusable(&self, g: &GroupId, method: &str, wanted: &Identity, config: &serde_json::Value) -> bool {
         let store = self.store.lock().expect("record store");
         let why = match store.iter().find(|r| g.owns(r) && r.method == method) {
-            None => Some("new"),
-            Some(r) => r.identity.as_ref().map_or(Some("recorded without a content key"), |have| have.differs(wanted)),
+            None => Some("new".to_string()),
+            Some(r) => match r.identity.as_ref().map(|have| have.differs(wanted)) {
+                None => Some("recorded without a content key".into()),
+                Some(Some("settings changed")) => Some(changed_setting(&r.config, config)),
+                Some(why) => why.map(String::from),
+            },
         };
-        match why {
+        match &why {
             None => {
                 self.reused.fetch_add(1, Ordering::SeqCst);
             }
-            Some(why) => *self.reasons.lock().expect("reasons").entry(why.to_string()).or_insert(0) += 1,
+            Some(why) => *self.reasons.lock().expect("reasons").entry(why.clone()).or_insert(0) += 1,
         }
         why.is_none()
     }
@@ -311,6 +316,21 @@ pub struct PlanPart {
     pub suite: Suite,
 }
 
+/// `setting X changed`, X the first setting whose value differs between a record's config
+/// and the config now (the reporting oracle, which the record adds, left out).
+fn changed_setting(recorded: &serde_json::Value, now: &serde_json::Value) -> String {
+    let flat = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("reporting_oracle");
+        }
+        crate::compare::flatten(&v)
+    };
+    let (was, is) = (flat(recorded), flat(now));
+    let key = was.keys().chain(is.keys()).find(|k| was.get(*k) != is.get(*k));
+    key.map_or("settings changed".into(), |k| format!("setting `{k}` changed"))
+}
+
 /// Which records a (dataset, model, seed, forget set) group owns.
 struct GroupId {
     dataset: String,
@@ -375,7 +395,10 @@ impl<'a> Group<'a> {
             .methods
             .iter()
             .filter(|m| selected.contains(&self.item(&format!("{forget}/{m}"))))
-            .filter(|m| !ledger.reusable(&self.id(forget), m, &self.identity(m, forget)))
+            .filter(|m| {
+                let config = serde_json::to_value(self.config(m, forget)).expect("configs serialize");
+                !ledger.reusable(&self.id(forget), m, &self.identity(m, forget), &config)
+            })
             .collect()
     }
 
@@ -915,18 +938,21 @@ mod tests {
         assert!(ledger.timing().is_empty(), "nothing computed, nothing timed");
         let id = GroupId { dataset: "location".into(), model: rec("location", "retrain", 0.0).model, seed: 0, forget: "10%".into() };
         let code = crate::identity::CodeIdentity::built();
-        let ident = |steps: u32| Identity::new(Kind::Cell, &steps, "data", &code, "flex");
+        let config = |steps: u32| serde_json::json!({ "settings": { "steps": steps } });
+        let ident = |steps: u32| Identity::new(Kind::Cell, &config(steps), "data", &code, "flex");
+        let at =
+            |steps: u32, secs: f64| RunRecord { identity: Some(ident(steps)), config: config(steps), ..rec("location", "retrain", secs) };
         // an old record without a key is recomputed and says so
         ledger.add(RunRecord { identity: None, ..rec("location", "retrain", 2.0) }).unwrap();
-        assert!(!ledger.reusable(&id, "retrain", &ident(1)));
-        ledger.add(RunRecord { identity: Some(ident(1)), ..rec("location", "retrain", 3.0) }).unwrap();
-        assert!(ledger.reusable(&id, "retrain", &ident(1)));
-        assert!(!ledger.reusable(&id, "retrain", &ident(2)) && !ledger.reusable(&id, "forsaken", &ident(1)));
+        assert!(!ledger.reusable(&id, "retrain", &ident(1), &config(1)));
+        ledger.add(at(1, 3.0)).unwrap();
+        assert!(ledger.reusable(&id, "retrain", &ident(1), &config(1)));
+        assert!(!ledger.reusable(&id, "retrain", &ident(2), &config(2)) && !ledger.reusable(&id, "forsaken", &ident(1), &config(1)));
         let reasons = ledger.reasons.lock().unwrap().clone();
-        let want = [("new", 1), ("recorded without a content key", 1), ("settings changed", 1)];
+        let want = [("new", 1), ("recorded without a content key", 1), ("setting `settings.steps` changed", 1)];
         assert_eq!(reasons, want.iter().map(|(r, n)| (r.to_string(), *n)).collect::<BTreeMap<_, _>>());
         assert_eq!(ledger.reused.load(Ordering::SeqCst), 1);
-        ledger.add(RunRecord { identity: Some(ident(2)), ..rec("location", "retrain", 4.0) }).unwrap();
+        ledger.add(at(2, 4.0)).unwrap();
         let on_disk = read_records(&dir.join("runs.jsonl")).unwrap();
         assert_eq!(on_disk.len(), 1, "the newer record of a group and method replaces the older");
         assert_eq!(on_disk[0].identity, Some(ident(2)));

@@ -76,7 +76,7 @@ fn a_rerun_recomputes_exactly_what_changed_and_says_why() {
     // one method setting: that cell only; the target and the pool come from the cache
     let steps = suite(&csv, "[settings.neggrad]\nsteps = 7\n");
     let changed = run(&steps, &dir, "flex");
-    assert_eq!((changed.reused, why(&changed)), (1, BTreeMap::from([("settings changed", 1)])));
+    assert_eq!((changed.reused, why(&changed)), (1, BTreeMap::from([("setting `settings.steps` changed", 1)])));
     assert_eq!((cached(&dir, "targets"), cached(&dir, "pools")), (1, 1));
 
     // another backend: every cell, and new target and pool entries
