@@ -3,7 +3,7 @@
 # munge: `apt-get install slurm-wlm munge`). Run as root; `local-cluster.sh stop` stops it.
 set -euo pipefail
 if [ "${1:-}" = stop ]; then
-  pkill -x slurmd || true; pkill -x slurmctld || true; pkill -x munged || true
+  scontrol shutdown 2>/dev/null || true; sleep 2; pkill -x slurmd || true; pkill -x slurmctld || true; pkill -x munged || true
   exit 0
 fi
 host=$(hostname -s)
