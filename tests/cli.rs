@@ -56,6 +56,8 @@ fn help_explains_the_commands() {
     assert!(out.contains("REPORT.md") && !out.contains("fr_vs_accuracy.svg"), "{out}");
 }
 
+// One end-to-end scenario (run, check every output, kill, resume) read top to bottom: longer than
+// the house's ~80 lines because splitting it would scatter one story over helpers.
 #[test]
 fn smoke_suite_runs_end_to_end_and_resumes() {
     let out = tmp("smoke");
