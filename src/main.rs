@@ -30,8 +30,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "FORSAKEN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Cache of trained target models and shadow-model outputs, keyed by a hash of their
-    /// configuration (a changed configuration never reuses an entry).
+    /// Cache of trained target models and shadow pools, keyed by everything that determines
+    /// them (the data's content, the settings, the code, the backend): an entry is reused only
+    /// under an identical key.
     #[arg(long, global = true, default_value = "results/cache")]
     pub cache_dir: PathBuf,
 

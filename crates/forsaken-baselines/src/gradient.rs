@@ -251,8 +251,9 @@ fn sweep_steps<B: AutodiffBackend>(
     objective: Objective,
     mask: Option<&GradMask<B::InnerBackend>>,
     label: &str,
+    knob: &str,
 ) -> Result<(), ModelError> {
-    let mut traj = Trajectory::new(strengths, &format!("{label}: steps"), visit)?;
+    let mut traj = Trajectory::new(strengths, knob, visit)?;
     let Some(last) = traj.last() else { return Ok(()) };
     let (net, steps, guard) =
         optimize_with(req, objective, last, mask, label, &mut |done, net| traj.at(done, |k| outcome(net.clone(), k, None, k as f64)))?;
@@ -315,7 +316,7 @@ impl<B: AutodiffBackend> Unlearner<B> for NegGrad {
         Ok(outcome(m, s, g, steps as f64))
     }
     fn sweep(&self, req: &UnlearnRequest<'_, B>, strengths: &[f64], visit: &mut SweepVisit<'_, B>) -> Result<(), ModelError> {
-        sweep_steps(req, strengths, visit, Objective::NegGrad, None, "neggrad sweep")
+        sweep_steps(req, strengths, visit, Objective::NegGrad, None, "neggrad sweep", "neggrad.steps")
     }
 }
 
@@ -364,7 +365,7 @@ impl<B: AutodiffBackend> Unlearner<B> for NegGradPlus {
         Ok(outcome(m, s, g, steps as f64))
     }
     fn sweep(&self, req: &UnlearnRequest<'_, B>, strengths: &[f64], visit: &mut SweepVisit<'_, B>) -> Result<(), ModelError> {
-        sweep_steps(req, strengths, visit, Objective::NegGradPlus { beta: self.beta }, None, "neggrad+ sweep")
+        sweep_steps(req, strengths, visit, Objective::NegGradPlus { beta: self.beta }, None, "neggrad+ sweep", "neggrad-plus.steps")
     }
 }
 
@@ -410,7 +411,7 @@ impl<B: AutodiffBackend> Unlearner<B> for RandomLabels {
         Ok(outcome(m, s, g, steps as f64))
     }
     fn sweep(&self, req: &UnlearnRequest<'_, B>, strengths: &[f64], visit: &mut SweepVisit<'_, B>) -> Result<(), ModelError> {
-        sweep_steps(req, strengths, visit, Objective::RandomLabels, None, "random labels sweep")
+        sweep_steps(req, strengths, visit, Objective::RandomLabels, None, "random labels sweep", "random-labels.steps")
     }
 }
 
@@ -469,6 +470,14 @@ impl<B: AutodiffBackend> Unlearner<B> for SalUn {
         let forget = Batches::<B>::new(req.data, req.forget, &device);
         let mask = saliency_mask(req.original, &forget, self.fraction);
         let mask_secs = start.elapsed().as_secs_f64();
-        sweep_steps(req, strengths, &mut |o, secs| visit(o, secs + mask_secs), Objective::RandomLabels, Some(&mask), "salun sweep")
+        sweep_steps(
+            req,
+            strengths,
+            &mut |o, secs| visit(o, secs + mask_secs),
+            Objective::RandomLabels,
+            Some(&mask),
+            "salun sweep",
+            "salun.steps",
+        )
     }
 }

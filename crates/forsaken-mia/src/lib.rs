@@ -27,7 +27,7 @@ use forsaken_models::{MembershipOracle, ModelError, Outputs};
 
 pub use lira::{LiraConfig, LiraOracle};
 pub use metric::{Metric, MetricOracle};
-pub use pool::{shadow_pool, QueryOutputs, ShadowEvidence, ShadowPool};
+pub use pool::{shadow_pool, shadow_stem, QueryOutputs, ShadowEvidence, ShadowPool};
 pub use shadow::{AttackClassifier, AttackInput, ShadowConfig, ShadowOracle, ShadowOutputs};
 
 /// Strength summary and the ROC curve it came from (for log-log ROC figures).

@@ -84,6 +84,11 @@ fn ck(path: &Path, e: impl std::fmt::Display) -> ModelError {
     ModelError::Checkpoint { path: path.display().to_string(), msg: e.to_string() }
 }
 
+/// The checkpoint stem of shadow model `s` in a pool's cache folder.
+pub fn shadow_stem(dir: &Path, s: usize) -> PathBuf {
+    dir.join(format!("shadow{s}"))
+}
+
 /// Train (or load from `cache`) `k` shadow models on random halves of `shadow_idx`.
 #[allow(clippy::too_many_arguments)]
 pub fn shadow_pool<B: AutodiffBackend>(
@@ -118,7 +123,7 @@ pub fn shadow_pool<B: AutodiffBackend>(
         let mut order = shadow_idx.to_vec();
         order.shuffle(&mut rng);
         let inside: Vec<usize> = order[..order.len() / 2].to_vec();
-        let stem = dir.as_ref().map(|d| d.join(format!("shadow{s}")));
+        let stem = dir.as_ref().map(|d| shadow_stem(d, s));
         let cached = stem.as_ref().filter(|st| checkpoint::exists(st) && st.with_extension("in.txt").exists());
         let model = match cached {
             Some(st) => {

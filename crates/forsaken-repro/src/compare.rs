@@ -34,7 +34,7 @@ impl Comparison {
 }
 
 fn label(r: &RunRecord) -> String {
-    format!("{}/{}/s{}/{}/{}", r.dataset, r.model, r.seed, r.forget, r.method)
+    crate::plan::item_id(&r.dataset, &r.model, r.seed, &format!("{}/{}", r.forget, r.method))
 }
 
 /// Leaf paths and values of a JSON value, ignored keys left out.

@@ -29,8 +29,10 @@ pub enum Kind {
 impl Kind {
     /// The crates (and other parts) whose code determines this kind.
     fn parts(self) -> &'static [&'static str] {
-        const TARGET: &[&str] = &["forsaken-metrics", "forsaken-data", "forsaken-models", "Cargo.lock", "vendor"];
-        const POOL: &[&str] = &["forsaken-metrics", "forsaken-data", "forsaken-models", "forsaken-mia", "Cargo.lock", "vendor"];
+        const TARGET: &[&str] =
+            &["forsaken-metrics", "forsaken-data", "forsaken-models", "forsaken-repro/pipeline", "Cargo.lock", "vendor"];
+        const POOL: &[&str] =
+            &["forsaken-metrics", "forsaken-data", "forsaken-models", "forsaken-mia", "forsaken-repro/pipeline", "Cargo.lock", "vendor"];
         const CELL: &[&str] = &[
             "forsaken-metrics",
             "forsaken-data",
@@ -228,6 +230,8 @@ mod tests {
         assert_eq!(changed("forsaken-data"), [true, true, true]);
         assert_eq!(changed("forsaken-mia"), [false, true, true]);
         assert_eq!(changed("forsaken-mask"), [false, false, true]);
+        assert_eq!(changed("forsaken-repro"), [false, false, true], "the tables and the report retrain nothing");
+        assert_eq!(changed("forsaken-repro/pipeline"), [true, true, false], "cells hash all of forsaken-repro, this included");
         assert_eq!(changed("vendor"), [true, true, true]);
         // the README, the results and the binary are no part of any identity
         assert_eq!(changed("README.md"), [false, false, false]);

@@ -30,7 +30,7 @@ fn read_part(dir: &Path) -> Result<PlanPart> {
 }
 
 fn cell_id(r: &RunRecord) -> String {
-    format!("{}/{}/s{}/{}/{}", r.dataset, r.model, r.seed, r.forget, r.method)
+    crate::plan::item_id(&r.dataset, &r.model, r.seed, &format!("{}/{}", r.forget, r.method))
 }
 
 /// Copy every file under `from` into `to` (ROC points and split index files of the shards).
@@ -90,7 +90,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_mixed: bool) -> Result<Merged> 
         bail!("merge: {} cells are in two folders: {}", twice.len(), list(&twice));
     }
     let have: BTreeSet<String> = records.iter().map(cell_id).collect();
-    let missing: Vec<String> = Plan::of(suite, &[]).cells().into_iter().filter(|c| !have.contains(c)).collect();
+    let missing: Vec<String> = Plan::of(suite, &parts[0].datasets).cells().into_iter().filter(|c| !have.contains(c)).collect();
     if !missing.is_empty() {
         bail!("merge: {} cells of the plan are in no folder: {}", missing.len(), list(&missing));
     }

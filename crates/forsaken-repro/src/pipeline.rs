@@ -127,10 +127,14 @@ impl Prepared {
 /// The trained target model: loaded from `cache/targets/<key>` when present, else trained and
 /// saved there; the key covers the spec, the data's content, the code of the training loop and
 /// `backend`. Returns the model, its training seconds (0 when cached) and whether it was cached.
+///
+/// With `may_train` false a target missing from the cache is an error (the cell stage of a
+/// cluster run must not train what the artefact stage provides), raised before any training.
 pub fn target_model<B: AutodiffBackend>(
     p: &Prepared,
     cache: Option<&Path>,
     backend: &str,
+    may_train: bool,
     device: &B::Device,
 ) -> Result<(Net<B>, f64, bool)> {
     let identity = p.identity(Kind::Target, &p.spec, backend);
@@ -141,6 +145,10 @@ pub fn target_model<B: AutodiffBackend>(
             let net = checkpoint::load::<B>(stem, device).with_context(|| format!("loading cached target {}", stem.display()))?;
             return Ok((net, 0.0, true));
         }
+    }
+    if !may_train {
+        let at = stem.as_ref().map_or("(no cache)".into(), |s| s.display().to_string());
+        anyhow::bail!("the target model is not in the cache ({at})");
     }
     let t = Instant::now();
     let fresh = train::fresh::<B>(&p.spec.net, p.spec.seed, device)?;
@@ -198,6 +206,22 @@ impl OracleConfig {
     }
 }
 
+/// Every cached shadow model gets a manifest when it is trained, and is checked against it
+/// when it is loaded again (its key, its weights' SHA-256).
+fn vouch_for_shadows<B: burn::tensor::backend::Backend>(p: &Prepared, pool: &ShadowPool<B>, backend: &str) -> Result<()> {
+    let Some(dir) = &pool.cache_path else { return Ok(()) };
+    for (s, inside) in pool.in_sets.iter().enumerate() {
+        let stem = forsaken_mia::shadow_stem(dir, s);
+        let pool_key = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let settings = serde_json::json!({ "pool": pool_key, "shadow": s, "net": p.spec.net, "recipe": p.spec.recipe });
+        let identity = p.identity(Kind::ShadowPool, &settings, backend);
+        if !ModelManifest::verify(&stem, &identity)? {
+            ModelManifest::write(&stem, identity, &settings, inside)?;
+        }
+    }
+    Ok(())
+}
+
 /// Shadow models in the pool: the shadow attack's `k`, or LiRA's count for the family when
 /// LiRA is among the oracles.
 pub fn shadow_count(cfg: &OracleConfig, family: ModelFamily) -> usize {
@@ -215,9 +239,10 @@ pub fn shadow_count(cfg: &OracleConfig, family: ModelFamily) -> usize {
 /// Train or load the shadow pool and fit the oracles on its outputs (on the shadow split, and,
 /// for per-example oracles, on target_train and target_test: every sample an audit judges).
 ///
-/// The pool is cached under `cache/pools/<key>`, the key covering the data's content, the code
-/// of the shadow training and the oracles, and `backend` (the pool's own key inside adds the
-/// split, the architecture, the recipe, `k` and the seed).
+/// The pool is cached under `cache/pools/<key>`, the key covering the data's content and its
+/// standardization (target_train's indices), the code of the shadow training (forsaken-mia and
+/// below), and `backend` (the pool's own key inside adds the shadow split, the architecture, the
+/// recipe, `k` and the seed).
 pub fn oracles<B: AutodiffBackend>(
     p: &Prepared,
     cfg: &OracleConfig,
@@ -226,12 +251,15 @@ pub fn oracles<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<(OracleSet, ShadowPool<B::InnerBackend>)> {
     cfg.check()?;
-    let key = p.identity(Kind::ShadowPool, &(), backend).key;
+    // the shadow data is standardized with target_train's statistics: its indices are part of
+    // the key (the pool's own key inside has the shadow split, architecture, recipe, k, seed)
+    let key = p.identity(Kind::ShadowPool, &p.splits.target_train, backend).key;
     let cache_dir = cache.map(|c| c.join("pools").join(key));
     let cache = cache_dir.as_deref();
     let seed = cfg.shadow.seed ^ p.spec.seed.wrapping_mul(0x9e37_79b9);
     let k = shadow_count(cfg, p.spec.family);
     let pool = shadow_pool::<B>(&p.data, &p.splits.shadow, &p.spec.net, &p.spec.recipe, k, seed, cache, device)?;
+    vouch_for_shadows(p, &pool, backend)?;
     let shadow = ShadowConfig { seed, ..cfg.shadow.clone() };
     let per_example = forsaken_mia::oracles().iter().any(|o| o.per_example && cfg.wants(o.id));
     let queries =

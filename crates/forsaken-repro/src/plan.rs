@@ -68,10 +68,9 @@ impl std::str::FromStr for Shard {
 /// What an item is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum What {
-    /// The target model of a (dataset, seed).
-    Target,
-    /// The shadow pool of a (dataset, seed).
-    ShadowPool,
+    /// The artefacts of a (dataset, seed): its target model and its shadow pool. One item, so
+    /// that no two shards train the same models into the shared cache.
+    Artefacts,
     /// One method on one forget set.
     Cell {
         /// Forget set (`10%`, `class:0`...).
@@ -97,13 +96,11 @@ pub struct Item {
 }
 
 impl Item {
-    /// A stable name: `dataset/model/sSEED/target`, `.../pool`, `.../FORGET/METHOD`.
+    /// A stable name: `dataset/model/sSEED/artefacts` or `dataset/model/sSEED/FORGET/METHOD`.
     pub fn id(&self) -> String {
-        let group = format!("{}/{}/s{}", self.dataset, self.model, self.seed);
         match &self.what {
-            What::Target => format!("{group}/target"),
-            What::ShadowPool => format!("{group}/pool"),
-            What::Cell { forget, method } => format!("{group}/{forget}/{method}"),
+            What::Artefacts => item_id(&self.dataset, &self.model, self.seed, "artefacts"),
+            What::Cell { forget, method } => item_id(&self.dataset, &self.model, self.seed, &format!("{forget}/{method}")),
         }
     }
 
@@ -115,6 +112,12 @@ impl Item {
             Stage::Cells => matches!(self.what, What::Cell { .. }),
         }
     }
+}
+
+/// The one format of item names (plan, runner, merge and comparison all use it):
+/// `dataset/model/sSEED/what`.
+pub fn item_id(dataset: &str, model: &str, seed: u64, what: &str) -> String {
+    format!("{dataset}/{model}/s{seed}/{what}")
 }
 
 /// The plan: every artefact and cell of a suite, in suite order.
@@ -157,8 +160,7 @@ impl Plan {
             let lira = crate::pipeline::shadow_count(&suite.oracles, family);
             for &seed in &suite.seeds {
                 let item = |what, cost| Item { dataset: e.dataset.clone(), model: model.clone(), seed, what, cost };
-                items.push(item(What::Target, train));
-                items.push(item(What::ShadowPool, (lira * shadow / 2 * epochs) as f64));
+                items.push(item(What::Artefacts, train + (lira * shadow / 2 * epochs) as f64));
                 for f in e.forget_sets(suite) {
                     for m in &suite.methods {
                         items.push(item(What::Cell { forget: f.to_string(), method: m.clone() }, train * cell_weight(m)));
@@ -166,7 +168,7 @@ impl Plan {
                 }
             }
         }
-        Self { id: crate::io::config_hash(suite), items }
+        Self { id: crate::io::config_hash(&(suite, datasets)), items }
     }
 
     /// The ids of the items of `stage` in `shard` (every item of the stage without a shard).
@@ -253,6 +255,7 @@ mod tests {
             assert_eq!(plan.select(stage, Some(Shard { index: 2, count: 3 })), shards[1]);
         }
         assert_eq!(plan.cells().len(), 3 * (3 * 2 + 5 * 4) * suite.methods.len());
+        assert_eq!(plan.select(Stage::Artefacts, None).len(), 3 * 8, "one artefact item per dataset and seed");
     }
 
     #[test]

@@ -124,7 +124,7 @@ fn run_config<'a>(
         oracles: &suite.oracles,
         stopping_oracle: &suite.stopping_oracle,
         settings: &settings[m],
-        sweep: entry.sweeps(suite).get(m).map(Vec::as_slice),
+        sweep: entry.sweep_of(suite, m),
         target_fr: suite.target_fr,
     }
 }
@@ -244,7 +244,8 @@ impl<'a> Ledger<'a> {
     fn timing(&self) -> Vec<crate::report::Invocation> {
         let mut all = self.earlier.clone();
         let records_computed = self.computed.load(Ordering::SeqCst);
-        if records_computed > 0 {
+        // the artefact stage computes no record, but its training time is kept
+        if records_computed > 0 || !self.stages.lock().expect("stage timings").is_empty() {
             all.push(crate::report::Invocation {
                 wall_seconds: self.started.elapsed().as_secs_f64(),
                 jobs: self.jobs,
@@ -312,6 +313,9 @@ pub struct PlanPart {
     pub stage: Stage,
     /// The shard run (`None`: the whole stage).
     pub shard: Option<Shard>,
+    /// The datasets the run was restricted to (empty: all of the suite's).
+    #[serde(default)]
+    pub datasets: Vec<String>,
     /// The suite (what the merge renders with).
     pub suite: Suite,
 }
@@ -385,7 +389,7 @@ impl<'a> Group<'a> {
 
     /// The plan's id of this group's item `what` (`target`, `pool`, `FORGET/METHOD`).
     fn item(&self, what: &str) -> String {
-        format!("{}/{}/s{}/{what}", self.p.spec.dataset, self.model_name, self.p.spec.seed)
+        crate::plan::item_id(&self.p.spec.dataset, &self.model_name, self.p.spec.seed, what)
     }
 
     /// The suite's methods on forget set `forget` that this run is to compute: selected, and
@@ -431,13 +435,9 @@ struct Fitted<B: AutodiffBackend> {
 fn fit_group<B: AutodiffBackend>(g: &Group, ledger: &Ledger, device: &B::Device) -> Result<Fitted<B>> {
     let (p, cache) = (&g.p, g.opts.cache_dir.as_deref());
     let ts = Instant::now();
-    let (target, _train_secs, cached) = pipeline::target_model::<B>(p, cache, &g.opts.backend, device)?;
-    if !cached && g.opts.stage == Stage::Cells {
-        bail!(
-            "{}: its target model is not in the cache; run `reproduce --stage artefacts` with the same --cache-dir first (or --stage all)",
-            g.label
-        );
-    }
+    let may_train = g.opts.stage != Stage::Cells;
+    let (target, _train_secs, cached) = pipeline::target_model::<B>(p, cache, &g.opts.backend, may_train, device)
+        .with_context(|| format!("{}: run `reproduce --stage artefacts` with the same --cache-dir first (or --stage all)", g.label))?;
     if cached {
         ledger.loaded_from_cache(1);
     } else {
@@ -606,7 +606,7 @@ fn run_method<'a, B: AutodiffBackend>(g: &Group<'a>, f: &Fitted<B>, case: &Forge
     let (suite, p) = (g.suite, &g.p);
     let method = crate::methods::build::<B>(m, &g.settings[m])?;
     let t = Instant::now();
-    let (out, secs, search_seconds, extra_trace) = match g.entry.sweeps(suite).get(m) {
+    let (out, secs, search_seconds, extra_trace) = match g.entry.sweep_of(suite, m) {
         Some(grid) => strength_search(g, f, case, method.as_ref(), grid).with_context(|| format!("{}: strength search of {m}", g.label))?,
         None => single_run(g, f, case, method.as_ref(), crate::methods::role(m) == Some(Role::Masking))
             .with_context(|| format!("{}: method {m}", g.label))?,
@@ -718,8 +718,8 @@ fn run_forget_set<B: AutodiffBackend>(
     Ok(())
 }
 
-/// One (dataset, seed) group: prepare, and unless every record is there, fit and run each
-/// forget set.
+/// One (dataset, seed) group: prepare, and unless every record is there (or no cell of it is
+/// selected), fit and run each forget set; the artefact stage fits only.
 fn run_group<B: AutodiffBackend>(
     suite: &Suite,
     opts: &RunOptions,
@@ -735,8 +735,8 @@ fn run_group<B: AutodiffBackend>(
     // every split, forget sets included, is written even when all records are there
     let cases: Vec<_> = g.forget_sets()?.into_iter().map(|(name, split)| (g.todo(ledger, &name, selected), name, split)).collect();
     if cases.iter().all(|(todo, _, _)| todo.is_empty()) {
-        if selected.contains(&g.item("target")) || selected.contains(&g.item("pool")) {
-            // the artefact stage: the models land in the cache that the cell stage reads
+        if opts.stage == Stage::Artefacts && selected.contains(&g.item("artefacts")) {
+            // the models land in the cache that the cell stage reads
             fit_group::<B>(&g, ledger, device)?;
         }
         overall.inc(cases.len() as u64);
@@ -834,7 +834,8 @@ pub fn run_suite<B: AutodiffBackend>(suite: &Suite, opts: &RunOptions, device: &
     }
     let plan = Plan::of(suite, &opts.datasets);
     let selected = plan.select(opts.stage, opts.shard);
-    let part = PlanPart { plan: plan.id.clone(), stage: opts.stage, shard: opts.shard, suite: suite.clone() };
+    let part =
+        PlanPart { plan: plan.id.clone(), stage: opts.stage, shard: opts.shard, datasets: opts.datasets.clone(), suite: suite.clone() };
     write_atomic(&opts.out_dir.join("plan.json"), serde_json::to_string_pretty(&part)?.as_bytes())?;
     let ledger = Ledger::open(suite, &opts.out_dir, jobs)?;
     let overall = forsaken_models::progress::bar(

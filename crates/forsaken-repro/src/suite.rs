@@ -168,6 +168,16 @@ impl Entry {
         self.sweeps.as_ref().unwrap_or(&suite.sweeps)
     }
 
+    /// The strengths method `m` is swept over on this dataset: the sweeps table's grid (the
+    /// entry's table, else the suite's), else, for a data-free control (`scale`), its registry
+    /// grid: a control is always searched (FORSAKEN.md section 4), whatever a table lists.
+    pub fn sweep_of<'a>(&'a self, suite: &'a Suite, m: &str) -> Option<&'a [f64]> {
+        match self.sweeps(suite).get(m) {
+            Some(grid) => Some(grid),
+            None => methods::find(m).ok().filter(|d| d.role == forsaken_models::Role::Control).map(|d| d.knob.sweep),
+        }
+    }
+
     /// This dataset's early-stop accuracy: its own, else the suite's.
     pub fn early_stop_train_acc(&self, suite: &Suite) -> Option<f64> {
         self.early_stop_train_acc.or(suite.early_stop_train_acc)
@@ -350,6 +360,9 @@ mod tests {
         assert_eq!(own.early_stop_train_acc(&s), Some(0.99));
         assert_eq!(plain.early_stop_train_acc(&s), Some(0.9));
         assert_eq!(own.sweeps(&s).get("neggrad"), Some(&vec![1.0, 2.0]));
+        // a control is searched over its registry grid even where a table leaves it out
+        assert_eq!(own.sweep_of(&s, "scale"), Some(&[0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1][..]));
+        assert_eq!(own.sweep_of(&s, "finetune"), None, "a baseline left out of a table runs once");
         assert_eq!(plain.sweeps(&s), &methods::default_sweeps());
         assert_eq!(own.forget_sets(&s).iter().map(|f| f.canonical()).collect::<Vec<_>>(), ["class:0"]);
         assert_eq!(plain.forget_sets(&s).iter().map(|f| f.canonical()).collect::<Vec<_>>(), ["10%"]);

@@ -20,6 +20,7 @@ use forsaken_mia::{ShadowConfig, WEAK_ORACLE_AUC};
 use forsaken_models::settings::{self, SettingError};
 use forsaken_models::{checkpoint, predict, Predict, Role, StoppingRule, UnlearnRequest, Unlearned};
 
+use crate::identity::{Kind, ModelManifest};
 use crate::io::write_atomic;
 use crate::pipeline::{self, inner, Baseline, ExperimentSpec, OracleConfig, Prepared};
 use crate::record::OracleView;
@@ -175,12 +176,13 @@ pub fn train<B: AutodiffBackend>(
         })?;
         (net, false)
     } else {
-        let (net, _, cached) = pipeline::target_model::<B>(&p, env.cache_dir.as_deref(), &env.backend, device)?;
+        let (net, _, cached) = pipeline::target_model::<B>(&p, env.cache_dir.as_deref(), &env.backend, true, device)?;
         (net, cached)
     };
     let seconds = t.elapsed().as_secs_f64();
     let m = inner(&net);
     checkpoint::save(&m, &job.out.join("model"))?;
+    ModelManifest::write(&job.out.join("model"), p.identity(Kind::Target, &p.spec, &env.backend), &p.spec, &p.splits.target_train)?;
     p.splits.save(&job.out.join("splits"))?;
     let manifest = Manifest {
         kind: "trained".into(),
@@ -306,6 +308,12 @@ pub fn unlearn<B: AutodiffBackend>(job: &UnlearnJob, env: &Env, device: &B::Devi
     let seconds = (t.elapsed().as_secs_f64() - out.setup_seconds).max(0.0);
     let m = out.model.valid();
     m.save(&job.out)?;
+    // the unlearned model's manifest: what it was made from, and its weights' SHA-256
+    let what = serde_json::json!({ "spec": p.spec, "method": job.method, "settings": settings, "forget": job.forget });
+    let identity = p.identity(Kind::Cell, &what, &env.backend);
+    for stem in model_stems(&job.out) {
+        ModelManifest::write(&stem, identity.clone(), &what, &fs.retain)?;
+    }
     write_indices(&job.out.join("forget.idx.txt"), &fs.forget)?;
     let manifest = Manifest {
         kind: "unlearned".into(),
@@ -363,6 +371,15 @@ pub struct Audit {
     pub after: (f64, f64, f64),
     /// A retrained model was given (selectivity is filled in).
     pub with_retrained: bool,
+}
+
+/// The checkpoint stems `Unlearned::save` wrote under `dir` (`model`, or `shard-<k>`).
+fn model_stems(dir: &Path) -> Vec<PathBuf> {
+    let single = dir.join("model");
+    if single.with_extension("mpk").exists() {
+        return vec![single];
+    }
+    (0..).map(|k| dir.join(format!("shard-{k}"))).take_while(|s| s.with_extension("mpk").exists()).collect()
 }
 
 fn loaded<B: AutodiffBackend>(dir: &Path, device: &B::Device) -> Result<Unlearned<B::InnerBackend>> {
