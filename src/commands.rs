@@ -176,6 +176,9 @@ pub struct PlanArgs {
     /// Also show the shard of every item when split into this many shards.
     #[arg(long)]
     pub shards: Option<usize>,
+    /// Also show every item's key (loads each dataset to hash its content; trains nothing).
+    #[arg(long)]
+    pub keys: bool,
 }
 
 /// `forsaken merge`.
@@ -210,10 +213,7 @@ pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()> {
         Command::Unlearn(a) => unlearn::<B>(a, &env, &device),
         Command::Audit(a) => audit::<B>(a, &env, &device),
         Command::Reproduce(a) => reproduce::<B>(a, cli, env, &device),
-        Command::Plan(a) => {
-            print!("{}", forsaken_repro::plan::Plan::of(&load_suite(Some(&a.suite))?, &[]).describe(a.shards)?);
-            Ok(())
-        }
+        Command::Plan(a) => plan(a, env),
         Command::Merge(a) => {
             let m = forsaken_repro::merge::merge(&a.dirs, &a.out, a.allow_mixed)?;
             let code: Vec<String> = m.code.iter().map(|(c, n)| format!("{c} ({n})")).collect();
@@ -343,6 +343,29 @@ fn audit<B: AutodiffBackend>(a: &AuditArgs, env: &workflow::Env, device: &B::Dev
     if let Some(j) = &a.json {
         write_atomic(j, serde_json::to_string_pretty(&audit.json())?.as_bytes())?;
     }
+    Ok(())
+}
+
+/// `forsaken plan`.
+fn plan(a: &PlanArgs, env: workflow::Env) -> Result<()> {
+    let suite = load_suite(Some(&a.suite))?;
+    let keys = if a.keys {
+        let opts = RunOptions {
+            data_dir: env.data_dir,
+            out_dir: PathBuf::new(),
+            cache_dir: None,
+            backend: env.backend,
+            datasets: vec![],
+            verbose: false,
+            jobs: 1,
+            stage: forsaken_repro::plan::Stage::All,
+            shard: None,
+        };
+        forsaken_repro::runner::plan_keys(&suite, &opts)?
+    } else {
+        Default::default()
+    };
+    print!("{}", forsaken_repro::plan::Plan::of(&suite, &[]).describe(a.shards, &keys)?);
     Ok(())
 }
 

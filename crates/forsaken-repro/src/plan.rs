@@ -198,9 +198,9 @@ impl Plan {
         self.select(Stage::Cells, None)
     }
 
-    /// A table for `forsaken plan`: every item with its estimated cost and, with `shards`, its
-    /// shard in each stage.
-    pub fn describe(&self, shards: Option<usize>) -> Result<String> {
+    /// A table for `forsaken plan`: every item with its estimated cost, its key when `keys` has
+    /// it, and with `shards` its shard in its stage.
+    pub fn describe(&self, shards: Option<usize>, keys: &std::collections::BTreeMap<String, String>) -> Result<String> {
         if shards == Some(0) {
             bail!("--shards must be at least 1");
         }
@@ -213,10 +213,18 @@ impl Plan {
         let mut s = String::new();
         let total: f64 = self.items.iter().map(|i| i.cost).sum();
         writeln!(s, "plan {} : {} items, estimated cost {:.3e} sample-epochs", self.id, self.items.len(), total)?;
-        writeln!(s, "{:<48} {:>12} {:>8}", "item", "est. cost", if shards.is_some() { "shard" } else { "" })?;
+        writeln!(
+            s,
+            "{:<48} {:>12} {:>8}  {}",
+            "item",
+            "est. cost",
+            if shards.is_some() { "shard" } else { "" },
+            if keys.is_empty() { "" } else { "key" }
+        )?;
         for i in &self.items {
             let stage = if matches!(i.what, What::Cell { .. }) { Stage::Cells } else { Stage::Artefacts };
-            writeln!(s, "{:<48} {:>12.3e} {:>8}", i.id(), i.cost, shard_of(&i.id(), stage))?;
+            let key = keys.get(&i.id()).map_or("", String::as_str);
+            writeln!(s, "{:<48} {:>12.3e} {:>8}  {key}", i.id(), i.cost, shard_of(&i.id(), stage))?;
         }
         if let Some(n) = shards {
             for stage in [Stage::Artefacts, Stage::Cells] {

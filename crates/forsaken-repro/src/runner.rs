@@ -363,14 +363,35 @@ struct Group<'a> {
 impl<'a> Group<'a> {
     /// Load and split the data, write the splits.
     fn prepare(suite: &'a Suite, entry: &'a Entry, opts: &'a RunOptions, seed: u64) -> Result<Self> {
+        let g = Self::load(suite, entry, opts, seed)?;
+        g.p.splits.save(&opts.out_dir.join("splits").join(&g.label))?;
+        Ok(g)
+    }
+
+    /// Load and split the data (nothing written).
+    fn load(suite: &'a Suite, entry: &'a Entry, opts: &'a RunOptions, seed: u64) -> Result<Self> {
         let data = pipeline::load_data(&entry.dataset, entry.label.as_deref(), &opts.data_dir, entry.pool_limit, seed)?;
         let spec = ExperimentSpec::resolve(entry, seed, &data, suite.batch_size, suite.lr, entry.early_stop_train_acc(suite))?;
         let model_name = format!("{:?}", spec.family).to_lowercase();
         let p = pipeline::prepare(spec, data)?;
         let label = format!("{}-{}-s{}", p.spec.dataset, model_name, seed);
-        p.splits.save(&opts.out_dir.join("splits").join(&label))?;
         let settings = suite.method_settings().map_err(anyhow::Error::msg)?;
         Ok(Self { suite, entry, opts, p, settings, model_name, label })
+    }
+
+    /// The key of every plan item of this group: its artefacts' (the target's and the pool's
+    /// keys combined) and each cell's.
+    fn keys(&self) -> Vec<(String, String)> {
+        let backend = &self.opts.backend;
+        let target = self.p.identity(Kind::Target, &self.p.spec, backend).key;
+        let pool = self.p.identity(Kind::ShadowPool, &self.p.splits.target_train, backend).key;
+        let mut keys = vec![(self.item("artefacts"), crate::identity::key(&[&target, &pool]))];
+        for f in self.entry.forget_sets(self.suite) {
+            for m in &self.suite.methods {
+                keys.push((self.item(&format!("{f}/{m}")), self.identity(m, &f.to_string()).key));
+            }
+        }
+        keys
     }
 
     fn id(&self, forget: &str) -> GroupId {
@@ -749,6 +770,18 @@ fn run_group<B: AutodiffBackend>(
         overall.inc(1);
     }
     Ok(())
+}
+
+/// The key of every item of `suite`'s plan: each dataset is loaded to hash its content;
+/// nothing is trained or written. The same keys a run then reuses records and models under.
+pub fn plan_keys(suite: &Suite, opts: &RunOptions) -> Result<BTreeMap<String, String>> {
+    let mut keys = BTreeMap::new();
+    for e in suite.entries.iter().filter(|e| opts.datasets.is_empty() || opts.datasets.contains(&e.dataset)) {
+        for &seed in &suite.seeds {
+            keys.extend(Group::load(suite, e, opts, seed)?.keys());
+        }
+    }
+    Ok(keys)
 }
 
 /// What a suite run did: every record (old and new), how many it reused under an identical key,

@@ -35,7 +35,11 @@ fn suite(csv: &Path, extra: &str) -> Suite {
 }
 
 fn run(suite: &Suite, dir: &Path, backend: &str) -> SuiteRun {
-    let opts = RunOptions {
+    crate::run_suite::<B>(suite, &options(dir, backend), &Default::default()).unwrap()
+}
+
+fn options(dir: &Path, backend: &str) -> RunOptions {
+    RunOptions {
         data_dir: dir.into(),
         out_dir: dir.join("out"),
         cache_dir: Some(dir.join("cache")),
@@ -45,8 +49,7 @@ fn run(suite: &Suite, dir: &Path, backend: &str) -> SuiteRun {
         jobs: 1,
         stage: crate::plan::Stage::All,
         shard: None,
-    };
-    crate::run_suite::<B>(suite, &opts, &Default::default()).unwrap()
+    }
 }
 
 fn why(run: &SuiteRun) -> BTreeMap<&str, usize> {
@@ -67,6 +70,12 @@ fn a_rerun_recomputes_exactly_what_changed_and_says_why() {
     let first = run(&suite(&csv, ""), &dir, "flex");
     assert_eq!((first.reused, why(&first)), (0, BTreeMap::from([("new", 2)])));
     assert_eq!((cached(&dir, "targets"), cached(&dir, "pools")), (1, 1));
+    // the plan computes, before any work, the very keys the run filed its records under
+    let keys = crate::runner::plan_keys(&suite(&csv, ""), &options(&dir, "flex")).unwrap();
+    for r in &first.records {
+        let id = crate::plan::item_id(&r.dataset, &r.model, r.seed, &format!("{}/{}", r.forget, r.method));
+        assert_eq!(keys.get(&id), r.identity.as_ref().map(|i| &i.key), "{id}");
+    }
 
     // the same run: everything reused, no model trained again
     let again = run(&suite(&csv, ""), &dir, "flex");
