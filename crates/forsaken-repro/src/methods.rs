@@ -311,3 +311,30 @@ pub fn describe() -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_has_one_help_line_and_every_help_line_a_setting() {
+        for d in catalog() {
+            let keys: Vec<String> = d.defaults().as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            let mut help: Vec<String> = d.help.iter().map(|(k, _)| k.to_string()).collect();
+            help.sort();
+            assert_eq!(help, keys, "{}: help lines vs settings", d.id);
+            assert!(d.resolve(&Value::Null).is_ok(), "{}: the defaults pass their own checks", d.id);
+        }
+    }
+
+    #[test]
+    fn sweeps_are_weakest_first_within_the_budget() {
+        assert!(validate_sweeps(&default_sweeps(), "sweeps").is_ok());
+        let bad = |m: &str, g: &[f64]| validate_sweeps(&BTreeMap::from([(m.to_string(), g.to_vec())]), "sweeps").unwrap_err();
+        assert!(bad("scale", &[0.1, 0.5]).contains("weakest first"), "the control forgets more at smaller factors");
+        assert!(bad("neggrad", &[10.0, 5.0]).contains("weakest first"));
+        assert!(bad("neggrad", &[2.5]).contains("neggrad.steps"), "a step count is a whole number");
+        assert!(bad("retrain", &[1.0]).contains("not a baseline"));
+        assert!(bad("nope", &[1.0]).contains("unknown method `nope`"));
+    }
+}
