@@ -113,7 +113,11 @@ pub fn shadow_pool<B: AutodiffBackend>(
     if let Some(d) = &dir {
         std::fs::create_dir_all(d).map_err(|e| ck(d, e))?;
         let desc = serde_json::to_string_pretty(&key).expect("key serializes");
-        std::fs::write(d.join("key.json"), desc).map_err(|e| ck(d, e))?;
+        // temporary names carry the process id: shards on a shared filesystem never write the
+        // same temporary file, and the rename is atomic
+        let tmp = d.join(format!(".key.json.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, desc).map_err(|e| ck(&tmp, e))?;
+        std::fs::rename(&tmp, d.join("key.json")).map_err(|e| ck(d, e))?;
     }
     let mut models = Vec::with_capacity(k);
     let mut in_sets = Vec::with_capacity(k);
@@ -158,7 +162,7 @@ pub fn shadow_pool<B: AutodiffBackend>(
         None => {
             let o = collect_outputs(&models, &in_sets, data, shadow_idx, net.num_classes);
             if let Some(p) = &out_path {
-                let tmp = p.with_extension("json.partial");
+                let tmp = p.with_extension(format!("json.{}.partial", std::process::id()));
                 std::fs::write(&tmp, serde_json::to_vec(&o).expect("outputs serialize")).map_err(|e| ck(&tmp, e))?;
                 std::fs::rename(&tmp, p).map_err(|e| ck(p, e))?;
             }

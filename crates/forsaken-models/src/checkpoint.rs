@@ -21,7 +21,8 @@ pub fn save<B: Backend>(net: &Net<B>, stem: &Path) -> Result<(), ModelError> {
     }
     let arch = serde_json::to_string_pretty(&net.config).map_err(|e| ck_err(stem, e))?;
     let arch_path = stem.with_extension("arch.json");
-    let tmp_arch = stem.with_extension("arch.json.tmp");
+    // temporary names carry the process id, so two writers never share one
+    let tmp_arch = stem.with_extension(format!("arch.json.{}.tmp", std::process::id()));
     std::fs::write(&tmp_arch, arch).map_err(|e| ck_err(&tmp_arch, e))?;
     // The recorder replaces the extension with `mpk`; a dot-file name without extension keeps
     // the temporary file distinct from the final one.
