@@ -198,6 +198,8 @@ fn reproduce(check: bool, update: bool, release: bool, features: Option<&str>, a
             if check {
                 c.arg("--check");
             }
+        } else if check {
+            bail!("--check: there are no committed results at {} to check against", committed.display());
         }
     }
     let status = c.status()?;
