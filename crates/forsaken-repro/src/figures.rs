@@ -122,6 +122,22 @@ fn e<E: std::fmt::Debug>(x: E) -> anyhow::Error {
     anyhow!("{x:?}")
 }
 
+/// The legend every figure draws: at `pos`, `size`-point labels on a translucent white box.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    pos: SeriesLabelPosition,
+    size: u32,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .label_font(("sans-serif", size))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(e)
+}
+
 fn draw_f2<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, rs: &[&RunRecord], groups: &[(String, String)], suite: &Suite) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -160,14 +176,7 @@ where
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(("sans-serif", 11))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 11)?;
         let kmax = runs.iter().flat_map(|r| r.trace.iter().filter_map(|t| t.values.get("kl_forget").copied())).fold(0.1, f64::max) * 1.1;
         let mut chart = ChartBuilder::on(&bottom)
             .margin(10)
@@ -245,14 +254,7 @@ where
                 .label(name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(("sans-serif", 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 12)?;
     }
     Ok(())
 }
@@ -401,14 +403,7 @@ where
     for r in rs {
         draw_f1_record(&mut chart, r, oracle)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .label_font(("sans-serif", 12))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(e)?;
+    legend(&mut chart, SeriesLabelPosition::LowerLeft, 12)?;
     Ok(())
 }
 
