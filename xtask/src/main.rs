@@ -63,8 +63,8 @@ enum Cmd {
         /// Use the bench (optimized) profile instead of dev.
         #[arg(long)]
         release: bool,
-        /// Which benchmarks: `cnn_step`, `forsaken_w` (default: both).
-        #[arg(value_parser = ["cnn_step", "forsaken_w"])]
+        /// Which benchmarks: `cnn_step`, `forsaken_w`, `stack` (default: all three).
+        #[arg(value_parser = ["cnn_step", "forsaken_w", "stack"])]
         names: Vec<String>,
     },
 }

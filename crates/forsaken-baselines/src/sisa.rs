@@ -5,6 +5,8 @@
 //!   **slices**. Each shard's model is trained incrementally: stage `r` continues from stage
 //!   `r - 1`'s checkpoint on slices `0..=r` for `ceil(E / R)` epochs (E = the original recipe's
 //!   epochs), and the checkpoint after every stage is kept.
+//!   The shards train side by side, stage by stage, as one [`forsaken_models::NetStack`] (they
+//!   are independent models of one recipe); a deletion retrains its affected shards the same way.
 //! * Predictions are aggregated over the shards ([`Aggregation::Mean`] of the softmax by
 //!   default, or a majority vote).
 //! * To unlearn, every shard holding a forget sample drops it and retrains from the last
@@ -30,7 +32,8 @@ use serde::{Deserialize, Serialize};
 use forsaken_data::Dataset;
 use forsaken_models::settings::{self, Knob, Method, Role, SettingError, Stronger};
 use forsaken_models::{
-    train, Aggregation, Ensemble, ModelError, Net, NetConfig, TrainConfig, UnlearnOutcome, UnlearnRequest, Unlearned, Unlearner,
+    train, train_stack, Aggregation, Ensemble, MemberRun, ModelError, Net, NetConfig, TrainConfig, UnlearnOutcome, UnlearnRequest, Unlearned,
+    Unlearner,
 };
 
 /// SISA's settings.
@@ -115,30 +118,43 @@ fn stage_recipe(recipe: &TrainConfig, slices: usize, seed: u64, stage: usize) ->
     TrainConfig { epochs: recipe.epochs.div_ceil(slices).max(1), seed: seed.wrapping_add(stage as u64 * 7919), ..recipe.clone() }
 }
 
-/// Train stages `from..R` of a shard, starting from `start` (the checkpoint before `from`).
-fn train_stages<B: AutodiffBackend>(
+/// One shard's share of a training round: continue from `start` (the checkpoint before slice
+/// `from`, or a fresh network) through the last slice.
+struct StageJob<'a, B: AutodiffBackend> {
     start: Net<B>,
-    data: &Dataset,
-    slices: &[Vec<usize>],
+    slices: &'a [Vec<usize>],
     from: usize,
-    recipe: &TrainConfig,
     seed: u64,
+}
+
+/// Train stages `from..R` of every job's shard. Stage `r` of all the shards that train it runs
+/// as one stack (the shards are independent models of one recipe). Returns each job's
+/// checkpoints after stages `from..R` and the number of (shard, stage) trainings run.
+fn train_stages<B: AutodiffBackend>(
+    jobs: Vec<StageJob<'_, B>>,
+    data: &Dataset,
+    recipe: &TrainConfig,
     label: &str,
-) -> Result<(Vec<Net<B>>, usize), ModelError> {
-    let mut net = start;
-    let mut out = Vec::new();
-    let mut prefix: Vec<usize> = slices[..from].concat();
+) -> Result<(Vec<Vec<Net<B>>>, usize), ModelError> {
+    let slices = jobs.first().map_or(0, |j| j.slices.len());
+    let first = jobs.iter().map(|j| j.from).min().unwrap_or(slices);
+    let mut out: Vec<Vec<Net<B>>> = jobs.iter().map(|_| Vec::new()).collect();
+    let mut nets: Vec<Net<B>> = jobs.iter().map(|j| j.start.clone()).collect();
     let mut stages = 0;
-    for (r, slice) in slices.iter().enumerate().skip(from) {
-        prefix.extend_from_slice(slice);
-        if prefix.is_empty() {
-            // an empty prefix (a shard emptied by deletions) keeps the initialization
-            out.push(net.clone());
-            continue;
+    for r in first..slices {
+        // an empty prefix (a shard emptied by deletions) keeps the initialization
+        let prefixes: Vec<Vec<usize>> = jobs.iter().map(|j| if j.from <= r { j.slices[..=r].concat() } else { vec![] }).collect();
+        let now: Vec<usize> = (0..jobs.len()).filter(|&j| !prefixes[j].is_empty()).collect();
+        let recipes: Vec<TrainConfig> = now.iter().map(|&j| stage_recipe(recipe, slices, jobs[j].seed, r)).collect();
+        let runs: Vec<MemberRun> = now.iter().zip(&recipes).map(|(&j, recipe)| MemberRun { idx: &prefixes[j], recipe }).collect();
+        let trained = train_stack(now.iter().map(|&j| nets[j].clone()).collect(), data, &runs, &format!("{label}, slice {}", r + 1))?;
+        for (&j, net) in now.iter().zip(trained) {
+            nets[j] = net;
         }
-        net = train(net, data, &prefix, &stage_recipe(recipe, slices.len(), seed, r), &format!("{label}, slice {}", r + 1))?;
-        stages += 1;
-        out.push(net.clone());
+        stages += now.len();
+        for j in (0..jobs.len()).filter(|&j| jobs[j].from <= r) {
+            out[j].push(nets[j].clone());
+        }
     }
     Ok((out, stages))
 }
@@ -166,19 +182,21 @@ impl<B: AutodiffBackend> SisaModel<B> {
         let mut order = idx.to_vec();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x515a));
         let mut shards = Vec::with_capacity(config.shards);
-        let mut stats = SisaStats::default();
         for k in 0..config.shards {
             let mine: Vec<usize> = order.iter().skip(k).step_by(config.shards).copied().collect();
             let per = mine.len().div_ceil(config.slices);
             let slices: Vec<Vec<usize>> = (0..config.slices).map(|r| mine.iter().skip(r * per).take(per).copied().collect()).collect();
-            let shard_seed = seed.wrapping_add(0x5150 + k as u64);
-            let init = train::fresh::<B>(arch, shard_seed, device)?;
-            let (checkpoints, n) =
-                train_stages(init, data, &slices, 0, recipe, shard_seed, &format!("sisa shard {}/{}", k + 1, config.shards))?;
-            stats.stages_trained += n;
-            stats.shards_retrained.push(k);
-            shards.push(Shard { slices, checkpoints, seed: shard_seed });
+            shards.push(Shard { slices, checkpoints: vec![], seed: seed.wrapping_add(0x5150 + k as u64) });
         }
+        let jobs = shards
+            .iter()
+            .map(|sh| Ok(StageJob { start: train::fresh::<B>(arch, sh.seed, device)?, slices: &sh.slices, from: 0, seed: sh.seed }))
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let (checkpoints, stages_trained) = train_stages(jobs, data, recipe, &format!("sisa: {} shards", config.shards))?;
+        for (shard, c) in shards.iter_mut().zip(checkpoints) {
+            shard.checkpoints = c;
+        }
+        let stats = SisaStats { shards_retrained: (0..config.shards).collect(), stages_trained };
         Ok((Self { config: config.clone(), shards, recipe: recipe.clone() }, stats))
     }
 
@@ -187,35 +205,32 @@ impl<B: AutodiffBackend> SisaModel<B> {
     /// shards are cloned unchanged) and what it cost.
     pub fn unlearn(&self, data: &Dataset, forget: &[usize]) -> Result<(Self, SisaStats), ModelError> {
         let gone: HashSet<usize> = forget.iter().copied().collect();
-        let mut stats = SisaStats::default();
-        let mut shards = Vec::with_capacity(self.shards.len());
-        for (k, shard) in self.shards.iter().enumerate() {
-            let first = shard.slices.iter().position(|s| s.iter().any(|i| gone.contains(i)));
-            let Some(r0) = first else {
-                shards.push(shard.clone());
-                continue;
-            };
-            let slices: Vec<Vec<usize>> = shard.slices.iter().map(|s| s.iter().copied().filter(|i| !gone.contains(i)).collect()).collect();
-            let start = if r0 == 0 {
-                train::fresh::<B>(&shard.model().config, shard.seed, &shard.model().head.weight.device())?
-            } else {
-                shard.checkpoints[r0 - 1].clone()
-            };
-            let (tail, n) = train_stages(
-                start,
-                data,
-                &slices,
-                r0,
-                &self.recipe,
-                shard.seed,
-                &format!("sisa: retraining shard {}/{}", k + 1, self.shards.len()),
-            )?;
-            let mut checkpoints = shard.checkpoints[..r0].to_vec();
-            checkpoints.extend(tail);
-            stats.stages_trained += n;
-            stats.shards_retrained.push(k);
-            shards.push(Shard { slices, checkpoints, seed: shard.seed });
+        let mut shards = self.shards.clone();
+        // every shard holding a forget sample: the first slice that held one
+        let affected: Vec<(usize, usize)> = self
+            .shards
+            .iter()
+            .enumerate()
+            .filter_map(|(k, sh)| sh.slices.iter().position(|s| s.iter().any(|i| gone.contains(i))).map(|r0| (k, r0)))
+            .collect();
+        for &(k, _) in &affected {
+            shards[k].slices = self.shards[k].slices.iter().map(|s| s.iter().copied().filter(|i| !gone.contains(i)).collect()).collect();
         }
+        let jobs = affected
+            .iter()
+            .map(|&(k, r0)| {
+                let old = &self.shards[k];
+                let start = if r0 == 0 { train::fresh::<B>(&old.model().config, old.seed, &old.model().head.weight.device())? } else { old.checkpoints[r0 - 1].clone() };
+                Ok(StageJob { start, slices: &shards[k].slices, from: r0, seed: old.seed })
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let label = format!("sisa: retraining {} of {} shards", affected.len(), self.shards.len());
+        let (tails, stages_trained) = train_stages(jobs, data, &self.recipe, &label)?;
+        for (&(k, r0), tail) in affected.iter().zip(tails) {
+            shards[k].checkpoints.truncate(r0);
+            shards[k].checkpoints.extend(tail);
+        }
+        let stats = SisaStats { shards_retrained: affected.iter().map(|&(k, _)| k).collect(), stages_trained };
         Ok((Self { config: self.config.clone(), shards, recipe: self.recipe.clone() }, stats))
     }
 

@@ -274,6 +274,43 @@ mod tests {
         }
     }
 
+    /// The pool trains its shadows as one stack; the oracles fitted on it must judge a target
+    /// as well as oracles fitted on shadows trained one after another (same halves, seeds and
+    /// recipe). On the CPU the two pools are bit-identical; elsewhere they agree to rounding.
+    #[test]
+    fn oracles_on_a_stacked_pool_see_membership_as_on_sequential_shadows() {
+        let dev = Default::default();
+        let data = noisy(700, 40, 4, 1);
+        let cfg = NetConfig::for_family(ModelFamily::Mlp, &[40], 4);
+        let r = TrainConfig { epochs: 100, batch_size: 32, lr: 5e-3, seed: 0, early_stop_acc: None };
+        let (members, non_members, shadow): (Vec<usize>, Vec<usize>, Vec<usize>) = ((0..150).collect(), (150..300).collect(), (300..700).collect());
+        let target = train(train::fresh::<B>(&cfg, 11, &dev).unwrap(), &data, &members, &r, "target").unwrap().valid();
+        let stacked = shadow_pool::<B>(&data, &shadow, &cfg, &r, 4, 3, None, &dev).unwrap();
+        let models: Vec<Net<I>> = (0..4)
+            .map(|s| {
+                let seed = pool::member_seed(3, s);
+                let fresh = train::fresh::<B>(&cfg, seed, &dev).unwrap();
+                train(fresh, &data, &stacked.in_sets[s], &TrainConfig { seed, ..r.clone() }, "shadow").unwrap().valid()
+            })
+            .collect();
+        let outputs = pool::collect_outputs(&models, &stacked.in_sets, &data, &shadow, 4);
+        assert!(outputs.shadow_train_acc > 0.9, "shadows must overfit: {}", outputs.shadow_train_acc);
+        let sequential = ShadowPool { models, in_sets: stacked.in_sets.clone(), outputs, trained_now: 4, cache_path: None };
+        let sc = ShadowConfig { k: 2, top_k: 4, ..ShadowConfig::default() };
+        let auc = |pool: &ShadowPool<I>| {
+            let set = fit(pool, &data, &[&members, &non_members], &[], &sc);
+            let judged = (&predict(&target, &data, &members), members.as_slice());
+            let unseen = (&predict(&target, &data, &non_members), non_members.as_slice());
+            set.oracles.iter().map(|(id, o)| (id.clone(), strength(o.as_ref(), judged, unseen).unwrap().summary.auc)).collect::<Vec<_>>()
+        };
+        let (a, b) = (auc(&stacked), auc(&sequential));
+        assert_eq!(a.len(), oracle_ids().len());
+        for ((id, x), (_, y)) in a.iter().zip(&b) {
+            assert!(*x > 0.6, "{id}: AUC {x} on the overfit target");
+            assert!((x - y).abs() <= 0.02, "{id}: AUC {x} on the stacked pool, {y} on sequential shadows");
+        }
+    }
+
     #[test]
     fn shadow_pool_cache_is_hit_on_the_second_run() {
         let dev = Default::default();

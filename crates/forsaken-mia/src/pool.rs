@@ -6,7 +6,12 @@
 //! pool's outputs are saved under `<cache>/shadows/<hash>/`, the hash covering the dataset, the
 //! shadow split, the architecture, the recipe, `k` and the seed. A later run with the same
 //! configuration loads them instead of training (and trains only the models still missing,
-//! so an interrupted pool resumes); a changed configuration hashes elsewhere.
+//! as one stack, so an interrupted pool retrains the models it had not saved yet); a changed
+//! configuration hashes elsewhere.
+//!
+//! **Training.** The missing models train together as one [`forsaken_models::NetStack`]: each
+//! on its own half with its own seeds, exactly as one after another (bit-identical on the CPU,
+//! where the halves' equal size means no padded batches).
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use forsaken_data::split::{read_indices, write_indices};
 use forsaken_data::Dataset;
-use forsaken_models::{checkpoint, predict, train, ModelError, Net, NetConfig, Outputs, TrainConfig};
+use forsaken_models::{checkpoint, predict, train_stack, MemberRun, ModelError, Net, NetConfig, Outputs, TrainConfig};
 
 use crate::shadow::{ShadowOutputs, ShadowRecord};
 
@@ -89,7 +94,22 @@ pub fn shadow_stem(dir: &Path, s: usize) -> PathBuf {
     dir.join(format!("shadow{s}"))
 }
 
-/// Train (or load from `cache`) `k` shadow models on random halves of `shadow_idx`.
+/// Shadow model `s`'s in-set: a seeded random half of `shadow_idx`.
+fn shadow_half(shadow_idx: &[usize], seed: u64, s: usize) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(s as u64 + 1));
+    let mut order = shadow_idx.to_vec();
+    order.shuffle(&mut rng);
+    order.truncate(order.len() / 2);
+    order
+}
+
+/// Shadow model `s`'s initialization and batch-order seed.
+pub(crate) fn member_seed(seed: u64, s: usize) -> u64 {
+    seed.wrapping_mul(7919).wrapping_add(1000 + s as u64)
+}
+
+/// Train (or load from `cache`) `k` shadow models on random halves of `shadow_idx`; the models
+/// missing from the cache train as one [`forsaken_models::NetStack`].
 #[allow(clippy::too_many_arguments)]
 pub fn shadow_pool<B: AutodiffBackend>(
     data: &Dataset,
@@ -119,40 +139,39 @@ pub fn shadow_pool<B: AutodiffBackend>(
         std::fs::write(&tmp, desc).map_err(|e| ck(&tmp, e))?;
         std::fs::rename(&tmp, d.join("key.json")).map_err(|e| ck(d, e))?;
     }
-    let mut models = Vec::with_capacity(k);
-    let mut in_sets = Vec::with_capacity(k);
-    let mut trained_now = 0;
-    for s in 0..k {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(s as u64 + 1));
-        let mut order = shadow_idx.to_vec();
-        order.shuffle(&mut rng);
-        let inside: Vec<usize> = order[..order.len() / 2].to_vec();
+    let in_sets: Vec<Vec<usize>> = (0..k).map(|s| shadow_half(shadow_idx, seed, s)).collect();
+    let mut models: Vec<Option<Net<B::InnerBackend>>> = Vec::with_capacity(k);
+    for (s, inside) in in_sets.iter().enumerate() {
         let stem = dir.as_ref().map(|d| shadow_stem(d, s));
-        let cached = stem.as_ref().filter(|st| checkpoint::exists(st) && st.with_extension("in.txt").exists());
-        let model = match cached {
+        let cached = stem.filter(|st| checkpoint::exists(st) && st.with_extension("in.txt").exists());
+        models.push(match cached {
             Some(st) => {
-                let saved_in = read_indices(&st.with_extension("in.txt"))?;
-                if saved_in != inside {
-                    return Err(ck(st, "cached shadow model was trained on a different half; delete the cache folder"));
+                if &read_indices(&st.with_extension("in.txt"))? != inside {
+                    return Err(ck(&st, "cached shadow model was trained on a different half; delete the cache folder"));
                 }
-                checkpoint::load::<B::InnerBackend>(st, device)?
+                Some(checkpoint::load::<B::InnerBackend>(&st, device)?)
             }
-            None => {
-                let mseed = seed.wrapping_mul(7919).wrapping_add(1000 + s as u64);
-                let fresh = forsaken_models::train::fresh::<B>(net, mseed, device)?;
-                let r = TrainConfig { seed: mseed, ..recipe.clone() };
-                let m = train(fresh, data, &inside, &r, &format!("shadow model {}/{k}", s + 1))?.valid();
-                trained_now += 1;
-                if let Some(st) = &stem {
-                    checkpoint::save(&m, st)?;
-                    write_indices(&st.with_extension("in.txt"), &inside)?;
-                }
-                m
-            }
-        };
-        models.push(model);
-        in_sets.push(inside);
+            None => None,
+        });
     }
+    // the missing models train together, as one stack (on the CPU bit-identical to training
+    // them one after another: the halves have one size)
+    let missing: Vec<usize> = (0..k).filter(|&s| models[s].is_none()).collect();
+    let recipes: Vec<TrainConfig> = missing.iter().map(|&s| TrainConfig { seed: member_seed(seed, s), ..recipe.clone() }).collect();
+    let fresh = missing.iter().map(|&s| forsaken_models::train::fresh::<B>(net, member_seed(seed, s), device)).collect::<Result<_, _>>()?;
+    let runs: Vec<MemberRun> = missing.iter().zip(&recipes).map(|(&s, recipe)| MemberRun { idx: &in_sets[s], recipe }).collect();
+    let label = format!("{} of {k} shadow models, stacked", missing.len());
+    for (&s, m) in missing.iter().zip(train_stack(fresh, data, &runs, &label)?) {
+        let m = m.valid();
+        if let Some(d) = &dir {
+            let st = shadow_stem(d, s);
+            checkpoint::save(&m, &st)?;
+            write_indices(&st.with_extension("in.txt"), &in_sets[s])?;
+        }
+        models[s] = Some(m);
+    }
+    let trained_now = missing.len();
+    let models: Vec<Net<B::InnerBackend>> = models.into_iter().map(|m| m.expect("every shadow model is loaded or trained")).collect();
     let out_path = dir.as_ref().map(|d| d.join("outputs.json"));
     let outputs = match out_path.as_ref().filter(|p| p.exists() && trained_now == 0) {
         Some(p) => {
@@ -172,7 +191,7 @@ pub fn shadow_pool<B: AutodiffBackend>(
     Ok(ShadowPool { models, in_sets, outputs, trained_now, cache_path: dir })
 }
 
-fn collect_outputs<B: Backend>(
+pub(crate) fn collect_outputs<B: Backend>(
     models: &[Net<B>],
     in_sets: &[Vec<usize>],
     data: &Dataset,

@@ -6,7 +6,8 @@
 //!   is the identity) and exact folding of masks into the next layer's weights
 //!   ([`Net::fold_neuron_masks`]);
 //! * [`train()`], the one training loop (Adam, seeded shuffling) shared by target models,
-//!   shadow models, retraining and fine-tuning; [`eval`] for per-sample softmax, loss and
+//!   shadow models, retraining and fine-tuning, and [`train_stack`], the same recipe for K
+//!   networks at once as one batched [`NetStack`]; [`eval`] for per-sample softmax, loss and
 //!   accuracy;
 //! * [`checkpoint`]: save and load of trained weights; [`Unlearned`], what a method returns (one
 //!   network or, for SISA, an [`Ensemble`]), measured through [`Predict`];
@@ -24,6 +25,7 @@ pub mod net;
 pub mod oracle;
 pub mod progress;
 pub mod settings;
+pub mod stack;
 pub mod train;
 pub mod unlearn;
 
@@ -31,6 +33,7 @@ pub use ensemble::{Aggregation, Ensemble, Predict, Unlearned};
 pub use eval::{predict, Outputs};
 pub use net::{Activation, Net, NetConfig};
 pub use oracle::MembershipOracle;
+pub use stack::{train_stack, MemberRun, NetStack};
 pub use settings::{Knob, Method, Role, SettingError, Stronger};
 pub use train::{train, train_with, TrainConfig};
 pub use unlearn::{StoppingRule, SweepVisit, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner};

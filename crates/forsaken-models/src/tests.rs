@@ -365,3 +365,33 @@ fn cnn_training_is_bit_identical_whatever_the_thread_count() {
     assert!(one.iter().any(|v| *v != 0.0));
     assert_eq!(one.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), three.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
 }
+
+/// The patched flex broadcast (vendor/burn-flex, ops/binary.rs): a per-block shared row, as a
+/// stack's bias `[K, 1, N]` over `[K, M, N]`, equals the elementwise definition for the four
+/// ops, whether the left operand is shared (kept for backward) or not, and the upstream shapes
+/// (one shared row, one per-row scalar) still do.
+#[test]
+fn broadcast_of_one_row_per_block_matches_the_definition() {
+    let dev = Default::default();
+    let (k, m, n) = (3, 5, 7);
+    let lhs = Tensor::<I, 3>::random([k, m, n], Distribution::Uniform(1.0, 2.0), &dev);
+    let l = to_vec(lhs.clone());
+    for (rhs_shape, index) in [
+        ([k, 1, n], (|a: usize, _b: usize, c: usize| a * 7 + c) as fn(usize, usize, usize) -> usize),
+        ([1, 1, n], |_, _, c| c),
+        ([k, m, 1], |a, b, _| a * 5 + b),
+    ] {
+        let rhs = Tensor::<I, 3>::random(rhs_shape, Distribution::Uniform(1.0, 2.0), &dev);
+        let r = to_vec(rhs.clone());
+        let ops: [(fn(Tensor<I, 3>, Tensor<I, 3>) -> Tensor<I, 3>, fn(f32, f32) -> f32); 4] =
+            [(|a, b| a + b, |a, b| a + b), (|a, b| a - b, |a, b| a - b), (|a, b| a * b, |a, b| a * b), (|a, b| a / b, |a, b| a / b)];
+        for (op, want) in ops {
+            let expected: Vec<f32> = (0..k * m * n).map(|i| want(l[i], r[index(i / (m * n), i / n % m, i % n)])).collect();
+            let shared = op(lhs.clone(), rhs.clone());
+            let _keep = lhs.clone();
+            let unique = op(Tensor::from_data(lhs.to_data(), &dev), rhs.clone());
+            assert_eq!(to_vec(shared), expected, "{rhs_shape:?}");
+            assert_eq!(to_vec(unique), expected, "{rhs_shape:?}");
+        }
+    }
+}

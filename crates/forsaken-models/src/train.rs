@@ -97,23 +97,11 @@ pub fn train_with<B: AutodiffBackend>(
     label: &str,
     after_epoch: &mut dyn FnMut(usize, &Net<B>) -> Result<bool, ModelError>,
 ) -> Result<Net<B>, ModelError> {
-    if idx.is_empty() {
-        return Err(ModelError::Request(format!("{label}: no training samples")));
-    }
-    if cfg.batch_size == 0 {
-        return Err(ModelError::Request(format!("{label}: batch size 0")));
-    }
-    if data.dim() != net.config.input_dim() {
-        return Err(ModelError::Shape(format!(
-            "{label}: data has {} features per sample, the network expects {}",
-            data.dim(),
-            net.config.input_dim()
-        )));
-    }
+    check_inputs(&net, data, idx, cfg, label)?;
     let device = net.head.weight.device();
     let (x_all, y_all) = to_tensors::<B>(data, idx, &device);
     let mut optim = AdamConfig::new().init::<B, Net<B>>();
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7a1_0000);
+    let mut rng = ChaCha8Rng::seed_from_u64(shuffle_seed(cfg));
     let mut order: Vec<usize> = (0..idx.len()).collect();
     let bs = cfg.batch_size;
     let steps_per_epoch = idx.len().div_ceil(bs);
@@ -152,13 +140,44 @@ pub fn train_with<B: AutodiffBackend>(
         }
     }
     pb.finish_and_clear();
-    // a final check of the weights' sanity on one batch
-    let n = idx.len().min(256);
-    let probe = net.valid().forward(x_all.inner().slice([0..n]));
-    if probe.into_data().iter::<f32>().any(|v: f32| !v.is_finite()) {
+    check_finite(&net, data, idx, step, label)?;
+    Ok(net)
+}
+
+/// The seed of a recipe's batch-order generator (shared with [`crate::stack::train_stack`],
+/// whose members shuffle exactly as this loop does).
+pub(crate) fn shuffle_seed(cfg: &TrainConfig) -> u64 {
+    cfg.seed ^ 0x7a1_0000
+}
+
+/// The requests both training loops refuse: no samples, a batch size of 0, data of another
+/// width than the network's input.
+pub(crate) fn check_inputs<B: Backend>(net: &Net<B>, data: &Dataset, idx: &[usize], cfg: &TrainConfig, label: &str) -> Result<(), ModelError> {
+    if idx.is_empty() {
+        return Err(ModelError::Request(format!("{label}: no training samples")));
+    }
+    if cfg.batch_size == 0 {
+        return Err(ModelError::Request(format!("{label}: batch size 0")));
+    }
+    if data.dim() != net.config.input_dim() {
+        return Err(ModelError::Shape(format!(
+            "{label}: data has {} features per sample, the network expects {}",
+            data.dim(),
+            net.config.input_dim()
+        )));
+    }
+    Ok(())
+}
+
+/// A final check of the trained weights' sanity: finite logits on up to 256 training rows.
+pub(crate) fn check_finite<B: AutodiffBackend>(net: &Net<B>, data: &Dataset, idx: &[usize], step: usize, label: &str) -> Result<(), ModelError> {
+    let probe = &idx[..idx.len().min(256)];
+    let device = net.head.weight.device();
+    let (x, _) = to_tensors::<B::InnerBackend>(data, probe, &device);
+    if net.valid().forward(x).into_data().iter::<f32>().any(|v: f32| !v.is_finite()) {
         return Err(ModelError::Diverged { loss: f32::NAN, step, context: format!("{label}: non-finite logits after training") });
     }
-    Ok(net)
+    Ok(())
 }
 
 /// A fresh network whose initial weights depend on `seed` only (see

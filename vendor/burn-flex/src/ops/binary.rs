@@ -132,6 +132,9 @@ enum BroadcastView {
         outer_count: usize,
         row_len: usize,
         rhs_row_offset: usize,
+        // forsaken patch: `blocks` consecutive rhs rows, row `b` shared by the `outer_count`
+        // rows of lhs block `b` (a bias `[K, 1, N]` broadcast over `[K, M, N]`); 1 upstream
+        blocks: usize,
     },
     /// rhs's inner `row_len` elements are all the same scalar,
     /// stepping through `outer_count` scalars along the outer dims
@@ -171,22 +174,36 @@ fn detect_broadcast_pattern(lhs: &Layout, rhs: &FlexTensor) -> Option<BroadcastV
     // dim either has stride 0 (a broadcast dim) or size 1 (stride
     // doesn't matter since the dim never advances past index 0).
     if last_stride == 1 {
-        let outer_ok = (0..ndims - 1).all(|d| rhs_strides[d] == 0 || lhs_shape[d] == 1);
-        if outer_ok {
-            let outer_count: usize = (0..ndims - 1).map(|d| lhs_shape[d]).product();
-            let row_len = lhs_shape[ndims - 1];
-            if outer_count == 0 || row_len == 0 {
+        // forsaken patch: leading dims `0..lead` may walk rhs row by row (upstream: lead = 0);
+        // the dims between them and the row must be broadcast
+        let broadcast = |d: usize| rhs_strides[d] == 0 || lhs_shape[d] == 1;
+        let mut lead = ndims - 1;
+        while lead > 0 && broadcast(lead - 1) {
+            lead -= 1;
+        }
+        let row_len = lhs_shape[ndims - 1];
+        let mut expected = row_len as isize;
+        let lead_ok = (0..lead).rev().all(|d| {
+            let ok = rhs_strides[d] == expected || lhs_shape[d] == 1;
+            expected *= lhs_shape[d] as isize;
+            ok
+        });
+        let blocks: usize = (0..lead).map(|d| lhs_shape[d]).product();
+        if lead_ok && (lead == 0 || lead < ndims - 1) {
+            let outer_count: usize = (lead..ndims - 1).map(|d| lhs_shape[d]).product();
+            if outer_count == 0 || row_len == 0 || blocks == 0 {
                 return None;
             }
             let rhs_row_offset = rhs_layout.start_offset();
-            // Bounds: kernel reads `rhs_storage[off..off+row_len]`.
-            if rhs_row_offset.checked_add(row_len)? > rhs_storage_elems {
+            // Bounds: kernel reads `rhs_storage[off..off+blocks*row_len]`.
+            if rhs_row_offset.checked_add(blocks.checked_mul(row_len)?)? > rhs_storage_elems {
                 return None;
             }
             return Some(BroadcastView::SharedRow {
                 outer_count,
                 row_len,
                 rhs_row_offset,
+                blocks,
             });
         }
     }
@@ -277,19 +294,24 @@ fn run_broadcast_pattern_f32(
             outer_count,
             row_len,
             rhs_row_offset,
+            blocks,
         } => {
-            let rhs_row: &[f32] = &rhs_storage[rhs_row_offset..rhs_row_offset + row_len];
             let total = outer_count * row_len;
-            // One SIMD dispatch covers the whole outer walk. The kernel
-            // keeps `rhs_row` in registers across rows for small row
-            // lengths, and pays the macerator feature-detection cost
-            // exactly once.
-            let dst_full = &mut dst[..total];
-            match simd_op {
-                BinaryOp::Add => simd::add_shared_row_inplace_f32(dst_full, rhs_row),
-                BinaryOp::Sub => simd::sub_shared_row_inplace_f32(dst_full, rhs_row),
-                BinaryOp::Mul => simd::mul_shared_row_inplace_f32(dst_full, rhs_row),
-                BinaryOp::Div => simd::div_shared_row_inplace_f32(dst_full, rhs_row),
+            // forsaken patch: one shared-row walk per block (upstream: one block)
+            for b in 0..blocks {
+                let off = rhs_row_offset + b * row_len;
+                let rhs_row: &[f32] = &rhs_storage[off..off + row_len];
+                // One SIMD dispatch covers the whole outer walk. The kernel
+                // keeps `rhs_row` in registers across rows for small row
+                // lengths, and pays the macerator feature-detection cost
+                // exactly once.
+                let dst_full = &mut dst[b * total..(b + 1) * total];
+                match simd_op {
+                    BinaryOp::Add => simd::add_shared_row_inplace_f32(dst_full, rhs_row),
+                    BinaryOp::Sub => simd::sub_shared_row_inplace_f32(dst_full, rhs_row),
+                    BinaryOp::Mul => simd::mul_shared_row_inplace_f32(dst_full, rhs_row),
+                    BinaryOp::Div => simd::div_shared_row_inplace_f32(dst_full, rhs_row),
+                }
             }
         }
         BroadcastView::PerRowScalar {
