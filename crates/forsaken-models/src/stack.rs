@@ -190,7 +190,11 @@ impl<B: Backend> StackAdam<B> {
             factor.push(bias_correction2_sqrt / (1.0 - BETA_1.powi(time)));
             eps.push(EPSILON * bias_correction2_sqrt);
         }
+        // members in lockstep (all active, one step count: a stack of one, a shadow pool) take
+        // scalar operations, as burn's Adam does; others a factor per member (the same values)
+        let lockstep = active.iter().all(|&a| a) && self.time.windows(2).all(|w| w[0] == w[1]);
         let per_member = |v: Vec<f32>| Tensor::<B, 3>::from_data(TensorData::new(v, [k, 1, 1]), &device);
+        let (f0, e0) = (factor[0], eps[0]);
         let (factor, eps) = (per_member(factor), per_member(eps));
         let frozen = (!active.iter().all(|&a| a)).then(|| {
             Tensor::<B, 3, Bool>::from_data(TensorData::new(active.iter().map(|a| !a).collect::<Vec<_>>(), [k, 1, 1]), &device)
@@ -198,7 +202,11 @@ impl<B: Backend> StackAdam<B> {
         for (i, g) in grads.into_iter().enumerate() {
             let m = self.moment_1[i].clone().mul_scalar(BETA_1).add(g.clone().mul_scalar(1.0 - BETA_1));
             let v = self.moment_2[i].clone().mul_scalar(BETA_2).add(g.square().mul_scalar(1.0 - BETA_2));
-            let update = m.clone().mul(factor.clone()).div(v.clone().sqrt().add(eps.clone()));
+            let update = if lockstep {
+                m.clone().mul_scalar(f0).div(v.clone().sqrt().add_scalar(e0))
+            } else {
+                m.clone().mul(factor.clone()).div(v.clone().sqrt().add(eps.clone()))
+            };
             let w = params[i].clone() - update.mul_scalar(lr);
             let keep = |new: Tensor<B, 3>, old: &Tensor<B, 3>| match &frozen {
                 Some(f) => new.mask_where(f.clone().expand(old.dims()), old.clone()),
