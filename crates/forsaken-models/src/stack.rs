@@ -15,19 +15,24 @@
 //! shuffled by its own recipe seed exactly as [`crate::train()`] shuffles) and the loss is the
 //! sum of the members' mean cross-entropies, so each member's gradient is its own network's
 //! gradient. Adam is elementwise, so one Adam state per stacked parameter equals K separate
-//! optimisers, except for the step count, which is kept per member. A member that has run its
-//! epochs (or reached its early-stop accuracy) is frozen: its weights, moments and step count
-//! no longer move while the others train on. Members never interact.
+//! optimisers (all members in the stack step together, so they share the step count). A member
+//! that has run its epochs (or reached its early-stop accuracy, or was stopped by the epoch
+//! hook) leaves the stack with its weights as they are, and the stack shrinks: the others train
+//! on without computing it. Members never interact. Members of different sizes meet short
+//! batches at different steps; those are padded with rows of weight 0.
 //!
-//! Equal to the plain loop, as the tests check: one stacked step equals each member's own step
-//! to float tolerance, and a stack of one trains bit-identically to [`crate::train()`].
+//! This is the one training loop: [`crate::train()`] is a stack of one. Equal to the plain
+//! loop on burn's own Adam optimiser, as the tests check: one stacked step equals each member's
+//! own step to float tolerance, a stack of one trains bit-identically to that loop, and so do
+//! members of one size on the CPU backends (each member's GEMMs are the ones its own network
+//! runs; members of other sizes get zero-weighted padding rows, equal to rounding).
 
 use burn::module::Param;
 use burn::tensor::activation::{log_softmax, relu, tanh};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -157,65 +162,45 @@ pub struct MemberRun<'a> {
     pub recipe: &'a TrainConfig,
 }
 
-/// Adam's constants: burn's `AdamConfig` defaults, which [`crate::train()`] uses.
+/// Adam's constants: burn's `AdamConfig` defaults (what the training loop used before stacks).
 const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
 const EPSILON: f32 = 1e-5;
 
-/// One Adam state per stacked parameter, with a step count per member; written as burn's
-/// `Adam` computes it, operation for operation, so that each member's update is bit-identical
-/// to its own optimiser's.
+/// One Adam state per stacked parameter, written as burn's `Adam` computes it, operation for
+/// operation, so that each member's update is bit-identical to its own optimiser's. Every
+/// member in the stack steps at every step (finished members leave it), so one step count
+/// serves them all.
 struct StackAdam<B: Backend> {
     moment_1: Vec<Tensor<B, 3>>,
     moment_2: Vec<Tensor<B, 3>>,
-    time: Vec<i32>,
+    time: i32,
 }
 
 impl<B: Backend> StackAdam<B> {
-    fn new(params: &[Tensor<B, 3>], members: usize) -> Self {
+    fn new(params: &[Tensor<B, 3>]) -> Self {
         let zeros = || params.iter().map(|p| p.zeros_like()).collect();
-        Self { moment_1: zeros(), moment_2: zeros(), time: vec![0; members] }
+        Self { moment_1: zeros(), moment_2: zeros(), time: 0 }
     }
 
-    /// Update `params` with `grads` for the members marked `active`; the others keep their
-    /// weights, moments and step counts bit for bit.
-    fn step(&mut self, lr: f64, params: &mut [Tensor<B, 3>], grads: Vec<Tensor<B, 3>>, active: &[bool]) {
-        let device = params[0].device();
-        let k = active.len();
-        let (mut factor, mut eps) = (Vec::with_capacity(k), Vec::with_capacity(k));
-        for (t, &on) in self.time.iter_mut().zip(active) {
-            *t += i32::from(on);
-            let time = (*t).max(1);
-            let bias_correction2_sqrt = (1.0 - BETA_2.powi(time)).sqrt();
-            factor.push(bias_correction2_sqrt / (1.0 - BETA_1.powi(time)));
-            eps.push(EPSILON * bias_correction2_sqrt);
-        }
-        // members in lockstep (all active, one step count: a stack of one, a shadow pool) take
-        // scalar operations, as burn's Adam does; others a factor per member (the same values)
-        let lockstep = active.iter().all(|&a| a) && self.time.windows(2).all(|w| w[0] == w[1]);
-        let per_member = |v: Vec<f32>| Tensor::<B, 3>::from_data(TensorData::new(v, [k, 1, 1]), &device);
-        let (f0, e0) = (factor[0], eps[0]);
-        let (factor, eps) = (per_member(factor), per_member(eps));
-        let frozen = (!active.iter().all(|&a| a)).then(|| {
-            Tensor::<B, 3, Bool>::from_data(TensorData::new(active.iter().map(|a| !a).collect::<Vec<_>>(), [k, 1, 1]), &device)
-        });
+    fn step(&mut self, lr: f64, params: &mut [Tensor<B, 3>], grads: Vec<Tensor<B, 3>>) {
+        self.time += 1;
+        let bias_correction2_sqrt = (1.0 - BETA_2.powi(self.time)).sqrt();
+        let factor = bias_correction2_sqrt / (1.0 - BETA_1.powi(self.time));
         for (i, g) in grads.into_iter().enumerate() {
             let m = self.moment_1[i].clone().mul_scalar(BETA_1).add(g.clone().mul_scalar(1.0 - BETA_1));
             let v = self.moment_2[i].clone().mul_scalar(BETA_2).add(g.square().mul_scalar(1.0 - BETA_2));
-            let update = if lockstep {
-                m.clone().mul_scalar(f0).div(v.clone().sqrt().add_scalar(e0))
-            } else {
-                m.clone().mul(factor.clone()).div(v.clone().sqrt().add(eps.clone()))
-            };
-            let w = params[i].clone() - update.mul_scalar(lr);
-            let keep = |new: Tensor<B, 3>, old: &Tensor<B, 3>| match &frozen {
-                Some(f) => new.mask_where(f.clone().expand(old.dims()), old.clone()),
-                None => new,
-            };
-            params[i] = keep(w, &params[i]);
-            self.moment_1[i] = keep(m, &self.moment_1[i]);
-            self.moment_2[i] = keep(v, &self.moment_2[i]);
+            let update = m.clone().mul_scalar(factor).div(v.clone().sqrt().add_scalar(EPSILON * bias_correction2_sqrt));
+            params[i] = params[i].clone() - update.mul_scalar(lr);
+            (self.moment_1[i], self.moment_2[i]) = (m, v);
         }
+    }
+}
+
+/// Keep the stack positions `keep` of every stacked tensor (members leaving the stack).
+fn keep_members<B: Backend>(tensors: &mut [Tensor<B, 3>], keep: &Tensor<B, 1, Int>) {
+    for t in tensors.iter_mut() {
+        *t = t.clone().select(0, keep.clone());
     }
 }
 
@@ -247,22 +232,28 @@ impl Stream {
     }
 
     /// Move past the chunk just trained on (`hits` of it classified right before the step).
-    fn advance(&mut self, bs: usize, hits: usize, recipe: &TrainConfig) {
+    /// Returns the number of epochs done when this step ended an epoch without reaching the
+    /// early-stop accuracy: the moment the plain loop calls its epoch hook.
+    fn advance(&mut self, bs: usize, hits: usize, recipe: &TrainConfig) -> Option<usize> {
         self.pos += self.chunk(bs).len();
         self.correct += hits;
         if self.pos < self.order.len() {
-            return;
+            return None;
         }
         let n = self.order.len();
         self.epoch += 1;
-        let reached = recipe.early_stop_acc.is_some_and(|a| self.correct as f64 >= a * n as f64);
-        if reached || self.epoch == recipe.epochs {
+        if recipe.early_stop_acc.is_some_and(|a| self.correct as f64 >= a * n as f64) {
+            self.done = true;
+            return None;
+        }
+        if self.epoch == recipe.epochs {
             self.done = true;
         } else {
             self.order.shuffle(&mut self.rng);
             self.pos = 0;
             self.correct = 0;
         }
+        Some(self.epoch)
     }
 }
 
@@ -321,6 +312,19 @@ fn next_batch<B: Backend>(streams: &[Stream], bs: usize, device: &B::Device) -> 
 /// trained networks in order. Fails like [`crate::train()`]: on a non-finite loss, on empty or
 /// mismatched data, and when members do not share a batch size and learning rate.
 pub fn train_stack<B: AutodiffBackend>(nets: Vec<Net<B>>, data: &Dataset, runs: &[MemberRun<'_>], label: &str) -> Result<Vec<Net<B>>, ModelError> {
+    train_stack_with(nets, data, runs, label, &mut |_, _, _| Ok(true))
+}
+
+/// The training loop ([`train_stack`], and [`crate::train_with`] as a stack of one), calling
+/// `after_epoch(member, epochs_done, &net)` after each epoch of each member that did not reach
+/// its early-stop accuracy; a member stops (is frozen) when it returns `false`.
+pub fn train_stack_with<B: AutodiffBackend>(
+    nets: Vec<Net<B>>,
+    data: &Dataset,
+    runs: &[MemberRun<'_>],
+    label: &str,
+    after_epoch: &mut dyn FnMut(usize, usize, &Net<B>) -> Result<bool, ModelError>,
+) -> Result<Vec<Net<B>>, ModelError> {
     if nets.len() != runs.len() {
         return Err(ModelError::Request(format!("{label}: {} networks for {} member runs", nets.len(), runs.len())));
     }
@@ -334,7 +338,7 @@ pub fn train_stack<B: AutodiffBackend>(nets: Vec<Net<B>>, data: &Dataset, runs: 
             )));
         }
         r.recipe.check()?;
-        check_inputs(&nets[k], data, r.idx, r.recipe, &format!("{label}, member {k}"))?;
+        check_inputs(&nets[k], data, r.idx, r.recipe, &who(label, runs.len(), k))?;
     }
     let mut stack = NetStack::from_nets(&nets)?;
     drop(nets);
@@ -347,38 +351,66 @@ pub fn train_stack<B: AutodiffBackend>(nets: Vec<Net<B>>, data: &Dataset, runs: 
     let pb = progress::bar(total as u64, label.to_string());
     let count_hits = runs.iter().any(|r| r.recipe.early_stop_acc.is_some());
     let mut params: Vec<Tensor<B::InnerBackend, 3>> = stack.params.iter().map(|p| p.clone().inner()).collect();
-    let mut adam = StackAdam::new(&params, runs.len());
+    let mut adam = StackAdam::new(&params);
+    // ids[j]: the member at stack position j; a member that has finished leaves the stack
+    let mut ids: Vec<usize> = (0..runs.len()).collect();
+    let mut trained: Vec<Option<Net<B>>> = runs.iter().map(|_| None).collect();
     let mut step = 0;
-    while streams.iter().any(|s| !s.done) {
+    while !ids.is_empty() {
         let batch = next_batch::<B>(&streams, bs, &device);
         let live: Vec<Tensor<B, 3>> = params.iter().map(|p| Tensor::from_inner(p.clone()).require_grad()).collect();
         let (per_member, hits) = stacked_loss(&stack.config, &live, &x_all, &y_all, &batch, count_hits);
         if step % 50 == 0 {
             let losses: Vec<f32> = per_member.clone().inner().into_data().iter::<f32>().collect();
-            if let Some((k, &l)) = losses.iter().enumerate().find(|(k, l)| !streams[*k].done && !l.is_finite()) {
+            if let Some((j, &l)) = losses.iter().enumerate().find(|(_, l)| !l.is_finite()) {
                 pb.finish_and_clear();
-                return Err(ModelError::Diverged { loss: -l, step, context: format!("{label}, member {k}") });
+                return Err(ModelError::Diverged { loss: -l, step, context: who(label, runs.len(), ids[j]) });
             }
         }
         let grads = per_member.sum().neg().backward();
-        let g: Vec<Tensor<B::InnerBackend, 3>> =
-            live.iter().zip(&params).map(|(p, old)| p.grad(&grads).unwrap_or_else(|| old.zeros_like())).collect();
-        let active: Vec<bool> = streams.iter().map(|s| !s.done).collect();
-        adam.step(lr, &mut params, g, &active);
-        for (k, s) in streams.iter_mut().enumerate() {
-            let h = hits.as_ref().map_or(0, |h| h[k * batch.width..k * batch.width + batch.lens[k]].iter().filter(|&&x| x).count());
-            s.advance(bs, h, runs[k].recipe);
+        let g = live.iter().zip(&params).map(|(p, old)| p.grad(&grads).unwrap_or_else(|| old.zeros_like())).collect();
+        adam.step(lr, &mut params, g);
+        stack.params = params.iter().map(|p| Tensor::from_inner(p.clone())).collect();
+        for (j, s) in streams.iter_mut().enumerate() {
+            let h = hits.as_ref().map_or(0, |h| h[j * batch.width..j * batch.width + batch.lens[j]].iter().filter(|&&x| x).count());
+            if let Some(epochs) = s.advance(bs, h, runs[ids[j]].recipe) {
+                s.done |= !after_epoch(ids[j], epochs, &stack.member(j))?;
+            }
         }
         step += 1;
         pb.inc(1);
+        if streams.iter().any(|s| s.done) {
+            let keep: Vec<usize> = (0..ids.len()).filter(|&j| !streams[j].done).collect();
+            for j in (0..ids.len()).filter(|&j| streams[j].done) {
+                trained[ids[j]] = Some(stack.member(j));
+            }
+            let keep_t = index_tensor::<B::InnerBackend>(&keep, &device);
+            for t in [&mut params, &mut adam.moment_1, &mut adam.moment_2] {
+                keep_members(t, &keep_t);
+            }
+            ids = keep.iter().map(|&j| ids[j]).collect();
+            let mut j = 0;
+            streams.retain(|_| {
+                j += 1;
+                keep.contains(&(j - 1))
+            });
+        }
     }
     pb.finish_and_clear();
-    stack.params = params.into_iter().map(Tensor::from_inner).collect();
-    let trained = stack.into_nets();
+    let trained: Vec<Net<B>> = trained.into_iter().map(|n| n.expect("every member finished")).collect();
     for (k, (net, r)) in trained.iter().zip(runs).enumerate() {
-        crate::train::check_finite(net, data, r.idx, step, &format!("{label}, member {k}"))?;
+        crate::train::check_finite(net, data, r.idx, step, &who(label, runs.len(), k))?;
     }
     Ok(trained)
+}
+
+/// A member's name in messages: the stack's label, and the member's index when there are several.
+fn who(label: &str, members: usize, k: usize) -> String {
+    if members == 1 {
+        label.to_string()
+    } else {
+        format!("{label}, member {k}")
+    }
 }
 
 /// Each member's summed weighted cross-entropy `[K, 1, 1]` (the negative of its mean

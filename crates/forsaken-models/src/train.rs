@@ -1,20 +1,17 @@
-//! The one training loop: Adam, seeded shuffling, mini-batches, cross-entropy. Target models,
-//! shadow models, retraining and fine-tuning all go through [`train`].
+//! The training recipe and its entry points: Adam, seeded shuffling, mini-batches,
+//! cross-entropy. Target models, shadow models, retraining and fine-tuning all go through
+//! [`train`] (one network) or [`crate::train_stack`] (K at once): one loop, in `stack.rs`.
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use forsaken_data::Dataset;
 
 use crate::settings::{self, SettingError};
-use crate::{progress, ModelError, Net};
+use crate::{ModelError, Net};
 
 /// Hyper-parameters of the training recipe (PROTOCOL.md: Adam 1e-3, batch 64 to 128).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,59 +86,21 @@ pub fn train<B: AutodiffBackend>(net: Net<B>, data: &Dataset, idx: &[usize], cfg
 /// when it returns `false`. The network after `k` epochs is bit-identical to a plain run of `k`
 /// epochs with the same recipe (same shuffles, same optimizer state), which is what a strength
 /// sweep over epochs relies on.
+///
+/// This is a stack of one ([`crate::stack::train_stack_with`]): one training loop for one
+/// network and for K, bit-identical to burn's own Adam loop (a test keeps that loop as the
+/// reference).
 pub fn train_with<B: AutodiffBackend>(
-    mut net: Net<B>,
+    net: Net<B>,
     data: &Dataset,
     idx: &[usize],
     cfg: &TrainConfig,
     label: &str,
     after_epoch: &mut dyn FnMut(usize, &Net<B>) -> Result<bool, ModelError>,
 ) -> Result<Net<B>, ModelError> {
-    check_inputs(&net, data, idx, cfg, label)?;
-    let device = net.head.weight.device();
-    let (x_all, y_all) = to_tensors::<B>(data, idx, &device);
-    let mut optim = AdamConfig::new().init::<B, Net<B>>();
-    let mut rng = ChaCha8Rng::seed_from_u64(shuffle_seed(cfg));
-    let mut order: Vec<usize> = (0..idx.len()).collect();
-    let bs = cfg.batch_size;
-    let steps_per_epoch = idx.len().div_ceil(bs);
-    let pb = progress::bar((cfg.epochs * steps_per_epoch) as u64, label.to_string());
-    let mut step = 0;
-    for epoch in 0..cfg.epochs {
-        order.shuffle(&mut rng);
-        let mut correct = 0usize;
-        for chunk in order.chunks(bs) {
-            let it = index_tensor::<B>(chunk, &device);
-            let x = x_all.clone().select(0, it.clone());
-            let y = y_all.clone().select(0, it);
-            let logits = net.forward(x);
-            if cfg.early_stop_acc.is_some() {
-                let hits = logits.clone().inner().argmax(1).reshape([chunk.len()]).equal(y.clone().inner()).int().sum();
-                correct += hits.into_data().iter::<i64>().next().unwrap_or(0) as usize;
-            }
-            let loss = cross_entropy(logits, y);
-            if step % 50 == 0 {
-                let l: f32 = loss.clone().into_data().iter::<f32>().next().unwrap_or(f32::NAN);
-                if !l.is_finite() {
-                    pb.finish_and_clear();
-                    return Err(ModelError::Diverged { loss: l, step, context: label.to_string() });
-                }
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = optim.step(cfg.lr, net, grads);
-            step += 1;
-            pb.inc(1);
-        }
-        if cfg.early_stop_acc.is_some_and(|a| correct as f64 >= a * idx.len() as f64) {
-            break;
-        }
-        if !after_epoch(epoch + 1, &net)? {
-            break;
-        }
-    }
-    pb.finish_and_clear();
-    check_finite(&net, data, idx, step, label)?;
-    Ok(net)
+    let mut hook = |_member: usize, epochs: usize, net: &Net<B>| after_epoch(epochs, net);
+    let mut out = crate::stack::train_stack_with(vec![net], data, &[crate::MemberRun { idx, recipe: cfg }], label, &mut hook)?;
+    Ok(out.pop().expect("a stack of one returns one network"))
 }
 
 /// The seed of a recipe's batch-order generator (shared with [`crate::stack::train_stack`],
