@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 use forsaken_data::Dataset;
 use forsaken_models::settings::{self, Knob, Method, Role, SettingError, Stronger};
 use forsaken_models::{
-    train, train_stack, Aggregation, Ensemble, MemberRun, ModelError, Net, NetConfig, TrainConfig, UnlearnOutcome, UnlearnRequest, Unlearned,
-    Unlearner,
+    train, train_stack, Aggregation, Ensemble, MemberRun, ModelError, Net, NetConfig, TrainConfig, UnlearnOutcome, UnlearnRequest,
+    Unlearned, Unlearner,
 };
 
 /// SISA's settings.
@@ -220,7 +220,11 @@ impl<B: AutodiffBackend> SisaModel<B> {
             .iter()
             .map(|&(k, r0)| {
                 let old = &self.shards[k];
-                let start = if r0 == 0 { train::fresh::<B>(&old.model().config, old.seed, &old.model().head.weight.device())? } else { old.checkpoints[r0 - 1].clone() };
+                let start = if r0 == 0 {
+                    train::fresh::<B>(&old.model().config, old.seed, &old.model().head.weight.device())?
+                } else {
+                    old.checkpoints[r0 - 1].clone()
+                };
                 Ok(StageJob { start, slices: &shards[k].slices, from: r0, seed: old.seed })
             })
             .collect::<Result<Vec<_>, ModelError>>()?;

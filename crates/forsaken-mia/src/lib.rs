@@ -283,7 +283,8 @@ mod tests {
         let data = noisy(700, 40, 4, 1);
         let cfg = NetConfig::for_family(ModelFamily::Mlp, &[40], 4);
         let r = TrainConfig { epochs: 100, batch_size: 32, lr: 5e-3, seed: 0, early_stop_acc: None };
-        let (members, non_members, shadow): (Vec<usize>, Vec<usize>, Vec<usize>) = ((0..150).collect(), (150..300).collect(), (300..700).collect());
+        let (members, non_members, shadow): (Vec<usize>, Vec<usize>, Vec<usize>) =
+            ((0..150).collect(), (150..300).collect(), (300..700).collect());
         let target = train(train::fresh::<B>(&cfg, 11, &dev).unwrap(), &data, &members, &r, "target").unwrap().valid();
         let stacked = shadow_pool::<B>(&data, &shadow, &cfg, &r, 4, 3, None, &dev).unwrap();
         let models: Vec<Net<I>> = (0..4)

@@ -33,8 +33,8 @@ pub use ensemble::{Aggregation, Ensemble, Predict, Unlearned};
 pub use eval::{predict, Outputs};
 pub use net::{Activation, Net, NetConfig};
 pub use oracle::MembershipOracle;
-pub use stack::{train_stack, train_stack_with, MemberRun, NetStack};
 pub use settings::{Knob, Method, Role, SettingError, Stronger};
+pub use stack::{train_stack, train_stack_with, MemberRun, NetStack};
 pub use train::{train, train_with, TrainConfig};
 pub use unlearn::{StoppingRule, SweepVisit, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner};
 

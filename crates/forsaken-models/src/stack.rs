@@ -3,7 +3,9 @@
 //! Shadow pools, SISA's shards and the audit's retrained populations train many small
 //! networks of one recipe. One at a time, burn's per-operation overhead dominates at these
 //! sizes and the cores idle; stacked, every operation is K times larger for the same number of
-//! operations (`cargo xtask bench stack` measures the gain).
+//! operations. (`cargo xtask bench stack` measures stacked against sequential training: on the
+//! 2-core CPU this was built on, a step is bound by per-element work, not by per-operation
+//! overhead, and the stack gains little; a GPU is where one large operation beats K small ones.)
 //!
 //! **Layout.** Every parameter is one rank-3 tensor `[K, rows, cols]`, member `k` in block `k`:
 //! a dense weight `[K, d_in, d_out]` (batched matmul), a bias `[K, 1, d_out]`, a conv kernel
@@ -33,6 +35,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Int, Tensor, TensorData};
+use std::mem::take;
+
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -167,45 +171,52 @@ const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
 const EPSILON: f32 = 1e-5;
 
-/// One Adam state per stacked parameter, written as burn's `Adam` computes it, operation for
-/// operation, so that each member's update is bit-identical to its own optimiser's. Every
-/// member in the stack steps at every step (finished members leave it), so one step count
-/// serves them all.
+/// The stacked parameters with one Adam state each, updated as burn's `Adam` computes it,
+/// operation for operation, so that each member's update is bit-identical to its own
+/// optimiser's. Every member in the stack steps at every step (finished members leave it), so
+/// one step count serves them all.
 struct StackAdam<B: Backend> {
+    params: Vec<Tensor<B, 3>>,
     moment_1: Vec<Tensor<B, 3>>,
     moment_2: Vec<Tensor<B, 3>>,
     time: i32,
 }
 
 impl<B: Backend> StackAdam<B> {
-    fn new(params: &[Tensor<B, 3>]) -> Self {
+    fn new(params: Vec<Tensor<B, 3>>) -> Self {
         let zeros = || params.iter().map(|p| p.zeros_like()).collect();
-        Self { moment_1: zeros(), moment_2: zeros(), time: 0 }
+        Self { moment_1: zeros(), moment_2: zeros(), params, time: 0 }
     }
 
-    fn step(&mut self, lr: f64, params: &mut [Tensor<B, 3>], grads: Vec<Tensor<B, 3>>) {
+    fn step(&mut self, lr: f64, grads: Vec<Tensor<B, 3>>) {
         self.time += 1;
         let bias_correction2_sqrt = (1.0 - BETA_2.powi(self.time)).sqrt();
         let factor = bias_correction2_sqrt / (1.0 - BETA_1.powi(self.time));
-        for (i, g) in grads.into_iter().enumerate() {
-            let m = self.moment_1[i].clone().mul_scalar(BETA_1).add(g.clone().mul_scalar(1.0 - BETA_1));
-            let v = self.moment_2[i].clone().mul_scalar(BETA_2).add(g.square().mul_scalar(1.0 - BETA_2));
+        // moved out, not cloned: flex updates a tensor nobody else holds in place
+        let (params, moment_1, moment_2) = (take(&mut self.params), take(&mut self.moment_1), take(&mut self.moment_2));
+        for (((w, m), v), g) in params.into_iter().zip(moment_1).zip(moment_2).zip(grads) {
+            let m = m.mul_scalar(BETA_1).add(g.clone().mul_scalar(1.0 - BETA_1));
+            let v = v.mul_scalar(BETA_2).add(g.square().mul_scalar(1.0 - BETA_2));
             let update = m.clone().mul_scalar(factor).div(v.clone().sqrt().add_scalar(EPSILON * bias_correction2_sqrt));
-            params[i] = params[i].clone() - update.mul_scalar(lr);
-            (self.moment_1[i], self.moment_2[i]) = (m, v);
+            self.params.push(w - update.mul_scalar(lr));
+            self.moment_1.push(m);
+            self.moment_2.push(v);
         }
     }
-}
 
-/// Keep the stack positions `keep` of every stacked tensor (members leaving the stack).
-fn keep_members<B: Backend>(tensors: &mut [Tensor<B, 3>], keep: &Tensor<B, 1, Int>) {
-    for t in tensors.iter_mut() {
-        *t = t.clone().select(0, keep.clone());
+    /// Keep the stack positions `keep` (in order) of every parameter and moment.
+    fn keep(&mut self, keep: &[usize]) {
+        let idx = index_tensor::<B>(keep, &self.params[0].device());
+        for t in self.params.iter_mut().chain(&mut self.moment_1).chain(&mut self.moment_2) {
+            *t = t.clone().select(0, idx.clone());
+        }
     }
 }
 
 /// One member's mini-batch stream: the plain loop's shuffles, epoch after epoch.
 struct Stream {
+    /// The member this is, in the caller's order.
+    member: usize,
     rng: ChaCha8Rng,
     /// This member's samples as rows of the stack's uploaded tensor, in the member's order.
     rows: Vec<usize>,
@@ -217,17 +228,14 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(rows: Vec<usize>, recipe: &TrainConfig) -> Self {
+    fn new(member: usize, rows: Vec<usize>, recipe: &TrainConfig) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(shuffle_seed(recipe));
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.shuffle(&mut rng);
-        Self { rng, rows, order, pos: 0, epoch: 0, correct: 0, done: false }
+        Self { member, rng, rows, order, pos: 0, epoch: 0, correct: 0, done: false }
     }
 
     fn chunk(&self, bs: usize) -> &[usize] {
-        if self.done {
-            return &[];
-        }
         &self.order[self.pos..(self.pos + bs).min(self.order.len())]
     }
 
@@ -264,7 +272,8 @@ fn member_rows(n: usize, runs: &[MemberRun<'_>]) -> (Vec<usize>, Vec<Stream>) {
     let mut distinct = Vec::new();
     let streams = runs
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(k, r)| {
             let rows = r
                 .idx
                 .iter()
@@ -276,7 +285,7 @@ fn member_rows(n: usize, runs: &[MemberRun<'_>]) -> (Vec<usize>, Vec<Stream>) {
                     slot[i]
                 })
                 .collect();
-            Stream::new(rows, r.recipe)
+            Stream::new(k, rows, r.recipe)
         })
         .collect();
     (distinct, streams)
@@ -286,7 +295,7 @@ fn member_rows(n: usize, runs: &[MemberRun<'_>]) -> (Vec<usize>, Vec<Stream>) {
 /// the per-row loss weights `1 / chunk length`, and the chunk lengths.
 struct Batch<B: Backend> {
     rows: Tensor<B, 1, Int>,
-    weights: Tensor<B, 3>,
+    weights: Tensor<B, 2>,
     lens: Vec<usize>,
     width: usize,
 }
@@ -305,19 +314,24 @@ fn next_batch<B: Backend>(streams: &[Stream], bs: usize, device: &B::Device) -> 
         }
     }
     let k = streams.len();
-    Batch { rows: index_tensor(&rows, device), weights: Tensor::from_data(TensorData::new(weights, [k, width, 1]), device), lens, width }
+    Batch { rows: index_tensor(&rows, device), weights: Tensor::from_data(TensorData::new(weights, [k * width, 1]), device), lens, width }
 }
 
 /// Train each member `k` of `nets` on `runs[k]` as one stack (see the module docs). Returns the
 /// trained networks in order. Fails like [`crate::train()`]: on a non-finite loss, on empty or
 /// mismatched data, and when members do not share a batch size and learning rate.
-pub fn train_stack<B: AutodiffBackend>(nets: Vec<Net<B>>, data: &Dataset, runs: &[MemberRun<'_>], label: &str) -> Result<Vec<Net<B>>, ModelError> {
+pub fn train_stack<B: AutodiffBackend>(
+    nets: Vec<Net<B>>,
+    data: &Dataset,
+    runs: &[MemberRun<'_>],
+    label: &str,
+) -> Result<Vec<Net<B>>, ModelError> {
     train_stack_with(nets, data, runs, label, &mut |_, _, _| Ok(true))
 }
 
 /// The training loop ([`train_stack`], and [`crate::train_with`] as a stack of one), calling
 /// `after_epoch(member, epochs_done, &net)` after each epoch of each member that did not reach
-/// its early-stop accuracy; a member stops (is frozen) when it returns `false`.
+/// its early-stop accuracy; a member stops (leaves the stack) when it returns `false`.
 pub fn train_stack_with<B: AutodiffBackend>(
     nets: Vec<Net<B>>,
     data: &Dataset,
@@ -325,12 +339,73 @@ pub fn train_stack_with<B: AutodiffBackend>(
     label: &str,
     after_epoch: &mut dyn FnMut(usize, usize, &Net<B>) -> Result<bool, ModelError>,
 ) -> Result<Vec<Net<B>>, ModelError> {
-    if nets.len() != runs.len() {
-        return Err(ModelError::Request(format!("{label}: {} networks for {} member runs", nets.len(), runs.len())));
+    if runs.is_empty() && nets.is_empty() {
+        return Ok(nets);
     }
-    let Some(first) = runs.first() else { return Ok(nets) };
+    let (bs, lr) = check_runs(&nets, data, runs, label)?;
+    let config = nets[0].config.clone();
+    let device = nets[0].head.weight.device();
+    let mut adam = StackAdam::new(NetStack::from_nets(&nets)?.params.into_iter().map(|p| p.inner()).collect());
+    drop(nets);
+    // every distinct sample is uploaded once (shadow halves overlap), members index into it
+    let (distinct, mut streams) = member_rows(data.len(), runs);
+    let (x_all, y_all) = to_tensors::<B>(data, &distinct, &device);
+    let total = runs.iter().map(|r| r.recipe.epochs * r.idx.len().div_ceil(bs)).max().unwrap_or(0);
+    let pb = progress::bar(total as u64, label.to_string());
+    let count_hits = runs.iter().any(|r| r.recipe.early_stop_acc.is_some());
+    let mut trained: Vec<Option<Net<B>>> = runs.iter().map(|_| None).collect();
+    let mut step = 0;
+    while !streams.is_empty() {
+        let batch = next_batch::<B>(&streams, bs, &device);
+        let live: Vec<Tensor<B, 3>> = adam.params.iter().map(|p| Tensor::from_inner(p.clone()).require_grad()).collect();
+        let (per_member, hits) = stacked_loss(&config, &live, &x_all, &y_all, &batch, count_hits);
+        if step % 50 == 0 {
+            let losses: Vec<f32> = per_member.clone().inner().into_data().iter::<f32>().collect();
+            if let Some((j, &l)) = losses.iter().enumerate().find(|(_, l)| !l.is_finite()) {
+                pb.finish_and_clear();
+                return Err(ModelError::Diverged { loss: -l, step, context: who(label, runs.len(), streams[j].member) });
+            }
+        }
+        let grads = per_member.sum().neg().backward();
+        let g = live.iter().zip(&adam.params).map(|(p, old)| p.grad(&grads).unwrap_or_else(|| old.zeros_like())).collect();
+        drop((live, grads));
+        adam.step(lr, g);
+        let stack = NetStack {
+            config: config.clone(),
+            members: streams.len(),
+            params: adam.params.iter().map(|p| Tensor::from_inner(p.clone())).collect(),
+        };
+        for (j, s) in streams.iter_mut().enumerate() {
+            let h = hits.as_ref().map_or(0, |h| h[j * batch.width..j * batch.width + batch.lens[j]].iter().filter(|&&x| x).count());
+            if let Some(epochs) = s.advance(bs, h, runs[s.member].recipe) {
+                s.done |= !after_epoch(s.member, epochs, &stack.member(j))?;
+            }
+        }
+        step += 1;
+        pb.inc(1);
+        // finished members leave the stack as they are
+        if streams.iter().any(|s| s.done) {
+            streams.iter().enumerate().filter(|(_, s)| s.done).for_each(|(j, s)| trained[s.member] = Some(stack.member(j)));
+            adam.keep(&(0..streams.len()).filter(|&j| !streams[j].done).collect::<Vec<_>>());
+            streams.retain(|s| !s.done);
+        }
+    }
+    pb.finish_and_clear();
+    let trained: Vec<Net<B>> = trained.into_iter().map(|n| n.expect("every member leaves the stack once")).collect();
+    for (k, (net, r)) in trained.iter().zip(runs).enumerate() {
+        crate::train::check_finite(net, data, r.idx, step, &who(label, runs.len(), k))?;
+    }
+    Ok(trained)
+}
+
+/// What a stack refuses: as many networks as runs, one batch size and learning rate, each
+/// run's recipe and data valid for its network. Returns the batch size and learning rate.
+fn check_runs<B: Backend>(nets: &[Net<B>], data: &Dataset, runs: &[MemberRun<'_>], label: &str) -> Result<(usize, f64), ModelError> {
+    let (Some(first), true) = (runs.first(), nets.len() == runs.len()) else {
+        return Err(ModelError::Request(format!("{label}: {} networks for {} member runs", nets.len(), runs.len())));
+    };
     let (bs, lr) = (first.recipe.batch_size, first.recipe.lr);
-    for (k, r) in runs.iter().enumerate() {
+    for (k, (net, r)) in nets.iter().zip(runs).enumerate() {
         if r.recipe.batch_size != bs || r.recipe.lr != lr {
             return Err(ModelError::Request(format!(
                 "{label}: a stack trains one batch size and learning rate; member {k} has {} and {}, member 0 {bs} and {lr}",
@@ -338,70 +413,9 @@ pub fn train_stack_with<B: AutodiffBackend>(
             )));
         }
         r.recipe.check()?;
-        check_inputs(&nets[k], data, r.idx, r.recipe, &who(label, runs.len(), k))?;
+        check_inputs(net, data, r.idx, r.recipe, &who(label, runs.len(), k))?;
     }
-    let mut stack = NetStack::from_nets(&nets)?;
-    drop(nets);
-    let device = stack.params[0].device();
-    // every distinct sample is uploaded once (shadow halves overlap), members index into it
-    let (distinct, streams) = member_rows(data.len(), runs);
-    let (x_all, y_all) = to_tensors::<B>(data, &distinct, &device);
-    let mut streams = streams;
-    let total = runs.iter().map(|r| r.recipe.epochs * r.idx.len().div_ceil(bs)).max().unwrap_or(0);
-    let pb = progress::bar(total as u64, label.to_string());
-    let count_hits = runs.iter().any(|r| r.recipe.early_stop_acc.is_some());
-    let mut params: Vec<Tensor<B::InnerBackend, 3>> = stack.params.iter().map(|p| p.clone().inner()).collect();
-    let mut adam = StackAdam::new(&params);
-    // ids[j]: the member at stack position j; a member that has finished leaves the stack
-    let mut ids: Vec<usize> = (0..runs.len()).collect();
-    let mut trained: Vec<Option<Net<B>>> = runs.iter().map(|_| None).collect();
-    let mut step = 0;
-    while !ids.is_empty() {
-        let batch = next_batch::<B>(&streams, bs, &device);
-        let live: Vec<Tensor<B, 3>> = params.iter().map(|p| Tensor::from_inner(p.clone()).require_grad()).collect();
-        let (per_member, hits) = stacked_loss(&stack.config, &live, &x_all, &y_all, &batch, count_hits);
-        if step % 50 == 0 {
-            let losses: Vec<f32> = per_member.clone().inner().into_data().iter::<f32>().collect();
-            if let Some((j, &l)) = losses.iter().enumerate().find(|(_, l)| !l.is_finite()) {
-                pb.finish_and_clear();
-                return Err(ModelError::Diverged { loss: -l, step, context: who(label, runs.len(), ids[j]) });
-            }
-        }
-        let grads = per_member.sum().neg().backward();
-        let g = live.iter().zip(&params).map(|(p, old)| p.grad(&grads).unwrap_or_else(|| old.zeros_like())).collect();
-        adam.step(lr, &mut params, g);
-        stack.params = params.iter().map(|p| Tensor::from_inner(p.clone())).collect();
-        for (j, s) in streams.iter_mut().enumerate() {
-            let h = hits.as_ref().map_or(0, |h| h[j * batch.width..j * batch.width + batch.lens[j]].iter().filter(|&&x| x).count());
-            if let Some(epochs) = s.advance(bs, h, runs[ids[j]].recipe) {
-                s.done |= !after_epoch(ids[j], epochs, &stack.member(j))?;
-            }
-        }
-        step += 1;
-        pb.inc(1);
-        if streams.iter().any(|s| s.done) {
-            let keep: Vec<usize> = (0..ids.len()).filter(|&j| !streams[j].done).collect();
-            for j in (0..ids.len()).filter(|&j| streams[j].done) {
-                trained[ids[j]] = Some(stack.member(j));
-            }
-            let keep_t = index_tensor::<B::InnerBackend>(&keep, &device);
-            for t in [&mut params, &mut adam.moment_1, &mut adam.moment_2] {
-                keep_members(t, &keep_t);
-            }
-            ids = keep.iter().map(|&j| ids[j]).collect();
-            let mut j = 0;
-            streams.retain(|_| {
-                j += 1;
-                keep.contains(&(j - 1))
-            });
-        }
-    }
-    pb.finish_and_clear();
-    let trained: Vec<Net<B>> = trained.into_iter().map(|n| n.expect("every member finished")).collect();
-    for (k, (net, r)) in trained.iter().zip(runs).enumerate() {
-        crate::train::check_finite(net, data, r.idx, step, &who(label, runs.len(), k))?;
-    }
-    Ok(trained)
+    Ok((bs, lr))
 }
 
 /// A member's name in messages: the stack's label, and the member's index when there are several.
@@ -413,8 +427,9 @@ fn who(label: &str, members: usize, k: usize) -> String {
     }
 }
 
-/// Each member's summed weighted cross-entropy `[K, 1, 1]` (the negative of its mean
-/// log-likelihood, negated by the caller), and, when asked, which rows were classified right.
+/// Each member's weighted sum of log-likelihoods `[K, 1]` (its mean over its real rows; the
+/// caller negates it), and, when asked, which rows were classified right. The loss runs on the
+/// `[K * width, classes]` rows, as the plain loop's 2D cross-entropy does (also its faster path).
 fn stacked_loss<B: Backend>(
     config: &NetConfig,
     params: &[Tensor<B, 3>],
@@ -422,15 +437,15 @@ fn stacked_loss<B: Backend>(
     y_all: &Tensor<B, 1, Int>,
     batch: &Batch<B>,
     count_hits: bool,
-) -> (Tensor<B, 3>, Option<Vec<bool>>) {
-    let k = batch.lens.len();
+) -> (Tensor<B, 2>, Option<Vec<bool>>) {
+    let (k, n) = (batch.lens.len(), batch.lens.len() * batch.width);
     let x = x_all.clone().select(0, batch.rows.clone());
     let d = x.dims()[1];
-    let y = y_all.clone().select(0, batch.rows.clone()).reshape([k, batch.width, 1]);
-    let logits = forward_with(config, params, x.reshape([k, batch.width, d]));
-    let hits = count_hits.then(|| logits.clone().argmax(2).equal(y.clone()).into_data().iter::<bool>().collect());
-    let logp = log_softmax(logits, 2).gather(2, y);
-    ((logp * batch.weights.clone()).sum_dim(1), hits)
+    let y = y_all.clone().select(0, batch.rows.clone()).reshape([n, 1]);
+    let logits = forward_with(config, params, x.reshape([k, batch.width, d])).reshape([n, config.num_classes]);
+    let hits = count_hits.then(|| logits.clone().argmax(1).equal(y.clone()).into_data().iter::<bool>().collect());
+    let logp = log_softmax(logits, 1).gather(1, y);
+    ((logp * batch.weights.clone()).reshape([k, batch.width]).sum_dim(1), hits)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The stack against the plain loop (burn's own Adam optimiser, kept here as the reference):
+//! The stack against the plain loop on burn's own Adam optimiser ([`train::train_reference`]):
 //! one step equals each member's own step, members are independent, frozen members stay put,
 //! a stack of one trains bit-identically.
 
@@ -10,7 +10,6 @@ use forsaken_data::{Dataset, ModelFamily};
 
 use super::*;
 use crate::{to_vec, train};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 
 type B = Autodiff<Flex>;
 type I = Flex;
@@ -24,33 +23,6 @@ fn fixture(cnn: bool, n: usize) -> (Dataset, NetConfig) {
     let l: Vec<u32> = (0..n).map(|i| (i % 3) as u32).collect();
     let family = if cnn { ModelFamily::Cnn } else { ModelFamily::Mlp };
     (Dataset::new("fixture", f, l, shape.clone(), 3).unwrap(), NetConfig::for_family(family, &shape, 3))
-}
-
-/// The plain training loop as it was before stacks, on burn's own `Adam`: the reference the
-/// stack must reproduce (the same shuffles, batches, early stop and final check).
-fn burn_loop(mut net: Net<B>, data: &Dataset, idx: &[usize], cfg: &TrainConfig) -> Net<B> {
-    let device = Default::default();
-    let (x_all, y_all) = to_tensors::<B>(data, idx, &device);
-    let mut optim = AdamConfig::new().init::<B, Net<B>>();
-    let mut rng = ChaCha8Rng::seed_from_u64(shuffle_seed(cfg));
-    let mut order: Vec<usize> = (0..idx.len()).collect();
-    for _ in 0..cfg.epochs {
-        order.shuffle(&mut rng);
-        let mut correct = 0usize;
-        for chunk in order.chunks(cfg.batch_size) {
-            let it = index_tensor::<B>(chunk, &device);
-            let (x, y) = (x_all.clone().select(0, it.clone()), y_all.clone().select(0, it));
-            let logits = net.forward(x);
-            let hits = logits.clone().inner().argmax(1).reshape([chunk.len()]).equal(y.clone().inner()).int().sum();
-            correct += hits.into_data().iter::<i64>().next().unwrap() as usize;
-            let grads = GradientsParams::from_grads(train::cross_entropy(logits, y).backward(), &net);
-            net = optim.step(cfg.lr, net, grads);
-        }
-        if cfg.early_stop_acc.is_some_and(|a| correct as f64 >= a * idx.len() as f64) {
-            break;
-        }
-    }
-    net
 }
 
 fn recipe(epochs: usize, batch_size: usize, seed: u64) -> TrainConfig {
@@ -116,7 +88,7 @@ fn one_stacked_step_equals_each_members_own_step() {
         // the updated weights after one step
         let stacked = train_stack(nets.clone(), &data, &runs, "stack").unwrap();
         for (m, net) in nets.into_iter().enumerate() {
-            let own = burn_loop(net, &data, &rows[m], &recipes[m]);
+            let own = train::train_reference(net, &data, &rows[m], &recipes[m]);
             let d = rel_diff(&weights(&own), &weights(&stacked[m]));
             assert!(d <= 1e-6, "cnn {cnn}, member {m}: weights differ by {d}");
             assert!(rel_diff(&weights(&own), &weights(&fresh(&cfg, 10 + m as u64))) > 1e-4, "the step moved the weights");
@@ -145,7 +117,7 @@ fn a_stack_of_one_trains_bit_identically_to_the_plain_loop() {
         let idx: Vec<usize> = (0..20).map(|i| i * 2).collect();
         // 20 rows in batches of 7: the last batch of each epoch is short
         let r = TrainConfig { early_stop_acc: Some(0.5), ..recipe(6, 7, 3) };
-        let plain = burn_loop(fresh(&cfg, 1), &data, &idx, &r);
+        let plain = train::train_reference(fresh(&cfg, 1), &data, &idx, &r);
         assert_eq!(bits(&weights(&plain)), bits(&weights(&train(fresh(&cfg, 1), &data, &idx, &r, "stack").unwrap())), "cnn {cnn}");
     }
 }
@@ -164,7 +136,7 @@ fn on_flex_a_stack_trains_like_sequential_training() {
         let runs: Vec<MemberRun> = rows.iter().zip(&recipes).map(|(idx, recipe)| MemberRun { idx, recipe }).collect();
         let stacked = train_stack((0..3).map(|m| fresh(&cfg, m)).collect(), &data, &runs, "stack").unwrap();
         for (m, net) in stacked.iter().enumerate() {
-            let own = burn_loop(fresh(&cfg, m as u64), &data, &rows[m], &recipes[m]);
+            let own = train::train_reference(fresh(&cfg, m as u64), &data, &rows[m], &recipes[m]);
             let d = rel_diff(&weights(&own), &weights(net));
             if sizes[0] == sizes[2] {
                 assert_eq!(bits(&weights(&own)), bits(&weights(net)), "cnn {cnn}, member {m}");

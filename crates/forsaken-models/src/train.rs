@@ -103,6 +103,40 @@ pub fn train_with<B: AutodiffBackend>(
     Ok(out.pop().expect("a stack of one returns one network"))
 }
 
+/// The training loop as it was before stacks, on burn's own `Adam` optimiser: the reference
+/// the stack is tested against (bit for bit) and benchmarked against (`cargo xtask bench
+/// stack`). The same shuffles, batches and early stop as [`train`]; no epoch hook, no
+/// divergence checks. Not for training the project's models.
+pub fn train_reference<B: AutodiffBackend>(mut net: Net<B>, data: &Dataset, idx: &[usize], cfg: &TrainConfig) -> Net<B> {
+    use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let device = net.head.weight.device();
+    let (x_all, y_all) = to_tensors::<B>(data, idx, &device);
+    let mut optim = AdamConfig::new().init::<B, Net<B>>();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(shuffle_seed(cfg));
+    let mut order: Vec<usize> = (0..idx.len()).collect();
+    for _ in 0..cfg.epochs {
+        order.shuffle(&mut rng);
+        let mut correct = 0usize;
+        for chunk in order.chunks(cfg.batch_size) {
+            let it = index_tensor::<B>(chunk, &device);
+            let (x, y) = (x_all.clone().select(0, it.clone()), y_all.clone().select(0, it));
+            let logits = net.forward(x);
+            if cfg.early_stop_acc.is_some() {
+                let hits = logits.clone().inner().argmax(1).reshape([chunk.len()]).equal(y.clone().inner()).int().sum();
+                correct += hits.into_data().iter::<i64>().next().unwrap_or(0) as usize;
+            }
+            let grads = GradientsParams::from_grads(cross_entropy(logits, y).backward(), &net);
+            net = optim.step(cfg.lr, net, grads);
+        }
+        if cfg.early_stop_acc.is_some_and(|a| correct as f64 >= a * idx.len() as f64) {
+            break;
+        }
+    }
+    net
+}
+
 /// The seed of a recipe's batch-order generator (shared with [`crate::stack::train_stack`],
 /// whose members shuffle exactly as this loop does).
 pub(crate) fn shuffle_seed(cfg: &TrainConfig) -> u64 {
@@ -111,7 +145,13 @@ pub(crate) fn shuffle_seed(cfg: &TrainConfig) -> u64 {
 
 /// The requests both training loops refuse: no samples, a batch size of 0, data of another
 /// width than the network's input.
-pub(crate) fn check_inputs<B: Backend>(net: &Net<B>, data: &Dataset, idx: &[usize], cfg: &TrainConfig, label: &str) -> Result<(), ModelError> {
+pub(crate) fn check_inputs<B: Backend>(
+    net: &Net<B>,
+    data: &Dataset,
+    idx: &[usize],
+    cfg: &TrainConfig,
+    label: &str,
+) -> Result<(), ModelError> {
     if idx.is_empty() {
         return Err(ModelError::Request(format!("{label}: no training samples")));
     }
@@ -129,7 +169,13 @@ pub(crate) fn check_inputs<B: Backend>(net: &Net<B>, data: &Dataset, idx: &[usiz
 }
 
 /// A final check of the trained weights' sanity: finite logits on up to 256 training rows.
-pub(crate) fn check_finite<B: AutodiffBackend>(net: &Net<B>, data: &Dataset, idx: &[usize], step: usize, label: &str) -> Result<(), ModelError> {
+pub(crate) fn check_finite<B: AutodiffBackend>(
+    net: &Net<B>,
+    data: &Dataset,
+    idx: &[usize],
+    step: usize,
+    label: &str,
+) -> Result<(), ModelError> {
     let probe = &idx[..idx.len().min(256)];
     let device = net.head.weight.device();
     let (x, _) = to_tensors::<B::InnerBackend>(data, probe, &device);
