@@ -240,16 +240,32 @@ mod tests {
         Dataset::new("noisy", f, l, vec![dim], classes).unwrap()
     }
 
-    #[test]
-    fn every_oracle_beats_chance_on_an_overfit_model_and_not_on_an_unseen_one() {
-        let dev = Default::default();
+    /// A target that memorized 150 noisy members, 150 non-members, 400 shadow samples, and
+    /// the recipe that overfits them.
+    struct Overfit {
+        data: Dataset,
+        cfg: NetConfig,
+        r: TrainConfig,
+        members: Vec<usize>,
+        non_members: Vec<usize>,
+        shadow: Vec<usize>,
+        target: Net<I>,
+    }
+
+    fn overfit() -> Overfit {
         let data = noisy(700, 40, 4, 1);
         let cfg = NetConfig::for_family(ModelFamily::Mlp, &[40], 4);
         let r = TrainConfig { epochs: 100, batch_size: 32, lr: 5e-3, seed: 0, early_stop_acc: None };
         let members: Vec<usize> = (0..150).collect();
-        let non_members: Vec<usize> = (150..300).collect();
-        let shadow: Vec<usize> = (300..700).collect();
-        let target = train(train::fresh::<B>(&cfg, 11, &dev).unwrap(), &data, &members, &r, "target").unwrap().valid();
+        let fresh = train::fresh::<B>(&cfg, 11, &Default::default()).unwrap();
+        let target = train(fresh, &data, &members, &r, "target").unwrap().valid();
+        Overfit { data, cfg, r, members, non_members: (150..300).collect(), shadow: (300..700).collect(), target }
+    }
+
+    #[test]
+    fn every_oracle_beats_chance_on_an_overfit_model_and_not_on_an_unseen_one() {
+        let dev = Default::default();
+        let Overfit { data, cfg, r, members, non_members, shadow, target } = overfit();
         let pool = shadow_pool::<B>(&data, &shadow, &cfg, &r, 6, 3, None, &dev).unwrap();
         assert!(pool.outputs.shadow_train_acc > 0.9, "shadows must overfit: {}", pool.outputs.shadow_train_acc);
         let sc = ShadowConfig { k: 2, top_k: 4, ..ShadowConfig::default() };
@@ -280,12 +296,7 @@ mod tests {
     #[test]
     fn oracles_on_a_stacked_pool_see_membership_as_on_sequential_shadows() {
         let dev = Default::default();
-        let data = noisy(700, 40, 4, 1);
-        let cfg = NetConfig::for_family(ModelFamily::Mlp, &[40], 4);
-        let r = TrainConfig { epochs: 100, batch_size: 32, lr: 5e-3, seed: 0, early_stop_acc: None };
-        let (members, non_members, shadow): (Vec<usize>, Vec<usize>, Vec<usize>) =
-            ((0..150).collect(), (150..300).collect(), (300..700).collect());
-        let target = train(train::fresh::<B>(&cfg, 11, &dev).unwrap(), &data, &members, &r, "target").unwrap().valid();
+        let Overfit { data, cfg, r, members, non_members, shadow, target } = overfit();
         let stacked = shadow_pool::<B>(&data, &shadow, &cfg, &r, 4, 3, None, &dev).unwrap();
         let models: Vec<Net<I>> = (0..4)
             .map(|s| {
