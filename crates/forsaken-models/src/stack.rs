@@ -50,7 +50,6 @@ use crate::{progress, ModelError};
 #[derive(Debug, Clone)]
 pub struct NetStack<B: Backend> {
     config: NetConfig,
-    members: usize,
     /// Per layer, weight then bias: the convs, the hidden dense layers, the head.
     params: Vec<Tensor<B, 3>>,
 }
@@ -81,12 +80,12 @@ impl<B: Backend> NetStack<B> {
         }
         let blocks = nets.iter().map(member_params).collect::<Result<Vec<_>, _>>()?;
         let params = (0..blocks[0].len()).map(|i| Tensor::cat(blocks.iter().map(|b| b[i].clone()).collect(), 0)).collect();
-        Ok(Self { config: first.config.clone(), members: nets.len(), params })
+        Ok(Self { config: first.config.clone(), params })
     }
 
     /// Number of members K.
     pub fn members(&self) -> usize {
-        self.members
+        self.params[0].dims()[0]
     }
 
     /// The members' architecture.
@@ -116,7 +115,7 @@ impl<B: Backend> NetStack<B> {
 
     /// Every member as an ordinary network.
     pub fn into_nets(self) -> Vec<Net<B>> {
-        (0..self.members).map(|k| self.member(k)).collect()
+        (0..self.members()).map(|k| self.member(k)).collect()
     }
 
     /// Logits `[K, n, classes]` of each member `k` on its own inputs `x[k]` (`[K, n, dim]`).
@@ -369,21 +368,21 @@ pub fn train_stack_with<B: AutodiffBackend>(
         let g = live.iter().zip(&adam.params).map(|(p, old)| p.grad(&grads).unwrap_or_else(|| old.zeros_like())).collect();
         drop((live, grads));
         adam.step(lr, g);
-        let stack = NetStack {
-            config: config.clone(),
-            members: streams.len(),
-            params: adam.params.iter().map(|p| Tensor::from_inner(p.clone())).collect(),
-        };
+        // the members as networks: built only at an epoch's end or when one leaves, not per step
+        let snapshot = || NetStack { config: config.clone(), params: adam.params.iter().map(|p| Tensor::from_inner(p.clone())).collect() };
+        let mut stack: Option<NetStack<B>> = None;
         for (j, s) in streams.iter_mut().enumerate() {
             let h = hits.as_ref().map_or(0, |h| h[j * batch.width..j * batch.width + batch.lens[j]].iter().filter(|&&x| x).count());
             if let Some(epochs) = s.advance(bs, h, runs[s.member].recipe) {
-                s.done |= !after_epoch(s.member, epochs, &stack.member(j))?;
+                let net = stack.get_or_insert_with(snapshot).member(j);
+                s.done |= !after_epoch(s.member, epochs, &net)?;
             }
         }
         step += 1;
         pb.inc(1);
         // finished members leave the stack as they are
         if streams.iter().any(|s| s.done) {
+            let stack = stack.get_or_insert_with(snapshot);
             streams.iter().enumerate().filter(|(_, s)| s.done).for_each(|(j, s)| trained[s.member] = Some(stack.member(j)));
             adam.keep(&(0..streams.len()).filter(|&j| !streams[j].done).collect::<Vec<_>>());
             streams.retain(|s| !s.done);

@@ -150,6 +150,8 @@ enum BroadcastView {
 /// broadcast patterns, returning `None` if the stride pattern doesn't
 /// fit either bucket or the resulting offsets would leave rhs's
 /// storage.
+// forsaken patch: one function over 80 lines, as upstream's (88 before the patch): kept whole
+// so the patch stays a small, marked diff against the published crate (PATCH.md).
 #[cfg(feature = "simd")]
 fn detect_broadcast_pattern(lhs: &Layout, rhs: &FlexTensor) -> Option<BroadcastView> {
     let rhs_layout = rhs.layout();
@@ -993,6 +995,7 @@ mod tests {
     /// targeted tests only cover a subset, so a sign error in
     /// `div_shared_row_inplace_f32` or `add_per_row_scalar` would ship green.
     #[test]
+    // upstream's test, unchanged by the forsaken patch (98 lines there too)
     fn test_binary_broadcast_all_ops_and_patterns_f32() {
         fn build_shared() -> (FlexTensor, FlexTensor) {
             let a = FlexTensor::from_data(TensorData::new(
