@@ -94,15 +94,47 @@ pub struct UnlearnArgs {
     pub settings: serde_json::Value,
 }
 
-/// `forsaken audit`.
+/// `forsaken audit`: an unlearned model against its original under every oracle (`--before`,
+/// `--after`), or with `--against-retrain N` the deletion audit (AUDIT.md): N retrainings
+/// without the forget set against N runs of each method, per example, with both controls.
 #[derive(Args, Debug)]
 pub struct AuditArgs {
     /// Folder of the original model (`forsaken train`).
     #[arg(long)]
     pub before: PathBuf,
-    /// Folder of the unlearned model (`forsaken unlearn`).
-    #[arg(long)]
-    pub after: PathBuf,
+    /// Folder of the unlearned model (`forsaken unlearn`). With --against-retrain: the
+    /// deletion to audit is its forget set and, unless --methods says otherwise, its method.
+    #[arg(long, required_unless_present = "against_retrain")]
+    pub after: Option<PathBuf>,
+    /// Run the deletion audit with N models per side (at least 16; 32 is the default of the
+    /// suites): N retrainings on the retained set, N more as the retrain control, and N runs
+    /// of each method on the original with their own seeds. Each method gets a verdict:
+    /// "indistinguishable from retraining" (its per-example likelihood-ratio AUC's upper bound
+    /// <= 0.55, and doing nothing is detected), "distinguishable" (lower bound > 0.55) or
+    /// "inconclusive" (with the reason). Models are cached under --cache-dir.
+    #[arg(long, value_name = "N")]
+    pub against_retrain: Option<usize>,
+    /// With --against-retrain: the deletion, `10%` of target_train (seeded), `class:3` or
+    /// `file:PATH` (dataset indices, one per line); default: --after's forget set, else 10%.
+    #[arg(long, requires = "against_retrain")]
+    pub forget: Option<String>,
+    /// With --against-retrain: methods to audit, comma-separated, at their default settings
+    /// (default: --after's method, else forsaken,forsaken-w).
+    #[arg(long, value_delimiter = ',', requires = "against_retrain")]
+    pub methods: Vec<String>,
+    /// With --against-retrain: audited examples of the forget set (n_A; as many retained ones).
+    #[arg(long, default_value_t = 200)]
+    pub examples: usize,
+    /// With --against-retrain: epochs of the relearning fine-tune on the retained set.
+    #[arg(long, default_value_t = 5)]
+    pub relearn_epochs: usize,
+    /// With --against-retrain: masking methods' target FR under the `loss` oracle.
+    #[arg(long, default_value_t = 0.9)]
+    pub target_fr: f64,
+    /// With --against-retrain: the folder for audit.jsonl and the per-example CSV exports
+    /// (default: audit-<before's folder name>).
+    #[arg(long, requires = "against_retrain")]
+    pub out: Option<PathBuf>,
     /// Folder of a model retrained without the forget set (`forsaken unlearn --method
     /// retrain`), if you have one: enables the selectivity ratio.
     #[arg(long)]
@@ -165,6 +197,55 @@ pub struct ReproduceArgs {
     /// balanced by estimated cost; `forsaken merge` joins the shards' folders.
     #[arg(long)]
     pub shard: Option<forsaken_repro::plan::Shard>,
+}
+
+/// `forsaken audit --against-retrain N`.
+fn deletion_audit<B: AutodiffBackend>(a: &AuditArgs, n: usize, env: &workflow::Env, device: &B::Device) -> Result<()> {
+    let after = a.after.as_ref().map(|d| workflow::read_manifest(d).map(|m| (d, m))).transpose()?;
+    let forget = match (&a.forget, &after) {
+        (Some(f), _) => f.clone(),
+        (None, Some((dir, _))) => format!("file:{}", dir.join("forget.idx.txt").display()),
+        (None, None) => "10%".into(),
+    };
+    let methods = match (&a.methods[..], &after) {
+        ([], Some((_, m))) => vec![m.method.clone().ok_or_else(|| anyhow::anyhow!("--after's manifest names no method"))?],
+        ([], None) => vec!["forsaken".into(), "forsaken-w".into()],
+        (given, _) => given.to_vec(),
+    };
+    let settings: forsaken_repro::population::AuditSettings = serde_json::from_value(serde_json::json!({
+        "models": n, "examples": a.examples, "methods": methods, "relearn_epochs": a.relearn_epochs
+    }))?;
+    let name = a.before.file_name().map_or("model".into(), |s| s.to_string_lossy().to_string());
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("audit-{name}")));
+    let job = workflow::DeletionAuditJob {
+        model: a.before.clone(),
+        forget,
+        settings,
+        target_fr: a.target_fr,
+        stop_oracle: "loss".into(),
+        shadows: a.shadows,
+        out: out.clone(),
+    };
+    let t = Instant::now();
+    let records = workflow::deletion_audit::<B>(&job, env, device)?;
+    println!(
+        "deletion audit of {} (forget {}): N = {n} models per side, {} audited examples, {:.1} s\n",
+        a.before.display(),
+        job.forget,
+        records.first().map_or(0, |r| r.examples),
+        t.elapsed().as_secs_f64()
+    );
+    println!("{}", forsaken_repro::audit::t5(&records).markdown());
+    for r in &records {
+        println!("{:<16} {}: {}", r.side, r.verdict, r.reason);
+    }
+    println!(
+        "\nF is the NeurIPS 2023 competition's forgetting quality at this N: read it beside the retrain control's (in brackets), \
+         never against an absolute threshold. Records: {}/audit.jsonl; per-example phi and epsilon: {}/audit/",
+        out.display(),
+        out.display()
+    );
+    Ok(())
 }
 
 /// `forsaken plan`.
@@ -331,9 +412,12 @@ fn unlearn<B: AutodiffBackend>(a: &UnlearnArgs, env: &workflow::Env, device: &B:
 
 /// `forsaken audit`.
 fn audit<B: AutodiffBackend>(a: &AuditArgs, env: &workflow::Env, device: &B::Device) -> Result<()> {
+    if let Some(n) = a.against_retrain {
+        return deletion_audit::<B>(a, n, env, device);
+    }
     let job = workflow::AuditJob {
         before: a.before.clone(),
-        after: a.after.clone(),
+        after: a.after.clone().expect("clap requires --after without --against-retrain"),
         retrained: a.retrained.clone(),
         oracles: a.oracle.clone(),
         shadows: a.shadows,
@@ -427,7 +511,14 @@ fn reproduce<B: AutodiffBackend>(a: &ReproduceArgs, cli: &Cli, env: workflow::En
         }
         let c = forsaken_repro::compare::compare(&forsaken_repro::runner::read_records(&path)?, &run.records);
         println!("{c}");
-        if a.check && !c.identical() {
+        // the audit's records, when either side has some
+        let read_audits = |d: &Path| forsaken_repro::runner::read_audits(&d.join("audit.jsonl"));
+        let (want, have) = (read_audits(dir)?, read_audits(&out_dir)?);
+        let audits = (!want.is_empty() || !have.is_empty()).then(|| forsaken_repro::compare::compare(&want, &have));
+        if let Some(ca) = &audits {
+            println!("audit: {ca}");
+        }
+        if a.check && (!c.identical() || audits.is_some_and(|ca| !ca.identical())) {
             bail!("the reproduction differs from {} (--check)", dir.display());
         }
     }

@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///   forsaken train --dataset location --out runs/loc
 ///   forsaken unlearn --model runs/loc --method forsaken --forget 10% --out runs/loc-forsaken
 ///   forsaken audit --before runs/loc --after runs/loc-forsaken
+///   forsaken audit --before runs/loc --after runs/loc-forsaken --against-retrain 32
 ///   forsaken reproduce --quick
 #[derive(Parser, Debug)]
 #[command(name = "forsaken", version, about, long_about, propagate_version = true, verbatim_doc_comment)]
@@ -84,7 +85,8 @@ pub enum Command {
     Unlearn(commands::UnlearnArgs),
     /// Audit an unlearned model against its original under every membership oracle: each
     /// oracle's strength, the forgetting rate on the forget set (with a 95% interval), FR on the
-    /// retained set, selectivity (with --retrained) and accuracies.
+    /// retained set, selectivity (with --retrained) and accuracies. With --against-retrain N:
+    /// the deletion audit against N retrained models, per example, with a verdict per method.
     Audit(commands::AuditArgs),
     /// Run a reproduction suite and write runs.jsonl, REPORT.md, tables T1-T4 (CSV and
     /// Markdown), figures F1-F4 (SVG and PNG), summary.csv/.md, splits/ and roc/ under

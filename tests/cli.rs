@@ -327,6 +327,30 @@ fn users_own_csv_runs_through_train_unlearn_and_audit() {
         .output()
         .unwrap());
     assert!(out.contains("forgetting rate (shadow)"), "{out}");
+    // the deletion audit of the same deletion: its forget set and method from --after
+    let audit = |n: &str| {
+        bin()
+            .args(["audit", "--shadows", "2", "--examples", "20", "--against-retrain", n, "--before"])
+            .arg(dir.join("m"))
+            .arg("--after")
+            .arg(dir.join("s"))
+            .arg("--out")
+            .arg(dir.join("audit"))
+            .arg("--cache-dir")
+            .arg(&cache)
+            .output()
+            .unwrap()
+    };
+    let err = fails(audit("8"));
+    assert!(err.contains("audit.models") && err.contains("at least 16"), "{err}");
+    let out = ok(audit("16"));
+    for side in ["retrain control", "do-nothing control", "scale"] {
+        assert!(out.contains(side), "{side}: {out}");
+    }
+    assert!(out.contains("N = 16 models per side") && out.contains("beside the retrain control's"), "{out}");
+    let records = std::fs::read_to_string(dir.join("audit/audit.jsonl")).unwrap();
+    assert_eq!(records.lines().count(), 3, "the two controls and scale");
+    assert!(dir.join("audit/audit").read_dir().unwrap().count() >= 6, "per-example and ROC exports of each side");
     std::fs::remove_dir_all(&dir).ok();
 }
 

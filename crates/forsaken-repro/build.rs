@@ -58,6 +58,9 @@ fn main() {
     // seeds, cache keys): artefacts depend on it, not on the tables or the report
     let repro = root.join("crates/forsaken-repro/src");
     parts.push(("forsaken-repro/pipeline".into(), hash(&root, &[repro.join("pipeline.rs"), repro.join("identity.rs")])));
+    // what makes an audit population (and the methods it runs), not the statistics on it
+    let population = [repro.join("population.rs"), repro.join("methods.rs"), repro.join("pipeline.rs"), repro.join("identity.rs")];
+    parts.push(("forsaken-repro/population".into(), hash(&root, &population)));
     parts.push(("Cargo.lock".into(), hash(&root, &[root.join("Cargo.lock")])));
     parts.push(("vendor".into(), hash(&root, &[root.join("vendor")])));
     let json: Vec<String> = parts.iter().map(|(k, v)| format!("\"{k}\":\"{v}\"")).collect();

@@ -13,6 +13,7 @@
 //! * Ties in scores are handled exactly: tied samples move the ROC curve diagonally, and AUC
 //!   counts a tied positive/negative pair as one half (the Mann-Whitney convention).
 
+pub mod audit;
 pub mod selectivity;
 
 use serde::{Deserialize, Serialize};
@@ -231,6 +232,35 @@ pub fn tpr_at_fpr_checked(roc: &[RocPoint], max_fpr: f64, negatives: usize) -> O
 /// Membership advantage: `max over thresholds of TPR - FPR`.
 pub fn advantage(roc: &[RocPoint]) -> f64 {
     roc.iter().map(|p| p.tpr - p.fpr).fold(0.0, f64::max)
+}
+
+/// The threshold `t` (positive iff score >= t) maximizing balanced accuracy on these samples
+/// (`+inf` when no threshold beats 0.5).
+pub fn best_threshold(scores: &[f64], labels: &[bool]) -> f64 {
+    let p = labels.iter().filter(|&&m| m).count().max(1) as f64;
+    let n = labels.iter().filter(|&&m| !m).count().max(1) as f64;
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].partial_cmp(&scores[a]).unwrap_or(std::cmp::Ordering::Equal));
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let (mut best, mut best_t) = (0.5, f64::INFINITY);
+    let mut i = 0;
+    while i < order.len() {
+        let s = scores[order[i]];
+        while i < order.len() && scores[order[i]] == s {
+            if labels[order[i]] {
+                tp += 1.0;
+            } else {
+                fp += 1.0;
+            }
+            i += 1;
+        }
+        let bal = 0.5 * (tp / p + 1.0 - fp / n);
+        if bal > best {
+            best = bal;
+            best_t = s;
+        }
+    }
+    best_t
 }
 
 /// Mean and (sample, n-1) standard deviation. `None` for empty input; std is 0 for one value.

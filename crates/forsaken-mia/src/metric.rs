@@ -82,33 +82,7 @@ pub struct MetricOracle {
 /// Minimum in and out examples of a class for its own threshold.
 const MIN_PER_SIDE: usize = 10;
 
-/// The threshold `t` (member iff score >= t) maximizing balanced accuracy.
-pub fn best_threshold(scores: &[f64], members: &[bool]) -> f64 {
-    let p = members.iter().filter(|&&m| m).count().max(1) as f64;
-    let n = members.iter().filter(|&&m| !m).count().max(1) as f64;
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].partial_cmp(&scores[a]).unwrap_or(std::cmp::Ordering::Equal));
-    let (mut tp, mut fp) = (0.0, 0.0);
-    let (mut best, mut best_t) = (0.5, f64::INFINITY);
-    let mut i = 0;
-    while i < order.len() {
-        let s = scores[order[i]];
-        while i < order.len() && scores[order[i]] == s {
-            if members[order[i]] {
-                tp += 1.0;
-            } else {
-                fp += 1.0;
-            }
-            i += 1;
-        }
-        let bal = 0.5 * (tp / p + 1.0 - fp / n);
-        if bal > best {
-            best = bal;
-            best_t = s;
-        }
-    }
-    best_t
-}
+use forsaken_metrics::best_threshold;
 
 impl MetricOracle {
     /// Fit thresholds on shadow outputs.

@@ -330,6 +330,21 @@ impl<B: Backend> Net<B> {
     pub fn parameter_count(&self) -> usize {
         self.num_params()
     }
+
+    /// Every parameter, flat, layer by layer (weight, then bias): for distances between two
+    /// networks of one architecture.
+    pub fn flat_weights(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.parameter_count());
+        for c in &self.convs {
+            out.extend(crate::to_vec(c.weight.val()));
+            out.extend(c.bias.iter().flat_map(|b| crate::to_vec(b.val())));
+        }
+        for l in self.dense.iter().chain(std::iter::once(&self.head)) {
+            out.extend(crate::to_vec(l.weight.val()));
+            out.extend(l.bias.iter().flat_map(|b| crate::to_vec(b.val())));
+        }
+        out
+    }
 }
 
 /// Replace a linear layer's weight and bias with uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))

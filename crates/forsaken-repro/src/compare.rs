@@ -33,8 +33,26 @@ impl Comparison {
     }
 }
 
-fn label(r: &RunRecord) -> String {
-    crate::plan::item_id(&r.dataset, &r.model, r.seed, &format!("{}/{}", r.forget, r.method))
+/// A record a comparison can pair up: by its plan item's name.
+pub trait Labeled: serde::Serialize {
+    /// `dataset/model/sSEED/FORGET/METHOD`, or `.../audit/FORGET/SIDE`.
+    fn label(&self) -> String;
+}
+
+impl Labeled for RunRecord {
+    fn label(&self) -> String {
+        crate::plan::item_id(&self.dataset, &self.model, self.seed, &format!("{}/{}", self.forget, self.method))
+    }
+}
+
+impl Labeled for crate::audit::AuditRecord {
+    fn label(&self) -> String {
+        crate::plan::item_id(&self.dataset, &self.model, self.seed, &format!("audit/{}/{}", self.forget, self.side))
+    }
+}
+
+fn label(r: &impl Labeled) -> String {
+    r.label()
 }
 
 /// Leaf paths and values of a JSON value, ignored keys left out.
@@ -64,13 +82,13 @@ pub(crate) fn flatten(v: &Value) -> BTreeMap<String, String> {
     out
 }
 
-fn fields(r: &RunRecord) -> BTreeMap<String, String> {
+fn fields(r: &impl Labeled) -> BTreeMap<String, String> {
     flatten(&serde_json::to_value(r).expect("records serialize"))
 }
 
 /// Compare `actual` (a reproduction) with `expected` (committed records).
-pub fn compare(expected: &[RunRecord], actual: &[RunRecord]) -> Comparison {
-    let by_label = |rs: &[RunRecord]| rs.iter().map(|r| (label(r), fields(r))).collect::<BTreeMap<_, _>>();
+pub fn compare<T: Labeled>(expected: &[T], actual: &[T]) -> Comparison {
+    let by_label = |rs: &[T]| rs.iter().map(|r| (label(r), fields(r))).collect::<BTreeMap<_, _>>();
     let (want, have) = (by_label(expected), by_label(actual));
     let mut c = Comparison { recomputed: actual.len(), ..Default::default() };
     for (l, w) in &want {

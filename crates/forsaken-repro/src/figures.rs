@@ -10,7 +10,11 @@
 //!   masking methods' steps (top), their forget KL (bottom);
 //! * F3 `F3_roc`: the reporting oracle's ROC of D_u against target_test, log-log, before and
 //!   after retrain, forsaken and forsaken-w;
-//! * F4 `F4_time`: each method's unlearning time relative to retraining (log scale).
+//! * F4 `F4_time`: each method's unlearning time relative to retraining (log scale);
+//! * with an audit, F5 `F5_audit_roc`: the per-example likelihood-ratio test's ROC (unlearned
+//!   vs retrained models), log-log, one curve per side, one panel per audited deletion;
+//! * and F6 `F6_relearning`: forget accuracy of each side's median model over the epochs of
+//!   the fine-tune on D_r only, against the retrained median's.
 
 use std::path::Path;
 use std::sync::Once;
@@ -20,6 +24,8 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::audit::AuditRecord;
+use crate::population::{DO_NOTHING, RETRAIN_CONTROL};
 use crate::record::RunRecord;
 use crate::suite::Suite;
 
@@ -47,7 +53,11 @@ fn method_color(m: &str) -> RGBColor {
         RGBColor(23, 190, 207),
         RGBColor(0, 0, 128),
     ];
-    PALETTE.get(crate::methods::rank(m)).copied().unwrap_or(RGBColor(127, 127, 127))
+    match m {
+        RETRAIN_CONTROL => BLACK,
+        DO_NOTHING => RGBColor(127, 127, 127),
+        m => PALETTE.get(crate::methods::rank(m)).copied().unwrap_or(RGBColor(127, 127, 127)),
+    }
 }
 
 /// Write one figure as `<stem>.svg` and `<stem>.png` with the same drawing call (a macro:
@@ -79,8 +89,15 @@ fn shown<'a>(records: &'a [RunRecord], suite: &Suite) -> Vec<&'a RunRecord> {
     records.iter().filter(|r| r.forget == forget && r.seed == seed).collect()
 }
 
-/// Draw F1 to F4 under `dir/figures/`.
-pub fn draw_all(records: &[RunRecord], suite: &Suite, dir: &Path) -> Result<()> {
+/// Draw F1 to F4 under `dir/figures/`, and F5, F6 when there are audit records.
+pub fn draw_all(records: &[RunRecord], audits: &[AuditRecord], suite: &Suite, dir: &Path) -> Result<()> {
+    let deletions = audited(audits);
+    if !deletions.is_empty() {
+        let (rows, cols) = grid(deletions.len());
+        let (rows, cols) = (rows as u32, cols as u32);
+        save!(&dir.join("figures").join("F5_audit_roc"), (520 * cols, 480 * rows), draw_f5(audits, &deletions, dir));
+        save!(&dir.join("figures").join("F6_relearning"), (520 * cols, 440 * rows), draw_f6(audits, &deletions));
+    }
     let rs = shown(records, suite);
     let groups = crate::record::dataset_models(rs.iter().copied());
     if groups.is_empty() {
@@ -208,6 +225,30 @@ fn read_roc(path: &Path) -> Vec<(f64, f64)> {
         .unwrap_or_default()
 }
 
+/// Log-log axes from 0.001 to 1.
+type LogLog = plotters::coord::combinators::LogCoord<f64>;
+
+/// A ROC chart on log-log axes from FPR and TPR 0.001 to 1, with its diagonal.
+fn roc_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: String,
+    size: u32,
+) -> Result<ChartContext<'a, DB, Cartesian2d<LogLog, LogLog>>>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", size))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(52)
+        .build_cartesian_2d((1e-3..1.0).log_scale(), (1e-3..1.0).log_scale())
+        .map_err(e)?;
+    chart.configure_mesh().x_desc("false-positive rate").y_desc("true-positive rate").label_style(("sans-serif", 12)).draw().map_err(e)?;
+    chart.draw_series(LineSeries::new(vec![(1e-3, 1e-3), (1.0, 1.0)], BLACK.mix(0.3))).map_err(e)?;
+    Ok(chart)
+}
+
 fn draw_f3<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     rs: &[&RunRecord],
@@ -222,21 +263,7 @@ where
     for (col, (ds, model)) in panels(root, groups.len()).iter().zip(groups) {
         let Some(r0) = rs.iter().find(|r| &r.dataset == ds && &r.model == model) else { continue };
         let label = format!("{ds}-{model}-s{}-{}", r0.seed, r0.forget);
-        let mut chart = ChartBuilder::on(col)
-            .caption(format!("{ds} ({model}): {oracle} oracle, D_u vs test"), ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(52)
-            .build_cartesian_2d((1e-3..1.0).log_scale(), (1e-3..1.0).log_scale())
-            .map_err(e)?;
-        chart
-            .configure_mesh()
-            .x_desc("false-positive rate")
-            .y_desc("true-positive rate")
-            .label_style(("sans-serif", 12))
-            .draw()
-            .map_err(e)?;
-        chart.draw_series(LineSeries::new(vec![(1e-3, 1e-3), (1.0, 1.0)], BLACK.mix(0.3))).map_err(e)?;
+        let mut chart = roc_chart(col, format!("{ds} ({model}): {oracle} oracle, D_u vs test"), 18)?;
         let mut curves =
             vec![("original (before)".to_string(), dir.join("roc").join(format!("{label}-{oracle}-forget-before.csv")), BLACK)];
         for m in crate::methods::with_roles(&[forsaken_models::Role::Reference, forsaken_models::Role::Masking]) {
@@ -425,6 +452,98 @@ where
             .map_err(e)?
             .label(r.method.clone())
             .legend(move |(x, y)| TriangleMarker::new((x + 8, y), 5, color.filled()));
+    }
+    Ok(())
+}
+
+/// The audited deletions, in record order: (dataset, model, seed, forget).
+fn audited(audits: &[AuditRecord]) -> Vec<(String, String, u64, String)> {
+    let mut out: Vec<(String, String, u64, String)> = Vec::new();
+    for r in audits {
+        let d = (r.dataset.clone(), r.model.clone(), r.seed, r.forget.clone());
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+fn of_deletion<'a>(audits: &'a [AuditRecord], d: &(String, String, u64, String)) -> impl Iterator<Item = &'a AuditRecord> {
+    let d = d.clone();
+    audits.iter().filter(move |r| r.dataset == d.0 && r.model == d.1 && r.seed == d.2 && r.forget == d.3)
+}
+
+fn draw_f5<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    audits: &[AuditRecord],
+    deletions: &[(String, String, u64, String)],
+    dir: &Path,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(e)?;
+    for (panel, d) in panels(root, deletions.len()).iter().zip(deletions) {
+        let mut chart = roc_chart(panel, format!("{} ({}): per-example LR test, unlearned vs retrained", d.0, d.1), 16)?;
+        for r in of_deletion(audits, d) {
+            let path = dir.join("audit").join(format!("{}-roc.csv", crate::audit::stem(r)));
+            let pts: Vec<(f64, f64)> = read_roc(&path).into_iter().map(|(x, y)| (x.max(1e-3), y.max(1e-3))).collect();
+            let c = method_color(&r.side);
+            chart
+                .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+                .map_err(e)?
+                .label(format!("{} (AUC {:.2})", r.side, r.test.auc))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 12)?;
+    }
+    Ok(())
+}
+
+fn draw_f6<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    audits: &[AuditRecord],
+    deletions: &[(String, String, u64, String)],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(e)?;
+    for (panel, d) in panels(root, deletions.len()).iter().zip(deletions) {
+        let rs: Vec<&AuditRecord> = of_deletion(audits, d).collect();
+        let epochs = rs.iter().map(|r| r.relearning.unlearned.len()).max().unwrap_or(1).saturating_sub(1).max(1);
+        let mut chart = ChartBuilder::on(panel)
+            .caption(format!("{} ({}): relearning on D_r only", d.0, d.1), ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.0..epochs as f64, 0.0..100.0)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("fine-tune epochs")
+            .y_desc("accuracy on D_u (%)")
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(e)?;
+        let curve = |v: &[f64]| -> Vec<(f64, f64)> { v.iter().enumerate().map(|(k, a)| (k as f64, 100.0 * a)).collect() };
+        if let Some(r) = rs.first() {
+            let dashed = BLACK.stroke_width(2);
+            chart
+                .draw_series(DashedLineSeries::new(curve(&r.relearning.retrained), 6, 4, dashed))
+                .map_err(e)?
+                .label("retrained (median)")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], dashed));
+        }
+        for r in rs.iter().filter(|r| r.side != RETRAIN_CONTROL) {
+            let c = method_color(&r.side);
+            chart
+                .draw_series(LineSeries::new(curve(&r.relearning.unlearned), c.stroke_width(2)))
+                .map_err(e)?
+                .label(r.side.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 12)?;
     }
     Ok(())
 }

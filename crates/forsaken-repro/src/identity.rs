@@ -24,6 +24,8 @@ pub enum Kind {
     ShadowPool,
     /// A cell: one method run on one forget set, measured under every oracle.
     Cell,
+    /// An audit population: N models retrained, or N runs of a method (`population.rs`).
+    Population,
 }
 
 impl Kind {
@@ -44,10 +46,22 @@ impl Kind {
             "Cargo.lock",
             "vendor",
         ];
+        const POPULATION: &[&str] = &[
+            "forsaken-metrics",
+            "forsaken-data",
+            "forsaken-models",
+            "forsaken-mia",
+            "forsaken-mask",
+            "forsaken-baselines",
+            "forsaken-repro/population",
+            "Cargo.lock",
+            "vendor",
+        ];
         match self {
             Kind::Target => TARGET,
             Kind::ShadowPool => POOL,
             Kind::Cell => CELL,
+            Kind::Population => POPULATION,
         }
     }
 }
@@ -225,16 +239,21 @@ mod tests {
         let changed = |part: &str| {
             let mut c = base.clone();
             c.parts.insert(part.into(), "edited".into());
-            [Kind::Target, Kind::ShadowPool, Kind::Cell].map(|k| c.of(k) != base.of(k))
+            [Kind::Target, Kind::ShadowPool, Kind::Cell, Kind::Population].map(|k| c.of(k) != base.of(k))
         };
-        assert_eq!(changed("forsaken-data"), [true, true, true]);
-        assert_eq!(changed("forsaken-mia"), [false, true, true]);
-        assert_eq!(changed("forsaken-mask"), [false, false, true]);
-        assert_eq!(changed("forsaken-repro"), [false, false, true], "the tables and the report retrain nothing");
-        assert_eq!(changed("forsaken-repro/pipeline"), [true, true, false], "cells hash all of forsaken-repro, this included");
-        assert_eq!(changed("vendor"), [true, true, true]);
+        assert_eq!(changed("forsaken-data"), [true, true, true, true]);
+        assert_eq!(changed("forsaken-mia"), [false, true, true, true]);
+        assert_eq!(changed("forsaken-mask"), [false, false, true, true]);
+        assert_eq!(
+            changed("forsaken-repro"),
+            [false, false, true, false],
+            "the tables, the report and the audit's statistics retrain nothing"
+        );
+        assert_eq!(changed("forsaken-repro/pipeline"), [true, true, false, false], "cells hash all of forsaken-repro, this included");
+        assert_eq!(changed("forsaken-repro/population"), [false, false, false, true]);
+        assert_eq!(changed("vendor"), [true, true, true, true]);
         // the README, the results and the binary are no part of any identity
-        assert_eq!(changed("README.md"), [false, false, false]);
+        assert_eq!(changed("README.md"), [false, false, false, false]);
     }
 
     #[test]

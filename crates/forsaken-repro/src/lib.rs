@@ -9,6 +9,7 @@
 //!
 //! Every number written here comes from running the code; nothing is filled in by hand.
 
+pub mod audit;
 pub mod compare;
 pub mod figures;
 pub mod identity;
@@ -17,6 +18,7 @@ pub mod merge;
 pub mod methods;
 pub mod pipeline;
 pub mod plan;
+pub mod population;
 pub mod record;
 pub mod report;
 pub mod runner;

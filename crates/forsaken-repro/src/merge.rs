@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::audit::AuditRecord;
 use crate::io::write_atomic;
 use crate::plan::Plan;
 use crate::record::RunRecord;
 use crate::report::{Invocation, RunFacts};
-use crate::runner::{fill_relative, read_records, render, PlanPart};
+use crate::runner::{fill_relative, read_audits, read_records, render, PlanPart};
 
 /// What a merge joined.
 #[derive(Debug, Clone)]
@@ -31,6 +32,10 @@ fn read_part(dir: &Path) -> Result<PlanPart> {
 
 fn cell_id(r: &RunRecord) -> String {
     crate::plan::item_id(&r.dataset, &r.model, r.seed, &format!("{}/{}", r.forget, r.method))
+}
+
+fn audit_id(r: &AuditRecord) -> String {
+    crate::plan::item_id(&r.dataset, &r.model, r.seed, &format!("audit/{}/{}", r.forget, r.side))
 }
 
 /// Copy every file under `from` into `to` (ROC points and split index files of the shards).
@@ -72,6 +77,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_mixed: bool) -> Result<Merged> 
     }
     let suite = &parts[0].suite;
     let mut records: Vec<RunRecord> = Vec::new();
+    let mut audits: Vec<AuditRecord> = Vec::new();
     let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
     let mut twice = Vec::new();
     let mut invocations: Vec<Invocation> = Vec::new();
@@ -82,6 +88,12 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_mixed: bool) -> Result<Merged> 
                 None => records.push(r),
             }
         }
+        for r in read_audits(&d.join("audit.jsonl"))? {
+            match seen.insert(audit_id(&r), d) {
+                Some(first) => twice.push(format!("{} ({} and {})", audit_id(&r), first.display(), d.display())),
+                None => audits.push(r),
+            }
+        }
         if let Ok(text) = std::fs::read_to_string(d.join("timing.json")) {
             invocations.extend(serde_json::from_str::<Vec<Invocation>>(&text).with_context(|| format!("{}/timing.json", d.display()))?);
         }
@@ -89,7 +101,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_mixed: bool) -> Result<Merged> 
     if !twice.is_empty() {
         bail!("merge: {} cells are in two folders: {}", twice.len(), list(&twice));
     }
-    let have: BTreeSet<String> = records.iter().map(cell_id).collect();
+    let have: BTreeSet<String> = records.iter().map(cell_id).chain(audits.iter().map(audit_id)).collect();
     let missing: Vec<String> = Plan::of(suite, &parts[0].datasets).cells().into_iter().filter(|c| !have.contains(c)).collect();
     if !missing.is_empty() {
         bail!("merge: {} cells of the plan are in no folder: {}", missing.len(), list(&missing));
@@ -118,6 +130,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_mixed: bool) -> Result<Merged> 
     write_atomic(&out.join("timing.json"), serde_json::to_string_pretty(&invocations)?.as_bytes())?;
     let whole = PlanPart { shard: None, stage: crate::plan::Stage::All, ..parts[0].clone() };
     write_atomic(&out.join("plan.json"), serde_json::to_string_pretty(&whole)?.as_bytes())?;
-    render(&records, suite, out, &RunFacts { invocations })?;
+    crate::runner::sort_audits(&mut audits, suite);
+    crate::runner::write_jsonl(&out.join("audit.jsonl"), &audits)?;
+    for d in dirs {
+        copy_tree(&d.join("audit"), &out.join("audit"))?;
+    }
+    render(&records, &audits, suite, out, &RunFacts { invocations })?;
     Ok(Merged { records: records.len(), code })
 }

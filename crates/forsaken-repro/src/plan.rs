@@ -78,6 +78,13 @@ pub enum What {
         /// Method id.
         method: String,
     },
+    /// One side (a control or a method) of the deletion audit of one forget set.
+    Audit {
+        /// Forget set.
+        forget: String,
+        /// `retrain-control`, `do-nothing` or a method id.
+        side: String,
+    },
 }
 
 /// One item of the plan.
@@ -101,6 +108,7 @@ impl Item {
         match &self.what {
             What::Artefacts => item_id(&self.dataset, &self.model, self.seed, "artefacts"),
             What::Cell { forget, method } => item_id(&self.dataset, &self.model, self.seed, &format!("{forget}/{method}")),
+            What::Audit { forget, side } => item_id(&self.dataset, &self.model, self.seed, &format!("audit/{forget}/{side}")),
         }
     }
 
@@ -108,8 +116,8 @@ impl Item {
     fn in_stage(&self, stage: Stage) -> bool {
         match stage {
             Stage::All => true,
-            Stage::Artefacts => !matches!(self.what, What::Cell { .. }),
-            Stage::Cells => matches!(self.what, What::Cell { .. }),
+            Stage::Artefacts => matches!(self.what, What::Artefacts),
+            Stage::Cells => !matches!(self.what, What::Artefacts),
         }
     }
 }
@@ -166,6 +174,13 @@ impl Plan {
                         items.push(item(What::Cell { forget: f.to_string(), method: m.clone() }, train * cell_weight(m)));
                     }
                 }
+                // each side costs N runs (a control: N retrainings, half of the one stack)
+                if let Some(a) = suite.audit.as_ref().filter(|_| e.audited(suite, seed)) {
+                    for side in a.sides() {
+                        let cost = a.models as f64 * train * cell_weight(&side).max(0.5);
+                        items.push(item(What::Audit { forget: a.forget.to_string(), side }, cost));
+                    }
+                }
             }
         }
         Self { id: crate::io::config_hash(&(suite, datasets)), items }
@@ -193,7 +208,7 @@ impl Plan {
         items.iter().map(|i| i.id()).collect()
     }
 
-    /// The cells' ids (what a merge must find, each exactly once).
+    /// The ids of the cells and audit sides (what a merge must find, each exactly once).
     pub fn cells(&self) -> BTreeSet<String> {
         self.select(Stage::Cells, None)
     }
@@ -222,7 +237,7 @@ impl Plan {
             if keys.is_empty() { "" } else { "key" }
         )?;
         for i in &self.items {
-            let stage = if matches!(i.what, What::Cell { .. }) { Stage::Cells } else { Stage::Artefacts };
+            let stage = if matches!(i.what, What::Artefacts) { Stage::Artefacts } else { Stage::Cells };
             let key = keys.get(&i.id()).map_or("", String::as_str);
             writeln!(s, "{:<48} {:>12.3e} {:>8}  {key}", i.id(), i.cost, shard_of(&i.id(), stage))?;
         }
@@ -262,7 +277,9 @@ mod tests {
             // the same split on every machine
             assert_eq!(plan.select(stage, Some(Shard { index: 2, count: 3 })), shards[1]);
         }
-        assert_eq!(plan.cells().len(), 3 * (3 * 2 + 5 * 4) * suite.methods.len());
+        let audit = suite.audit.as_ref().expect("the full suite audits");
+        let audits = audit.datasets.len() * audit.sides().len();
+        assert_eq!(plan.cells().len(), 3 * (3 * 2 + 5 * 4) * suite.methods.len() + audits, "every cell and audit side");
         assert_eq!(plan.select(Stage::Artefacts, None).len(), 3 * 8, "one artefact item per dataset and seed");
     }
 

@@ -14,11 +14,14 @@ use polars::prelude::*;
 
 use forsaken_models::Role;
 
+use crate::audit::AuditRecord;
 use crate::io::write_atomic;
 use crate::methods;
+use crate::population::{DO_NOTHING, RETRAIN_CONTROL};
 use crate::record::RunRecord;
 use crate::suite::Suite;
 use crate::tables::{f64_at, fmt_ms, str_at, summary_frame};
+use forsaken_metrics::audit::Verdict;
 
 /// A table: header and rows of formatted cells.
 #[derive(Debug, Clone, Default)]
@@ -514,11 +517,15 @@ fn write_tables(dir: &Path, tables: &[NamedTable]) -> Result<()> {
 }
 
 /// Write `tables/T*.{csv,md}` and `REPORT.md` under `dir` (figures are linked, drawn elsewhere).
-pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &RunFacts) -> Result<()> {
+pub fn write_report(records: &[RunRecord], audits: &[AuditRecord], suite: &Suite, dir: &Path, facts: &RunFacts) -> Result<()> {
     if records.is_empty() {
         anyhow::bail!("no run records to report in {}", dir.display());
     }
-    let (tables, claims) = report_tables(records, suite)?;
+    let (mut tables, mut claims) = report_tables(records, suite)?;
+    if !audits.is_empty() {
+        tables.push(("T5_audit", "T5. The deletion audit against retraining (AUDIT.md)", crate::audit::t5(audits)));
+        claims.extend(audit_claims(audits));
+    }
     write_tables(dir, &tables)?;
     let mut md = String::new();
     write_intro(&mut md, records, suite)?;
@@ -530,9 +537,13 @@ pub fn write_report(records: &[RunRecord], suite: &Suite, dir: &Path, facts: &Ru
     write_stages(&mut md, &facts.stages())?;
     write_claims(&mut md, &claims, &suite.reporting_oracle)?;
     for (name, title, t) in &tables {
-        writeln!(md, "## {title}\n\n[CSV](tables/{name}.csv)\n\n{}", t.markdown())?;
+        writeln!(md, "## {title}\n\n[CSV](tables/{name}.csv)\n")?;
+        if *name == "T5_audit" {
+            write_audit_intro(&mut md, audits, facts, suite)?;
+        }
+        writeln!(md, "{}", t.markdown())?;
     }
-    write_figure_links(&mut md)?;
+    write_figure_links(&mut md, !audits.is_empty())?;
     writeln!(md, "\nStop reasons of every record are listed at the end of [summary.md](summary.md).")?;
     write_atomic(&dir.join("REPORT.md"), md.as_bytes())?;
     Ok(())
@@ -737,15 +748,105 @@ fn verdict(met: Option<bool>) -> &'static str {
     }
 }
 
+/// The claims check's row "indistinguishable from retraining" per audited method: met when
+/// every audited deletion says so, missed when one is distinguishable, else not measurable.
+fn audit_claims(audits: &[AuditRecord]) -> Vec<Claim> {
+    let mut methods: Vec<&str> = audits.iter().map(|r| r.side.as_str()).filter(|s| ![RETRAIN_CONTROL, DO_NOTHING].contains(s)).collect();
+    methods.dedup();
+    methods.sort_by_key(|m| methods::rank(m));
+    methods.dedup();
+    methods
+        .into_iter()
+        .map(|m| {
+            let rs: Vec<&AuditRecord> = audits.iter().filter(|r| r.side == m).collect();
+            let met = if rs.iter().any(|r| r.verdict == Verdict::Distinguishable) {
+                Some(false)
+            } else if rs.iter().all(|r| r.verdict == Verdict::Indistinguishable) {
+                Some(true)
+            } else {
+                None
+            };
+            let each: Vec<String> = rs
+                .iter()
+                .map(|r| format!("{}: {} (AUC {:.3} [{:.3}, {:.3}])", r.dataset, r.verdict, r.test.auc, r.test.auc_low, r.test.auc_high))
+                .collect();
+            Claim {
+                method: m.to_string(),
+                claim: "indistinguishable from retraining (ours, AUDIT.md)".into(),
+                met,
+                evidence: each.join("; "),
+            }
+        })
+        .collect()
+}
+
+/// What T5 measures, in plain words, with its N, n_A and cost.
+fn write_audit_intro(md: &mut String, audits: &[AuditRecord], facts: &RunFacts, suite: &Suite) -> std::fmt::Result {
+    let audit_secs: f64 = facts.stages().iter().filter(|(st, _, _)| st.starts_with("audit:")).map(|(_, s, _)| s).sum();
+    let (a, n, n_a) = (&audits[0], audits[0].models, audits[0].examples);
+    writeln!(
+        md,
+        "One deletion per dataset (seed {}, forget set {}), audited as the NeurIPS 2023 unlearning competition does: N \
+         models retrained without D_u against N runs of each method on the one original model, per example. **N = {n} \
+         models per side, n_A = {n_a} audited examples of D_u (all of it when smaller; as many of D_r); making the \
+         audit's populations took {:.1} min** of compute (summed over jobs; nothing when cached).\n",
+        a.seed,
+        a.forget,
+        audit_secs / 60.0
+    )?;
+    if let Some(notes) = suite.audit.as_ref().and_then(|a| a.notes.as_ref()) {
+        writeln!(md, "{}\n", notes.trim())?;
+    }
+    let epochs = a.relearning.unlearned.len().saturating_sub(1);
+    for line in [
+        "* **LR-test AUC**: a likelihood-ratio test per example (U-LiRA's statistic: phi, the logit of the true class's \
+         confidence) scores each held-out unlearned model's phi against each held-out retrained model's; 0.5 = cannot \
+         tell them apart. The **verdict** is an equivalence test with margin 0.05: *indistinguishable from retraining* \
+         only when the AUC's upper bound is <= 0.55 **and** the do-nothing control is detected (its lower bound > 0.6: \
+         the audit has power here); *distinguishable* when the lower bound is > 0.55; otherwise *inconclusive*, with the \
+         reason (no power, or an interval across the margin: too few models or examples)."
+            .to_string(),
+        "* **F**: the competition's forgetting quality, from per-example epsilons of threshold attacks. At this N even two \
+         samples of one distribution score far below 1, so read it only beside the retrain control's F (in brackets); its \
+         buckets depend on N, so it is not comparable with the competition's 512-model F. Identical models (a \
+         deterministic method, or doing nothing) get the epsilon cap on every example."
+            .to_string(),
+        "* **retrain control**: N more retrainings in the unlearned side's place: what \"indistinguishable\" looks like \
+         at this N. **do-nothing control**: the original itself, N times: whether the audit can see anything here."
+            .to_string(),
+        format!(
+            "* **retained-privacy AUC**: the same test on retained examples (unlearning should leave them as retraining \
+             does). **Relearning**: each side's median model fine-tuned on D_r only ({epochs} epochs, the training recipe); \
+             the gap is its forget accuracy minus the retrained median's, in points, after (and before) the fine-tune; \
+             few-shot adds 10% of D_u to the fine-tune and measures on the rest. **L2**: the weights' distance to O over \
+             the retrained models' distance to O."
+        ),
+        "* SISA is not audited: it is exact by construction, and its counterpart is a sharded retraining, not R. \
+         Per-example exports (phi under every model, each column naming its fold, and each example's epsilon) and the \
+         ROC points of F5: [audit/](audit/)."
+            .to_string(),
+    ] {
+        writeln!(md, "{line}")?;
+    }
+    writeln!(md)
+}
+
 /// The figures' list (drawn by [`crate::figures::draw_all`]), SVG with a PNG copy each.
-fn write_figure_links(md: &mut String) -> std::fmt::Result {
+fn write_figure_links(md: &mut String, audit: bool) -> std::fmt::Result {
     writeln!(md, "## Figures\n")?;
+    let audit_figures = [
+        ("F5_audit_roc", "F5. The per-example LR test's ROC per side of the audit, log-log"),
+        ("F6_relearning", "F6. Relearning: forget accuracy over fine-tune epochs on D_r only, each side's median vs the retrained median"),
+    ];
     for (f, what) in [
         ("F1_fr_vs_accuracy", "F1. Forgetting rate vs test accuracy: one panel per dataset, one curve per method (its strength sweep or its steps), retrain marked"),
         ("F2_forsaken_steps", "F2. FR, forget KL and test accuracy over the masking methods' steps"),
         ("F3_roc", "F3. The reporting oracle's ROC on D_u (vs test) before and after, log-log, with retrain's"),
         ("F4_time", "F4. Unlearning time per method relative to retraining"),
-    ] {
+    ]
+    .into_iter()
+    .chain(audit_figures.into_iter().filter(|_| audit))
+    {
         writeln!(md, "* [{what}](figures/{f}.svg) ([PNG](figures/{f}.png))")?;
     }
     Ok(())
@@ -871,7 +972,7 @@ mod tests {
     fn render(records: &[RunRecord], suite: &Suite, tag: &str, facts: &RunFacts) -> (String, Vec<String>) {
         let dir = std::env::temp_dir().join(format!("forsaken-report-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        write_report(records, suite, &dir, facts).unwrap();
+        write_report(records, &[], suite, &dir, facts).unwrap();
         let md = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
         let mut tables: Vec<String> =
             std::fs::read_dir(dir.join("tables")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
@@ -1062,7 +1163,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let (rs, s) = (paper_fixture(), suite(&["location"]));
         crate::tables::write_summary(&rs, &dir, &s.reporting_oracle).unwrap();
-        write_report(&rs, &s, &dir, &RunFacts::default()).unwrap();
+        write_report(&rs, &[], &s, &dir, &RunFacts::default()).unwrap();
         let mut files = vec![dir.join("REPORT.md"), dir.join("summary.md")];
         files.extend(
             std::fs::read_dir(dir.join("tables")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "md")),
@@ -1120,7 +1221,7 @@ mod tests {
         }
         assert!(!md.contains("NaN"), "{md}");
         let dir = std::env::temp_dir().join(format!("forsaken-report-empty-{}", std::process::id()));
-        let e = write_report(&[], &suite(&["location"]), &dir, &facts).unwrap_err();
+        let e = write_report(&[], &[], &suite(&["location"]), &dir, &facts).unwrap_err();
         assert!(e.to_string().contains("no run records"), "{e}");
         assert!(!dir.exists());
     }

@@ -24,6 +24,7 @@ use forsaken_metrics::FrCounts;
 use forsaken_mia::OracleSet;
 use forsaken_models::{ModelError, Net, Predict, Role, StoppingRule, TracePoint, UnlearnOutcome, UnlearnRequest, Unlearner};
 
+use crate::audit::AuditRecord;
 use crate::identity::{Identity, Kind};
 use crate::io::{config_hash, git_commit, write_atomic};
 use crate::pipeline::{self, inner, Baseline, ExperimentSpec};
@@ -56,6 +57,17 @@ pub struct RunOptions {
 
 /// Read the records of an earlier (possibly interrupted) run.
 pub fn read_records(path: &Path) -> Result<Vec<RunRecord>> {
+    read_jsonl(path, "run record")
+}
+
+/// Read the audit records of an earlier run.
+pub fn read_audits(path: &Path) -> Result<Vec<AuditRecord>> {
+    read_jsonl(path, "audit record")
+}
+
+/// Records of one JSON line each (none when the file is absent); a line that is not one is an
+/// error naming the file and line.
+fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Vec<T>> {
     if !path.exists() {
         return Ok(vec![]);
     }
@@ -65,18 +77,13 @@ pub fn read_records(path: &Path) -> Result<Vec<RunRecord>> {
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
             serde_json::from_str(l)
-                .with_context(|| format!("{}: line {} is not a valid run record (delete the file to start over)", path.display(), i + 1))
+                .with_context(|| format!("{}: line {} is not a valid {what} (delete the file to start over)", path.display(), i + 1))
         })
         .collect()
 }
 
 fn write_records(path: &Path, records: &[RunRecord]) -> Result<()> {
-    let mut s = String::new();
-    for r in records {
-        s.push_str(&serde_json::to_string(r)?);
-        s.push('\n');
-    }
-    write_atomic(path, s.as_bytes())
+    write_jsonl(path, records)
 }
 
 /// The per-method part of a run's configuration (hashed into each record).
@@ -167,6 +174,9 @@ struct Ledger<'a> {
     /// The invocations that computed the records already in runs.jsonl.
     earlier: Vec<crate::report::Invocation>,
     store: Mutex<Vec<RunRecord>>,
+    /// The audit's records (`audit.jsonl`).
+    audits: Mutex<Vec<AuditRecord>>,
+    audit_path: PathBuf,
     computed: AtomicUsize,
     from_cache: AtomicUsize,
     /// Records reused under an identical key, and why the others are recomputed.
@@ -190,9 +200,12 @@ impl<'a> Ledger<'a> {
         } else {
             vec![]
         };
+        let audit_path = dir.join("audit.jsonl");
         Ok(Self {
             suite,
             store: Mutex::new(read_records(&runs_path)?),
+            audits: Mutex::new(read_audits(&audit_path)?),
+            audit_path,
             runs_path,
             timing_path,
             earlier,
@@ -238,6 +251,35 @@ impl<'a> Ledger<'a> {
             Some(why) => *self.reasons.lock().expect("reasons").entry(why.clone()).or_insert(0) += 1,
         }
         why.is_none()
+    }
+
+    /// Whether the audit record under `wanted` is there; counts the answer like [`Self::reusable`].
+    fn audit_reusable(&self, g: &GroupId, side: &str, wanted: &Identity) -> bool {
+        let audits = self.audits.lock().expect("audit store");
+        let why = match audits.iter().find(|r| g.owns_audit(r) && r.side == side) {
+            None => Some("new"),
+            Some(r) => r.identity.differs(wanted),
+        };
+        match why {
+            None => {
+                self.reused.fetch_add(1, Ordering::SeqCst);
+            }
+            Some(why) => *self.reasons.lock().expect("reasons").entry(format!("audit: {why}")).or_insert(0) += 1,
+        }
+        why.is_none()
+    }
+
+    /// Add an audit record (replacing an older one of the same deletion and side) and write
+    /// audit.jsonl.
+    fn add_audit(&self, rec: AuditRecord) -> Result<()> {
+        let mut audits = self.audits.lock().expect("audit store");
+        audits.retain(|r| !(same_deletion(r, &rec) && r.side == rec.side));
+        audits.push(rec);
+        self.computed.fetch_add(1, Ordering::SeqCst);
+        sort_audits(&mut audits, self.suite);
+        write_jsonl(&self.audit_path, &audits)?;
+        self.save_timing()?;
+        Ok(())
     }
 
     /// The earlier invocations, and this one once it has computed a record.
@@ -288,20 +330,44 @@ impl<'a> Ledger<'a> {
         fill_relative(&mut records);
         sort_records(&mut records, self.suite);
         write_records(&self.runs_path, &records)?;
+        let audits = self.audits.into_inner().expect("audit store");
         // the artefact stage, or a shard without cells, has nothing to render
         if !records.is_empty() {
-            render(&records, self.suite, out_dir, &facts)?;
+            render(&records, &audits, self.suite, out_dir, &facts)?;
         }
         let reasons = self.reasons.into_inner().expect("reasons");
         Ok(SuiteRun { records, reused: self.reused.into_inner(), recomputed: reasons })
     }
 }
 
-/// Write the tables, the figures and the report of `records`.
-pub fn render(records: &[RunRecord], suite: &Suite, out_dir: &Path, facts: &crate::report::RunFacts) -> Result<()> {
+/// Write the tables, the figures and the report of `records` and `audits`.
+pub fn render(records: &[RunRecord], audits: &[AuditRecord], suite: &Suite, out_dir: &Path, facts: &crate::report::RunFacts) -> Result<()> {
     crate::tables::write_summary(records, out_dir, &suite.reporting_oracle)?;
-    crate::figures::draw_all(records, suite, out_dir)?;
-    crate::report::write_report(records, suite, out_dir, facts)
+    crate::figures::draw_all(records, audits, suite, out_dir)?;
+    crate::report::write_report(records, audits, suite, out_dir, facts)
+}
+
+/// Write records one JSON line each, atomically.
+pub(crate) fn write_jsonl<T: Serialize>(path: &Path, records: &[T]) -> Result<()> {
+    let mut s = String::new();
+    for r in records {
+        s.push_str(&serde_json::to_string(r)?);
+        s.push('\n');
+    }
+    write_atomic(path, s.as_bytes())
+}
+
+/// Same deletion: dataset, model, seed and forget set.
+fn same_deletion(a: &AuditRecord, b: &AuditRecord) -> bool {
+    a.dataset == b.dataset && a.model == b.model && a.seed == b.seed && a.forget == b.forget
+}
+
+/// Audit records in suite order (dataset entry, seed, then the audit's sides: controls first).
+pub(crate) fn sort_audits(audits: &mut [AuditRecord], suite: &Suite) {
+    let sides = suite.audit.as_ref().map(|a| a.sides()).unwrap_or_default();
+    let pos = |list: &[String], x: &str| list.iter().position(|y| y == x).unwrap_or(usize::MAX);
+    let datasets: Vec<String> = suite.entries.iter().map(|e| e.dataset.clone()).collect();
+    audits.sort_by_cached_key(|r| (pos(&datasets, &r.dataset), r.model.clone(), r.seed, r.forget.clone(), pos(&sides, &r.side)));
 }
 
 /// What part of which plan an output folder holds (`plan.json`), for `forsaken merge`.
@@ -347,6 +413,25 @@ impl GroupId {
     fn owns(&self, r: &RunRecord) -> bool {
         r.dataset == self.dataset && r.model == self.model && r.seed == self.seed && r.forget == self.forget
     }
+    fn owns_audit(&self, r: &AuditRecord) -> bool {
+        r.dataset == self.dataset && r.model == self.model && r.seed == self.seed && r.forget == self.forget
+    }
+}
+
+/// What an audit record's key covers besides data, code and backend: the deletion, the
+/// audit's settings, the side and everything that fixes the side's models (a method's settings,
+/// sweep grid, stopping oracle and target; its matched strength follows from them).
+#[derive(Serialize)]
+struct AuditConfig<'a> {
+    experiment: &'a ExperimentSpec,
+    audit: serde_json::Value,
+    side: &'a str,
+    settings: Option<&'a serde_json::Value>,
+    sweep: Option<&'a [f64]>,
+    oracles: &'a crate::pipeline::OracleConfig,
+    stopping_oracle: &'a str,
+    reporting_oracle: &'a str,
+    target_fr: f64,
 }
 
 /// One (dataset, seed) group: its prepared data, every method's settings and its output label.
@@ -391,7 +476,45 @@ impl<'a> Group<'a> {
                 keys.push((self.item(&format!("{f}/{m}")), self.identity(m, &f.to_string()).key));
             }
         }
+        for (a, side) in self.audit_sides() {
+            keys.push((self.item(&format!("audit/{}/{side}", a.forget)), self.audit_identity(a, &side).key));
+        }
         keys
+    }
+
+    /// The audit's sides on this group (none when the audit does not cover it).
+    fn audit_sides(&self) -> Vec<(&'a crate::population::AuditSettings, String)> {
+        match self.suite.audit.as_ref().filter(|_| self.entry.audited(self.suite, self.p.spec.seed)) {
+            Some(a) => a.sides().into_iter().map(|s| (a, s)).collect(),
+            None => vec![],
+        }
+    }
+
+    /// The identity of the audit record of `side`.
+    fn audit_identity(&self, a: &crate::population::AuditSettings, side: &str) -> Identity {
+        let suite = self.suite;
+        let config = AuditConfig {
+            experiment: &self.p.spec,
+            audit: a.determining(),
+            side,
+            settings: self.settings.get(side),
+            sweep: self.entry.sweep_of(suite, side),
+            oracles: &suite.oracles,
+            stopping_oracle: &suite.stopping_oracle,
+            reporting_oracle: &suite.reporting_oracle,
+            target_fr: suite.target_fr,
+        };
+        self.p.identity(Kind::Cell, &config, &self.opts.backend)
+    }
+
+    /// The audit's sides this run is to compute: selected, and without a reusable record.
+    fn audit_todo(&self, ledger: &Ledger, selected: &BTreeSet<String>) -> Vec<String> {
+        self.audit_sides()
+            .into_iter()
+            .filter(|(a, side)| selected.contains(&self.item(&format!("audit/{}/{side}", a.forget))))
+            .filter(|(a, side)| !ledger.audit_reusable(&self.id(&a.forget.to_string()), side, &self.audit_identity(a, side)))
+            .map(|(_, side)| side)
+            .collect()
     }
 
     fn id(&self, forget: &str) -> GroupId {
@@ -755,7 +878,8 @@ fn run_group<B: AutodiffBackend>(
     overall.set_prefix(format!("{} ({}), seed {seed}", entry.dataset, g.model_name));
     // every split, forget sets included, is written even when all records are there
     let cases: Vec<_> = g.forget_sets()?.into_iter().map(|(name, split)| (g.todo(ledger, &name, selected), name, split)).collect();
-    if cases.iter().all(|(todo, _, _)| todo.is_empty()) {
+    let audit_todo = g.audit_todo(ledger, selected);
+    if cases.iter().all(|(todo, _, _)| todo.is_empty()) && audit_todo.is_empty() {
         if opts.stage == Stage::Artefacts && selected.contains(&g.item("artefacts")) {
             // the models land in the cache that the cell stage reads
             fit_group::<B>(&g, ledger, device)?;
@@ -768,6 +892,113 @@ fn run_group<B: AutodiffBackend>(
         overall.set_prefix(format!("{} ({}), seed {seed}, forget {name}", entry.dataset, g.model_name));
         run_forget_set(&g, &fitted, name, split, &todo, ledger)?;
         overall.inc(1);
+    }
+    if let Some((a, _)) = g.audit_sides().first().filter(|_| !audit_todo.is_empty()) {
+        overall.set_prefix(format!("{} ({}), seed {seed}, audit of forget {}", entry.dataset, g.model_name, a.forget));
+        run_audit(&g, &fitted, a, &audit_todo, ledger)?;
+    }
+    Ok(())
+}
+
+/// The strength a swept method is audited at: its cell's matched strength (the record's, when
+/// it is there under its key; else the same search, run again).
+fn matched_strength<B: AutodiffBackend>(
+    g: &Group,
+    f: &Fitted<B>,
+    case: &ForgetCase,
+    m: &str,
+    grid: &[f64],
+    ledger: &Ledger,
+) -> Result<f64> {
+    let wanted = g.identity(m, &case.name);
+    let recorded = ledger
+        .store
+        .lock()
+        .expect("record store")
+        .iter()
+        .find(|r| r.method == m && r.identity.as_ref() == Some(&wanted))
+        .map(|r| r.strength);
+    if let Some(s) = recorded {
+        return Ok(s);
+    }
+    let method = crate::methods::build::<B>(m, &g.settings[m])?;
+    Ok(strength_search(g, f, case, method.as_ref(), grid)?.0.strength)
+}
+
+/// The deletion audit of one group (AUDIT.md): each side to compute, swept methods at their
+/// cells' matched strength, masking methods stopping as in their cells.
+fn run_audit<B: AutodiffBackend>(
+    g: &Group,
+    f: &Fitted<B>,
+    a: &crate::population::AuditSettings,
+    todo: &[String],
+    ledger: &Ledger,
+) -> Result<()> {
+    use crate::audit::{Make, SideJob};
+    use crate::population::{Deletion, Stop, DO_NOTHING, RETRAIN_CONTROL};
+    let (suite, p) = (g.suite, &g.p);
+    let split = a
+        .forget
+        .select(&p.data, &p.splits.target_train, p.spec.seed)
+        .with_context(|| format!("{}: audit forget set {}", g.label, a.forget))?;
+    let case = ForgetCase::new(g, f, a.forget.to_string(), split)?;
+    let d = Deletion::new(p, &f.target, &case.split, case.name.clone(), a, g.opts.cache_dir.as_deref(), &g.opts.backend);
+    let stop_id = &suite.stopping_oracle;
+    let mut sides = Vec::new();
+    // the do-nothing control's identity leads: it is always assessed (every verdict's power)
+    for side in std::iter::once(&DO_NOTHING.to_string()).chain(todo.iter().filter(|s| *s != DO_NOTHING)) {
+        let make = match side.as_str() {
+            RETRAIN_CONTROL => Make::RetrainControl,
+            DO_NOTHING => Make::DoNothing,
+            m => {
+                let strength = g.entry.sweep_of(suite, m).map(|grid| matched_strength(g, f, &case, m, grid, ledger)).transpose()?;
+                let masking = crate::methods::role(m) == Some(Role::Masking) && strength.is_none();
+                let before = case.base.on_forget(stop_id).expect("stopping oracle decisions");
+                let stop = masking.then(|| Stop {
+                    oracle: f.set.get(stop_id).expect("validated stopping oracle"),
+                    target_fr: suite.target_fr,
+                    before,
+                });
+                Make::Method { settings: &g.settings[m], strength, stop }
+            }
+        };
+        sides.push(SideJob { side: side.clone(), make, identity: g.audit_identity(a, side) });
+    }
+    let oracle = f.set.get(&suite.reporting_oracle).expect("validated reporting oracle");
+    let before = oracle.decide(&f.orig.outputs(&p.data, &d.rows.forget), &d.rows.forget)?;
+    let reporting = Some(crate::audit::Reporting { oracle, before });
+    let dir = g.opts.out_dir.join("audit");
+    let model = &g.model_name;
+    let retrained_in = crate::audit::run_deletion(&d, reporting, sides, &ledger.commit, &mut |done| {
+        let rec = done.record;
+        match done.made_in {
+            Some(secs) if rec.side != RETRAIN_CONTROL && rec.side != DO_NOTHING => {
+                ledger.stage(&format!("audit: {}, {} runs ({model})", rec.side, a.models), secs)
+            }
+            _ => {}
+        }
+        if !todo.contains(&rec.side) {
+            return Ok(());
+        }
+        crate::audit::export(&dir, &crate::audit::stem(&rec), &d.rows, &done.evidence)?;
+        if g.opts.verbose {
+            forsaken_models::progress::println(&format!(
+                "{:<22} audit {:<16} AUC {:.3} [{:.3}, {:.3}] {}; F {:.3}; relearn gap after {:.1}",
+                g.label,
+                rec.side,
+                rec.test.auc,
+                rec.test.auc_low,
+                rec.test.auc_high,
+                rec.verdict,
+                rec.quality,
+                100.0 * rec.relearning.gap_after()
+            ));
+        }
+        ledger.add_audit(rec)
+    })?;
+    match retrained_in {
+        Some(secs) => ledger.stage(&format!("audit: {} retrainings ({model})", 2 * a.models), secs),
+        None => ledger.loaded_from_cache(2 * a.models),
     }
     Ok(())
 }

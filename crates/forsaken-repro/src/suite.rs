@@ -103,6 +103,10 @@ pub struct Suite {
     /// departs from PROTOCOL.md (cuts to fit a time budget), it says so here.
     #[serde(default)]
     pub notes: Option<String>,
+    /// The deletion audit against retraining (AUDIT.md), run after the cells of the datasets
+    /// and seed it covers; `None` (default): no audit.
+    #[serde(default)]
+    pub audit: Option<crate::population::AuditSettings>,
 }
 
 fn default_stopping_oracle() -> String {
@@ -176,6 +180,14 @@ impl Entry {
             Some(grid) => Some(grid),
             None => methods::find(m).ok().filter(|d| d.role == forsaken_models::Role::Control).map(|d| d.knob.sweep),
         }
+    }
+
+    /// Whether the suite's audit covers this dataset at `seed`.
+    pub fn audited(&self, suite: &Suite, seed: u64) -> bool {
+        suite
+            .audit
+            .as_ref()
+            .is_some_and(|a| (a.datasets.is_empty() || a.datasets.contains(&self.dataset)) && seed == a.seed.unwrap_or(suite.seeds[0]))
     }
 
     /// This dataset's early-stop accuracy: its own, else the suite's.
@@ -275,6 +287,18 @@ impl Suite {
             if !forsaken_data::registry::is_registered(&e.dataset) && !e.dataset.contains(':') {
                 forsaken_data::registry::info(&e.dataset).map_err(|e| e.to_string())?;
             }
+        }
+        self.audit.as_ref().map_or(Ok(()), |a| self.validate_audit(a))
+    }
+
+    /// The audit table: its ranges and methods, and datasets and a seed the suite runs.
+    fn validate_audit(&self, a: &crate::population::AuditSettings) -> Result<(), String> {
+        a.check().map_err(|e| e.to_string())?;
+        if let Some(d) = a.datasets.iter().find(|d| !self.entries.iter().any(|e| &e.dataset == *d)) {
+            return Err(format!("audit.datasets: `{d}` is not a dataset of this suite"));
+        }
+        if let Some(s) = a.seed.filter(|s| !self.seeds.contains(s)) {
+            return Err(format!("audit.seed = {s}: not a seed of this suite ({:?})", self.seeds));
         }
         Ok(())
     }

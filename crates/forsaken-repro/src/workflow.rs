@@ -508,3 +508,89 @@ impl std::fmt::Display for Audit {
         f.write_str(s.trim_end())
     }
 }
+
+/// `forsaken audit --against-retrain N`: the deletion audit (AUDIT.md) of a trained model and
+/// one forget set.
+#[derive(Debug, Clone)]
+pub struct DeletionAuditJob {
+    /// The trained model's folder (`forsaken train`).
+    pub model: PathBuf,
+    /// The deletion: `10%`, `class:3`, `file:PATH`.
+    pub forget: String,
+    /// N, n_A, the methods, the relearning epochs (`forget`, `datasets`, `seed` unused).
+    pub settings: crate::population::AuditSettings,
+    /// Masking methods: target FR under the stopping oracle.
+    pub target_fr: f64,
+    /// Masking methods: the stopping oracle.
+    pub stop_oracle: String,
+    /// Shadow models of the stopping and reporting oracles' pool.
+    pub shadows: usize,
+    /// Where the records and per-example exports go (`audit.jsonl`, `audit/`).
+    pub out: PathBuf,
+}
+
+/// Run the deletion audit: the controls, then each method at its registry settings (masking
+/// methods stop on `stop_oracle` at `target_fr`); the relearning's FR is under `shadow`.
+pub fn deletion_audit<B: AutodiffBackend>(job: &DeletionAuditJob, env: &Env, device: &B::Device) -> Result<Vec<crate::audit::AuditRecord>> {
+    use crate::audit::{Make, SideJob};
+    use crate::population::{Deletion, Stop, DO_NOTHING, RETRAIN_CONTROL};
+    job.settings.check()?;
+    settings::fraction("target_fr", job.target_fr)?;
+    settings::at_least("oracles.shadow.k", job.shadows, 1)?;
+    let man = read_manifest(&job.model)?;
+    if man.kind != "trained" {
+        bail!("{} holds a `{}` model; the audit starts from a model written by `forsaken train`", job.model.display(), man.kind);
+    }
+    let p = prepared(&man.spec, &env.data_dir)?;
+    let original = checkpoint::load::<B>(&job.model.join("model"), device)?;
+    let forget_spec = job.forget.parse::<ForgetSpec>()?;
+    let fs = forget_spec.select(&p.data, &p.splits.target_train, man.spec.seed)?;
+    let ids = vec![job.stop_oracle.clone(), "shadow".to_string()];
+    let oc = OracleConfig { ids, shadow: ShadowConfig { k: job.shadows, ..ShadowConfig::default() }, ..OracleConfig::default() };
+    let (set, _) = pipeline::oracles::<B>(&p, &oc, env.cache_dir.as_deref(), &env.backend, device)?;
+    let orig = inner(&original);
+    let stop_oracle =
+        set.get(&job.stop_oracle).ok_or_else(|| anyhow::anyhow!("--stop-oracle: {}", forsaken_mia::unknown_oracle(&job.stop_oracle)))?;
+    let stop_before = stop_oracle.decide(&predict(&orig, &p.data, &fs.forget), &fs.forget)?;
+    let d = Deletion::new(&p, &original, &fs, forget_spec.to_string(), &job.settings, env.cache_dir.as_deref(), &env.backend);
+    let resolved: Vec<serde_json::Value> = job
+        .settings
+        .methods
+        .iter()
+        .map(|m| crate::methods::find(m).map_err(anyhow::Error::msg)?.resolve(&serde_json::Value::Null).map_err(anyhow::Error::from))
+        .collect::<Result<_>>()?;
+    let identity = |side: &str, settings: Option<&serde_json::Value>| {
+        let what = serde_json::json!({ "spec": p.spec, "audit": job.settings.determining(), "side": side, "settings": settings, "forget": job.forget, "target_fr": job.target_fr, "stop_oracle": job.stop_oracle, "shadows": job.shadows });
+        p.identity(Kind::Cell, &what, &env.backend)
+    };
+    let mut sides = vec![
+        SideJob { side: DO_NOTHING.into(), make: Make::DoNothing, identity: identity(DO_NOTHING, None) },
+        SideJob { side: RETRAIN_CONTROL.into(), make: Make::RetrainControl, identity: identity(RETRAIN_CONTROL, None) },
+    ];
+    for (m, settings) in job.settings.methods.iter().zip(&resolved) {
+        let masking = crate::methods::role(m) == Some(Role::Masking);
+        let stop = masking.then(|| Stop { oracle: stop_oracle, target_fr: job.target_fr, before: &stop_before });
+        sides.push(SideJob {
+            side: m.clone(),
+            make: Make::Method { settings, strength: None, stop },
+            identity: identity(m, Some(settings)),
+        });
+    }
+    let reporting = match set.get("shadow") {
+        Some(oracle) => {
+            Some(crate::audit::Reporting { oracle, before: oracle.decide(&predict(&orig, &p.data, &d.rows.forget), &d.rows.forget)? })
+        }
+        None => None,
+    };
+    let mut records = Vec::new();
+    let dir = job.out.join("audit");
+    crate::audit::run_deletion(&d, reporting, sides, &crate::io::git_commit(), &mut |done| {
+        crate::audit::export(&dir, &crate::audit::stem(&done.record), &d.rows, &done.evidence)?;
+        records.push(done.record);
+        Ok(())
+    })?;
+    // the controls first, as T5 shows them
+    records.swap(0, 1);
+    crate::runner::write_jsonl(&job.out.join("audit.jsonl"), &records)?;
+    Ok(records)
+}
