@@ -122,24 +122,27 @@ pub struct AuditArgs {
     /// (default: --after's method, else forsaken,forsaken-w).
     #[arg(long, value_delimiter = ',', requires = "against_retrain")]
     pub methods: Vec<String>,
-    /// With --against-retrain: audited examples of the forget set (n_A; as many retained ones).
-    #[arg(long, default_value_t = 200)]
-    pub examples: usize,
-    /// With --against-retrain: epochs of the relearning fine-tune on the retained set.
-    #[arg(long, default_value_t = 5)]
-    pub relearn_epochs: usize,
-    /// With --against-retrain: masking methods' target FR under the `loss` oracle.
-    #[arg(long, default_value_t = 0.9)]
-    pub target_fr: f64,
+    /// With --against-retrain: audited examples of the forget set (n_A, default 200; as many
+    /// retained ones).
+    #[arg(long, requires = "against_retrain")]
+    pub examples: Option<usize>,
+    /// With --against-retrain: epochs of the relearning fine-tune on the retained set
+    /// (default 5).
+    #[arg(long, requires = "against_retrain")]
+    pub relearn_epochs: Option<usize>,
+    /// With --against-retrain: masking methods' target FR under the `loss` oracle (default 0.9).
+    #[arg(long, requires = "against_retrain")]
+    pub target_fr: Option<f64>,
     /// With --against-retrain: the folder for audit.jsonl and the per-example CSV exports
     /// (default: audit-<before's folder name>).
     #[arg(long, requires = "against_retrain")]
     pub out: Option<PathBuf>,
     /// Folder of a model retrained without the forget set (`forsaken unlearn --method
     /// retrain`), if you have one: enables the selectivity ratio.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "against_retrain")]
     pub retrained: Option<PathBuf>,
-    /// Oracles, comma-separated (`forsaken methods` lists them), or all.
+    /// Oracles, comma-separated (`forsaken methods` lists them), or all. --against-retrain
+    /// fits its own: `loss` (the masking methods stop on it) and `shadow` (the relearning's FR).
     #[arg(long, default_value = "all", value_delimiter = ',')]
     pub oracle: Vec<String>,
     /// Shadow models for the shadow attack (LiRA's pool uses at least 16 for tables, 8 for
@@ -201,7 +204,18 @@ pub struct ReproduceArgs {
 
 /// `forsaken audit --against-retrain N`.
 fn deletion_audit<B: AutodiffBackend>(a: &AuditArgs, n: usize, env: &workflow::Env, device: &B::Device) -> Result<()> {
+    if n < forsaken_metrics::audit::MIN_MODELS {
+        bail!(
+            "--against-retrain {n}: at least {} models per side; with fewer the test cannot tell (AUDIT.md section 1)",
+            forsaken_metrics::audit::MIN_MODELS
+        );
+    }
     let after = a.after.as_ref().map(|d| workflow::read_manifest(d).map(|m| (d, m))).transpose()?;
+    if let Some((dir, m)) = &after {
+        if m.spec != workflow::read_manifest(&a.before)?.spec {
+            bail!("{} was not unlearned from {} (another experiment: dataset, seed, splits or model)", dir.display(), a.before.display());
+        }
+    }
     let forget = match (&a.forget, &after) {
         (Some(f), _) => f.clone(),
         (None, Some((dir, _))) => format!("file:{}", dir.join("forget.idx.txt").display()),
@@ -213,15 +227,29 @@ fn deletion_audit<B: AutodiffBackend>(a: &AuditArgs, n: usize, env: &workflow::E
         (given, _) => given.to_vec(),
     };
     let settings: forsaken_repro::population::AuditSettings = serde_json::from_value(serde_json::json!({
-        "models": n, "examples": a.examples, "methods": methods, "relearn_epochs": a.relearn_epochs
+        "models": n, "examples": a.examples.unwrap_or(200), "methods": methods, "relearn_epochs": a.relearn_epochs.unwrap_or(5)
     }))?;
+    // the settings --after's model was made with (its model manifest), for its method
+    let mut patches = std::collections::BTreeMap::new();
+    if let Some((dir, m)) = &after {
+        let manifest = dir.join("model.manifest.json");
+        let text = std::fs::read_to_string(&manifest).map_err(|e| anyhow::anyhow!("{}: {e}", manifest.display()))?;
+        let what: serde_json::Value = serde_json::from_str(&text)?;
+        if let Some(method) = &m.method {
+            patches.insert(method.clone(), what["settings"]["settings"].clone());
+        }
+    }
+    for (m, s) in &patches {
+        println!("{m}: the settings {} was made with: {s}", a.after.as_ref().map_or(String::new(), |d| d.display().to_string()));
+    }
     let name = a.before.file_name().map_or("model".into(), |s| s.to_string_lossy().to_string());
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("audit-{name}")));
     let job = workflow::DeletionAuditJob {
         model: a.before.clone(),
         forget,
         settings,
-        target_fr: a.target_fr,
+        patches,
+        target_fr: a.target_fr.unwrap_or(0.9),
         stop_oracle: "loss".into(),
         shadows: a.shadows,
         out: out.clone(),

@@ -342,7 +342,7 @@ fn users_own_csv_runs_through_train_unlearn_and_audit() {
             .unwrap()
     };
     let err = fails(audit("8"));
-    assert!(err.contains("audit.models") && err.contains("at least 16"), "{err}");
+    assert!(err.contains("--against-retrain 8") && err.contains("at least 16"), "{err}");
     let out = ok(audit("16"));
     for side in ["retrain control", "do-nothing control", "scale"] {
         assert!(out.contains(side), "{side}: {out}");

@@ -21,6 +21,9 @@ pub const MARGIN: f64 = 0.05;
 pub const POWER_FLOOR: f64 = 0.6;
 /// Fewer models than this per side: the audit is not run (AUDIT.md section 1).
 pub const MIN_MODELS: usize = 16;
+/// Fewer audited examples than this: the pooled shift and variances are not estimable, and
+/// every verdict is "inconclusive".
+pub const MIN_EXAMPLES: usize = 10;
 /// A side with fewer samples per example than this gets one variance pooled across examples
 /// (Carlini et al.'s advice for few shadow models).
 pub const PER_EXAMPLE_VARIANCE_FROM: usize = 64;
@@ -30,13 +33,13 @@ pub const DELTA: f64 = 1e-5;
 pub const EPSILON_CAP: f64 = 50.0;
 const THRESHOLDS_PER_UNIT: f64 = 100.0;
 
-/// The logit-scaled true-class confidence `ln p_y - ln (1 - p_y)` of one softmax row, computed
-/// as the competition's `metric.py` does (the wrong classes' probabilities summed, not
-/// `1 - p_y`, each floored at 1e-45), so that a confident row stays finite.
-pub fn phi(probs: &[f32], label: usize) -> f64 {
-    let correct = probs[label] as f64;
-    let wrong: f64 = probs.iter().enumerate().filter(|&(c, _)| c != label).map(|(_, &p)| p as f64).sum();
-    (correct + 1e-45).ln() - (wrong + 1e-45).ln()
+/// The logit-scaled true-class confidence `ln p_y - ln (1 - p_y)` from one row of logits, in
+/// f64: `z_y - logsumexp` of the other classes' logits, which never saturates (`metric.py`
+/// computes the same quantity from probabilities floored at 1e-45, which stops at about 103).
+pub fn phi(logits: &[f32], label: usize) -> f64 {
+    let others = || logits.iter().enumerate().filter(|&(c, _)| c != label).map(|(_, &z)| z as f64);
+    let top = others().fold(f64::NEG_INFINITY, f64::max);
+    logits[label] as f64 - (top + others().map(|z| (z - top).exp()).sum::<f64>().ln())
 }
 
 /// phi of the unlearned and the retrained models on the audited examples, `[model][example]`.
@@ -85,13 +88,17 @@ struct Fit {
     var_u: Vec<f64>,
 }
 
-fn variances(resid: impl Fn(usize, usize) -> f64, models: &[usize], examples: usize, lose: usize) -> Vec<f64> {
+/// Each example's variance of `resid` over `models`, pooled across examples below
+/// [`PER_EXAMPLE_VARIANCE_FROM`] models; `means` is how many means the residuals were taken
+/// around (one per example, or one shift for all), the degrees of freedom they cost.
+fn variances(resid: impl Fn(usize, usize) -> f64, models: &[usize], examples: usize, means: usize) -> Vec<f64> {
     let per_example: Vec<f64> = (0..examples).map(|x| models.iter().map(|&j| resid(j, x).powi(2)).sum::<f64>()).collect();
     let floor = |v: f64| v.max(1e-12);
-    if models.len() >= PER_EXAMPLE_VARIANCE_FROM {
-        per_example.iter().map(|s| floor(s / (models.len() - lose) as f64)).collect()
+    let m = models.len();
+    if m >= PER_EXAMPLE_VARIANCE_FROM {
+        per_example.iter().map(|s| floor(s / (m - means / examples) as f64)).collect()
     } else {
-        let pooled = per_example.iter().sum::<f64>() / (examples * models.len() - lose).max(1) as f64;
+        let pooled = per_example.iter().sum::<f64>() / (examples * m - means).max(1) as f64;
         vec![floor(pooled); examples]
     }
 }
@@ -106,7 +113,11 @@ impl Fit {
         let mean_r: Vec<f64> = (0..examples).map(|x| train.iter().map(|&j| s.retrained[j][x]).sum::<f64>() / train.len() as f64).collect();
         let cells = (train.len() * examples) as f64;
         let shift = train.iter().map(|&j| (0..examples).map(|x| s.unlearned[j][x] - mean_r[x]).sum::<f64>()).sum::<f64>() / cells;
-        let var_r = variances(|j, x| s.retrained[j][x] - mean_r[x], train, examples, 1);
+        // a held-out retrained model varies around the estimated mean by its own variance and
+        // the mean's (1/m of it); the unlearned residuals, taken around that same estimate,
+        // include both already
+        let inflate = 1.0 + 1.0 / train.len() as f64;
+        let var_r = variances(|j, x| s.retrained[j][x] - mean_r[x], train, examples, examples).iter().map(|v| v * inflate).collect();
         let var_u = variances(|j, x| s.unlearned[j][x] - mean_r[x] - shift, train, examples, 1);
         Self { mean_r, shift, var_r, var_u }
     }
@@ -255,14 +266,20 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// The verdict on a method whose AUC interval is `method`, given the do-nothing control's AUC
-/// interval, with the reason in words.
-pub fn judge(method: Interval, do_nothing: Interval) -> (Verdict, String) {
+/// The verdict on a method whose AUC interval on `examples` audited examples is `method`,
+/// given the do-nothing control's AUC interval, with the reason in words.
+pub fn judge(method: Interval, do_nothing: Interval, examples: usize) -> (Verdict, String) {
     let bound = 0.5 + MARGIN;
-    if method.low > bound {
+    if examples < MIN_EXAMPLES {
+        (
+            Verdict::Inconclusive,
+            format!("too few audited examples ({examples} < {MIN_EXAMPLES}) to estimate the test's shift and variances"),
+        )
+    } else if method.low > bound {
         (Verdict::Distinguishable, format!("AUC lower bound {:.3} > {bound}", method.low))
     } else if do_nothing.low <= POWER_FLOOR {
-        let why = format!("no power: doing nothing is not detected here (its AUC lower bound {:.3} <= {POWER_FLOOR})", do_nothing.low);
+        let why =
+            format!("no power: doing nothing is not detected with an AUC lower bound above {POWER_FLOOR} here ({:.3})", do_nothing.low);
         (Verdict::Inconclusive, why)
     } else if method.high <= bound {
         (Verdict::Indistinguishable, format!("AUC upper bound {:.3} <= {bound}, and doing nothing is detected", method.high))
@@ -451,11 +468,13 @@ mod tests {
     }
 
     #[test]
-    fn phi_is_the_logit_of_the_true_class_and_stays_finite_when_confident() {
-        let p = [0.7f32, 0.2, 0.1];
-        assert!((phi(&p, 0) - (0.7f64 / 0.3).ln()).abs() < 1e-6);
-        assert!((phi(&p, 2) - (0.1f64 / 0.9).ln()).abs() < 1e-6);
-        assert!(phi(&[1.0, 0.0], 0).is_finite() && phi(&[1.0, 0.0], 0) > 100.0);
+    fn phi_is_the_logit_of_the_true_class_and_does_not_saturate() {
+        let p = [0.7f64, 0.2, 0.1];
+        let logits: Vec<f32> = p.iter().map(|v| (v.ln() + 3.0) as f32).collect();
+        assert!((phi(&logits, 0) - (0.7f64 / 0.3).ln()).abs() < 1e-6);
+        assert!((phi(&logits, 2) - (0.1f64 / 0.9).ln()).abs() < 1e-6);
+        // a logit gap of 200: probabilities would underflow, phi is the gap
+        assert!((phi(&[200.0, 0.0], 0) - 200.0).abs() < 1e-9 && (phi(&[200.0, 0.0], 1) + 200.0).abs() < 1e-9);
     }
 
     #[test]
@@ -489,14 +508,17 @@ mod tests {
     #[test]
     fn the_verdict_needs_power_to_say_indistinguishable() {
         let ci = |low, high| Interval { low, high };
-        assert_eq!(judge(ci(0.7, 0.8), ci(0.5, 0.6)).0, Verdict::Distinguishable);
-        assert_eq!(judge(ci(0.45, 0.54), ci(0.9, 1.0)).0, Verdict::Indistinguishable);
-        let (v, why) = judge(ci(0.45, 0.54), ci(0.48, 0.58));
+        assert_eq!(judge(ci(0.7, 0.8), ci(0.5, 0.6), 40).0, Verdict::Distinguishable);
+        assert_eq!(judge(ci(0.45, 0.54), ci(0.9, 1.0), 40).0, Verdict::Indistinguishable);
+        let (v, why) = judge(ci(0.45, 0.54), ci(0.48, 0.58), 40);
         assert_eq!(v, Verdict::Inconclusive);
         assert!(why.contains("no power"), "{why}");
-        let (v, why) = judge(ci(0.5, 0.62), ci(0.9, 1.0));
+        let (v, why) = judge(ci(0.5, 0.62), ci(0.9, 1.0), 40);
         assert_eq!(v, Verdict::Inconclusive);
         assert!(why.contains("straddles"), "{why}");
+        let (v, why) = judge(ci(0.9, 1.0), ci(0.9, 1.0), 3);
+        assert_eq!(v, Verdict::Inconclusive, "three examples decide nothing");
+        assert!(why.contains("too few audited examples"), "{why}");
     }
 
     /// Cases worked out by hand from `metric.py`'s rules (google-deepmind/unlearning_evaluation).

@@ -18,7 +18,7 @@ use forsaken_models::MembershipOracle;
 
 use crate::identity::Identity;
 use crate::io::write_atomic;
-use crate::population::{AuditRows, AuditSettings, Deletion, Population, Stop, View, DO_NOTHING, RETRAIN_CONTROL};
+use crate::population::{log_softmax, AuditRows, AuditSettings, Deletion, Population, Stop, View, DO_NOTHING, RETRAIN_CONTROL};
 use crate::report::Table;
 
 /// The likelihood-ratio test in a record.
@@ -124,6 +124,7 @@ pub struct AuditRecord {
     /// Examples whose epsilon is the cap.
     pub capped: usize,
     /// (RA_U / RA_R)(TA_U / TA_R), means over the populations.
+    #[serde(deserialize_with = "crate::record::nan_if_null")]
     pub utility: f64,
     /// The relearning attack.
     pub relearning: Relearning,
@@ -164,11 +165,12 @@ fn mean(v: impl Iterator<Item = f64>) -> f64 {
     s / n.max(1) as f64
 }
 
-/// Mean over pairs j and rows of KL(R_j || U_j) (probabilities floored at 1e-12).
+/// Mean over pairs j and rows of KL(R_j || U_j), from the logits in f64.
 fn kl(u: &Population, r: &Population, part: Part, classes: usize) -> f64 {
     let pair = |a: &[f32], b: &[f32]| {
-        mean(a.chunks(classes).zip(b.chunks(classes)).map(|(p, q)| {
-            p.iter().zip(q).map(|(&p, &q)| (p as f64).max(1e-12) * ((p as f64).max(1e-12) / (q as f64).max(1e-12)).ln()).sum::<f64>()
+        mean(a.chunks(classes).zip(b.chunks(classes)).map(|(zr, zu)| {
+            let (lr, lu) = (log_softmax(zr), log_softmax(zu));
+            lr.iter().zip(&lu).map(|(p, q)| p.exp() * (p - q)).sum::<f64>()
         }))
     };
     mean(r.views.iter().zip(&u.views).map(|(rv, uv)| pair(part(rv), part(uv))))
@@ -226,7 +228,7 @@ pub fn assess(cx: &Context, side: &str, u: &Population, identity: Identity) -> R
     let on_retained =
         Sides { unlearned: phi_matrix(u, retained, &rows.retained, data), retrained: phi_matrix(r, retained, &rows.retained, data) };
     let retained_test = lr_test(&on_retained, cx.settings.folds, cx.settings.bootstrap, seed ^ 1)?;
-    let (verdict, reason) = judge(test.auc_ci, cx.do_nothing.unwrap_or(test.auc_ci));
+    let (verdict, reason) = judge(test.auc_ci, cx.do_nothing.unwrap_or(test.auc_ci), rows.forget.len());
     let eps = epsilons(&sides);
     let mean_of = |p: &Population, f: fn(&View) -> f64| mean(p.views.iter().map(f));
     let utility = (mean_of(u, |v| v.acc_retain) / mean_of(r, |v| v.acc_retain)) * (mean_of(u, |v| v.acc_test) / mean_of(r, |v| v.acc_test));
@@ -395,8 +397,12 @@ pub fn export(dir: &Path, stem: &str, rows: &AuditRows, ev: &Evidence) -> Result
 /// The file stem of a side's exports (a file forget set is named by its file; any character
 /// a file name should not hold becomes `_`).
 pub fn stem(r: &AuditRecord) -> String {
+    // a file is named by its name and a hash of its path: two `forget.idx.txt` differ
     let forget = match r.forget.strip_prefix("file:") {
-        Some(path) => format!("file-{}", Path::new(path).file_name().map_or(path.into(), |f| f.to_string_lossy())),
+        Some(path) => {
+            let name = Path::new(path).file_name().map_or(path.into(), |f| f.to_string_lossy());
+            format!("file-{name}-{}", &crate::io::config_hash(&path)[..8])
+        }
         None => r.forget.clone(),
     };
     let name = format!("{}-{}-s{}-{forget}-{}", r.dataset, r.model, r.seed, r.side);
@@ -435,7 +441,7 @@ pub fn t5(audits: &[AuditRecord]) -> Table {
     for r in audits {
         let control_f = audits
             .iter()
-            .find(|c| c.side == RETRAIN_CONTROL && c.dataset == r.dataset && c.seed == r.seed && c.forget == r.forget)
+            .find(|c| c.side == RETRAIN_CONTROL && c.dataset == r.dataset && c.model == r.model && c.seed == r.seed && c.forget == r.forget)
             .map_or("?".into(), |c| format!("{:.3}", c.quality));
         let f = if r.identical { format!("{:.3} (cap: {} identical models)", r.quality, r.models) } else { format!("{:.3}", r.quality) };
         let name = match r.side.as_str() {
@@ -444,7 +450,7 @@ pub fn t5(audits: &[AuditRecord]) -> Table {
             m => r.strength.map_or(m.to_string(), |s| format!("{m} ({s})")),
         };
         t.rows.push(vec![
-            format!("{} ({}, N = {}, n_A = {})", r.dataset, r.forget, r.models, r.examples),
+            format!("{} ({}, {}, N = {}, n_A = {})", r.dataset, r.model, r.forget, r.models, r.examples),
             name,
             format!("{:.3} [{:.3}, {:.3}]", r.test.auc, r.test.auc_low, r.test.auc_high),
             r.test.tpr_at_1pct_fpr.map_or("n/a".into(), pct),

@@ -37,6 +37,7 @@ impl Kind {
             &["forsaken-metrics", "forsaken-data", "forsaken-models", "forsaken-mia", "forsaken-repro/pipeline", "Cargo.lock", "vendor"];
         const CELL: &[&str] = &[
             "forsaken-metrics",
+            "forsaken-metrics/audit",
             "forsaken-data",
             "forsaken-models",
             "forsaken-mia",
@@ -251,6 +252,7 @@ mod tests {
         );
         assert_eq!(changed("forsaken-repro/pipeline"), [true, true, false, false], "cells hash all of forsaken-repro, this included");
         assert_eq!(changed("forsaken-repro/population"), [false, false, false, true]);
+        assert_eq!(changed("forsaken-metrics/audit"), [false, false, true, false], "the audit's statistics retrain nothing");
         assert_eq!(changed("vendor"), [true, true, true, true]);
         // the README, the results and the binary are no part of any identity
         assert_eq!(changed("README.md"), [false, false, false, false]);

@@ -174,10 +174,15 @@ impl Plan {
                         items.push(item(What::Cell { forget: f.to_string(), method: m.clone() }, train * cell_weight(m)));
                     }
                 }
-                // each side costs N runs (a control: N retrainings, half of the one stack)
+                // a method's side costs N runs; the retrain control's item brings the stack of 2N
+                // retrainings; doing nothing costs one relearning
                 if let Some(a) = suite.audit.as_ref().filter(|_| e.audited(suite, seed)) {
                     for side in a.sides() {
-                        let cost = a.models as f64 * train * cell_weight(&side).max(0.5);
+                        let cost = match side.as_str() {
+                            crate::population::RETRAIN_CONTROL => 2.0 * a.models as f64 * train,
+                            crate::population::DO_NOTHING => 0.01 * train,
+                            m => a.models as f64 * train * cell_weight(m),
+                        };
                         items.push(item(What::Audit { forget: a.forget.to_string(), side }, cost));
                     }
                 }

@@ -139,7 +139,8 @@ pub struct AuditRows {
     pub retained: Vec<usize>,
     /// As many rows of target_test: the KL on test.
     pub test: Vec<usize>,
-    /// 10% of D_u (at least one row) that the few-shot relearning trains on.
+    /// 10% of D_u (at least one row, and at least one left out) that the few-shot relearning
+    /// trains on; none when D_u has one row.
     pub few_shot: Vec<usize>,
 }
 
@@ -159,7 +160,7 @@ impl AuditRows {
             forget: sample(&split.forget, n, seed ^ 0xa0d1),
             retained: sample(&split.retain, n, seed ^ 0xa0d2),
             test: sample(test, n, seed ^ 0xa0d3),
-            few_shot: sample(&split.forget, split.forget.len().div_ceil(10), seed ^ 0xa0d4),
+            few_shot: sample(&split.forget, split.forget.len().div_ceil(10).min(split.forget.len() - 1), seed ^ 0xa0d4),
         }
     }
 }
@@ -167,7 +168,7 @@ impl AuditRows {
 /// What the audit keeps of one model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct View {
-    /// Softmax rows on the audited forget rows, `[n_A, classes]`.
+    /// Logits on the audited forget rows, `[n_A, classes]`.
     pub forget: Vec<f32>,
     /// On the audited retained rows.
     pub retained: Vec<f32>,
@@ -176,6 +177,7 @@ pub struct View {
     /// Accuracy on all of D_u.
     pub acc_forget: f64,
     /// Accuracy on D_u without the few-shot rows (where the few-shot relearning is measured).
+    #[serde(deserialize_with = "crate::record::nan_if_null")]
     pub acc_held_out: f64,
     /// Accuracy on all of D_r.
     pub acc_retain: f64,
@@ -188,28 +190,42 @@ pub struct View {
 impl View {
     fn of<B: Backend>(net: &Net<B>, d: &Deletion<'_, impl AutodiffBackend>) -> Self {
         let data = &d.p.data;
-        let probs = |rows: &[usize]| net.outputs(data, rows).probs;
-        let few: std::collections::BTreeSet<usize> = d.rows.few_shot.iter().copied().collect();
-        let held_out: Vec<usize> = d.split.forget.iter().copied().filter(|i| !few.contains(i)).collect();
         let acc = |rows: &[usize]| if rows.is_empty() { f64::NAN } else { net.outputs(data, rows).accuracy() };
         let w = net.flat_weights();
         let l2 = w.iter().zip(&d.original_weights).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
         Self {
-            forget: probs(&d.rows.forget),
-            retained: probs(&d.rows.retained),
-            test: probs(&d.rows.test),
+            forget: logits(net, data, &d.rows.forget),
+            retained: logits(net, data, &d.rows.retained),
+            test: logits(net, data, &d.rows.test),
             acc_forget: acc(&d.split.forget),
-            acc_held_out: acc(&held_out),
+            acc_held_out: acc(&d.held_out()),
             acc_retain: acc(&d.split.retain),
             acc_test: acc(&d.p.splits.target_test),
             l2_to_original: l2,
         }
     }
 
-    /// The outputs on one part (`forget`, `retained` or `test` rows), with their labels.
+    /// The softmax outputs on one part (`forget`, `retained` or `test` rows), with their labels,
+    /// for an oracle.
     pub fn outputs(&self, part: &[f32], rows: &[usize], data: &Dataset) -> Outputs {
-        Outputs { probs: part.to_vec(), labels: rows.iter().map(|&i| data.labels[i]).collect(), num_classes: data.num_classes }
+        let probs = part.chunks(data.num_classes).flat_map(|z| log_softmax(z).into_iter().map(|l| l.exp() as f32)).collect();
+        Outputs { probs, labels: rows.iter().map(|&i| data.labels[i]).collect(), num_classes: data.num_classes }
     }
+}
+
+/// A row of logits as log-probabilities, in f64.
+pub fn log_softmax(z: &[f32]) -> Vec<f64> {
+    let top = z.iter().map(|&v| v as f64).fold(f64::NEG_INFINITY, f64::max);
+    let lse = top + z.iter().map(|&v| (v as f64 - top).exp()).sum::<f64>().ln();
+    z.iter().map(|&v| v as f64 - lse).collect()
+}
+
+/// `net`'s logits on `rows`, `[rows, classes]`, in chunks of 1,024.
+fn logits<B: Backend>(net: &Net<B>, data: &Dataset, rows: &[usize]) -> Vec<f32> {
+    let device = net.head.weight.device();
+    rows.chunks(1024)
+        .flat_map(|chunk| forsaken_models::to_vec(net.forward(forsaken_models::train::to_tensors::<B>(data, chunk, &device).0)))
+        .collect()
 }
 
 /// The relearning of a population's median member (AUDIT.md section 4).
@@ -264,7 +280,8 @@ pub struct Deletion<'a, B: AutodiffBackend> {
 #[derive(Serialize)]
 struct PopulationKey<'a> {
     experiment: &'a crate::pipeline::ExperimentSpec,
-    forget: &'a str,
+    /// SHA-256 of D_u's rows (the same deletion under any name or path is the same key).
+    forget: String,
     side: &'a str,
     models: usize,
     rows: &'a AuditRows,
@@ -293,7 +310,7 @@ impl<'a, B: AutodiffBackend> Deletion<'a, B> {
     pub fn identity(&self, side: &str, method: Option<serde_json::Value>) -> Identity {
         let key = PopulationKey {
             experiment: &self.p.spec,
-            forget: &self.forget_name,
+            forget: rows_hash(&self.split.forget),
             side,
             models: self.settings.models,
             rows: &self.rows,
@@ -301,6 +318,16 @@ impl<'a, B: AutodiffBackend> Deletion<'a, B> {
             method,
         };
         self.p.identity(Kind::Population, &key, self.backend)
+    }
+
+    /// D_u without the few-shot rows: where the few-shot relearning is measured.
+    fn held_out(&self) -> Vec<usize> {
+        self.split.forget.iter().copied().filter(|i| !self.rows.few_shot.contains(i)).collect()
+    }
+
+    /// The rows each relearning fine-tune trains on: D_r, and D_r plus the few-shot rows.
+    pub fn relearn_rows(&self) -> [Vec<usize>; 2] {
+        [self.split.retain.clone(), self.split.retain.iter().chain(&self.rows.few_shot).copied().collect()]
     }
 
     /// The population under `identity` from the cache, else made by `make` and cached.
@@ -372,7 +399,7 @@ impl<'a, B: AutodiffBackend> Deletion<'a, B> {
         strength: Option<f64>,
         stopping: Option<Stop<'_>>,
     ) -> Result<(Population, bool)> {
-        let stop_key = stopping.as_ref().map(|s| (s.oracle.id().to_string(), s.target_fr));
+        let stop_key = stopping.as_ref().map(|s| (s.oracle.id().to_string(), &s.oracle_key, rows_hash_bool(s.before), s.target_fr));
         let key = serde_json::json!({ "id": method, "settings": settings, "strength": strength, "stopping": stop_key });
         let identity = self.identity(method, Some(key));
         let (mut pops, cached) = self.cached(&identity, || {
@@ -402,7 +429,8 @@ impl<'a, B: AutodiffBackend> Deletion<'a, B> {
         Ok((pops.pop().expect("one population"), cached))
     }
 
-    /// The views of `nets` and the relearning of their median.
+    /// The views of `nets` and the relearning of their median: the member at position N / 2
+    /// (0-based) by forget accuracy, ties by index.
     fn population(&self, nets: Vec<Net<B>>, seconds: f64) -> Result<Population> {
         let t = Instant::now();
         let views: Vec<View> = nets.iter().map(|n| View::of(&n.valid(), self)).collect();
@@ -419,14 +447,12 @@ impl<'a, B: AutodiffBackend> Deletion<'a, B> {
     /// the others).
     pub fn relearn(&self, net: Net<B>, member: usize) -> Result<Relearned> {
         let recipe = TrainConfig { epochs: self.settings.relearn_epochs, early_stop_acc: None, ..self.p.spec.recipe.clone() };
-        let with_few: Vec<usize> = self.split.retain.iter().chain(&self.rows.few_shot).copied().collect();
-        let runs = [MemberRun { idx: &self.split.retain, recipe: &recipe }, MemberRun { idx: &with_few, recipe: &recipe }];
+        let rows = self.relearn_rows();
+        let runs = [MemberRun { idx: &rows[0], recipe: &recipe }, MemberRun { idx: &rows[1], recipe: &recipe }];
         let mut curves = vec![vec![], vec![]];
-        let few: std::collections::BTreeSet<usize> = self.rows.few_shot.iter().copied().collect();
-        let held_out: Vec<usize> = self.split.forget.iter().copied().filter(|i| !few.contains(i)).collect();
         // the epoch hook only measures (inference on the rows each variant is judged on); the
         // fine-tune's batches come from `runs` alone
-        let targets = [self.split.forget.clone(), held_out];
+        let targets = [self.split.forget.clone(), self.held_out()];
         let measure = |net: &Net<B::InnerBackend>, k: usize| net.outputs(&self.p.data, &targets[k]).accuracy();
         let start = net.valid();
         for (k, c) in curves.iter_mut().enumerate() {
@@ -446,11 +472,29 @@ impl<'a, B: AutodiffBackend> Deletion<'a, B> {
     }
 }
 
-/// A masking method's stopping rule in the audit: the oracle, its target FR and O's decisions
-/// on D_u.
+/// SHA-256 of a list of rows.
+fn rows_hash(rows: &[usize]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(rows.iter().flat_map(|i| (*i as u64).to_le_bytes()).collect::<Vec<u8>>())
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// SHA-256 of a list of decisions.
+fn rows_hash_bool(d: &[bool]) -> String {
+    rows_hash(&d.iter().map(|&b| b as usize).collect::<Vec<_>>())
+}
+
+/// A masking method's stopping rule in the audit: the oracle, what it was fitted on, its
+/// target FR and O's decisions on D_u.
 pub struct Stop<'a> {
     /// The stopping oracle.
     pub oracle: &'a dyn forsaken_models::MembershipOracle,
+    /// What determines the fitted oracle (its configuration and its shadow pool's key): part
+    /// of the population's key.
+    pub oracle_key: String,
     /// Target FR.
     pub target_fr: f64,
     /// The oracle's decisions on D_u for O.

@@ -129,7 +129,7 @@ pub(crate) fn dataset_models<'a>(records: impl IntoIterator<Item = &'a RunRecord
 }
 
 /// JSON has no NaN: serde_json writes a non-finite float as `null`. Read it back as NaN.
-fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+pub(crate) fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 

@@ -783,12 +783,14 @@ fn audit_claims(audits: &[AuditRecord]) -> Vec<Claim> {
 /// What T5 measures, in plain words, with its N, n_A and cost.
 fn write_audit_intro(md: &mut String, audits: &[AuditRecord], facts: &RunFacts, suite: &Suite) -> std::fmt::Result {
     let audit_secs: f64 = facts.stages().iter().filter(|(st, _, _)| st.starts_with("audit:")).map(|(_, s, _)| s).sum();
-    let (a, n, n_a) = (&audits[0], audits[0].models, audits[0].examples);
+    let (a, n) = (&audits[0], audits[0].models);
+    let (lo, hi) = audits.iter().fold((usize::MAX, 0), |(lo, hi), r| (lo.min(r.examples), hi.max(r.examples)));
+    let n_a = if lo == hi { format!("{hi}") } else { format!("{lo} to {hi}") };
     writeln!(
         md,
         "One deletion per dataset (seed {}, forget set {}), audited as the NeurIPS 2023 unlearning competition does: N \
          models retrained without D_u against N runs of each method on the one original model, per example. **N = {n} \
-         models per side, n_A = {n_a} audited examples of D_u (all of it when smaller; as many of D_r); making the \
+         models per side, n_A = {n_a} audited examples of D_u (min(|D_u|, 200); as many of D_r); making the \
          audit's populations took {:.1} min** of compute (summed over jobs; nothing when cached).\n",
         a.seed,
         a.forget,

@@ -944,6 +944,9 @@ fn run_audit<B: AutodiffBackend>(
     let case = ForgetCase::new(g, f, a.forget.to_string(), split)?;
     let d = Deletion::new(p, &f.target, &case.split, case.name.clone(), a, g.opts.cache_dir.as_deref(), &g.opts.backend);
     let stop_id = &suite.stopping_oracle;
+    // the fitted stopping oracle follows from its configuration and its shadow pool
+    let pool = p.identity(Kind::ShadowPool, &p.splits.target_train, &g.opts.backend).key;
+    let oracle_key = crate::io::config_hash(&(&suite.oracles, pool));
     let mut sides = Vec::new();
     // the do-nothing control's identity leads: it is always assessed (every verdict's power)
     for side in std::iter::once(&DO_NOTHING.to_string()).chain(todo.iter().filter(|s| *s != DO_NOTHING)) {
@@ -954,11 +957,8 @@ fn run_audit<B: AutodiffBackend>(
                 let strength = g.entry.sweep_of(suite, m).map(|grid| matched_strength(g, f, &case, m, grid, ledger)).transpose()?;
                 let masking = crate::methods::role(m) == Some(Role::Masking) && strength.is_none();
                 let before = case.base.on_forget(stop_id).expect("stopping oracle decisions");
-                let stop = masking.then(|| Stop {
-                    oracle: f.set.get(stop_id).expect("validated stopping oracle"),
-                    target_fr: suite.target_fr,
-                    before,
-                });
+                let oracle = f.set.get(stop_id).expect("validated stopping oracle");
+                let stop = masking.then(|| Stop { oracle, oracle_key: oracle_key.clone(), target_fr: suite.target_fr, before });
                 Make::Method { settings: &g.settings[m], strength, stop }
             }
         };

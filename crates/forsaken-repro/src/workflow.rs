@@ -519,6 +519,9 @@ pub struct DeletionAuditJob {
     pub forget: String,
     /// N, n_A, the methods, the relearning epochs (`forget`, `datasets`, `seed` unused).
     pub settings: crate::population::AuditSettings,
+    /// Per method, settings patching its registry defaults (e.g. those an unlearned model was
+    /// made with).
+    pub patches: BTreeMap<String, serde_json::Value>,
     /// Masking methods: target FR under the stopping oracle.
     pub target_fr: f64,
     /// Masking methods: the stopping oracle.
@@ -553,12 +556,11 @@ pub fn deletion_audit<B: AutodiffBackend>(job: &DeletionAuditJob, env: &Env, dev
         set.get(&job.stop_oracle).ok_or_else(|| anyhow::anyhow!("--stop-oracle: {}", forsaken_mia::unknown_oracle(&job.stop_oracle)))?;
     let stop_before = stop_oracle.decide(&predict(&orig, &p.data, &fs.forget), &fs.forget)?;
     let d = Deletion::new(&p, &original, &fs, forget_spec.to_string(), &job.settings, env.cache_dir.as_deref(), &env.backend);
-    let resolved: Vec<serde_json::Value> = job
-        .settings
-        .methods
-        .iter()
-        .map(|m| crate::methods::find(m).map_err(anyhow::Error::msg)?.resolve(&serde_json::Value::Null).map_err(anyhow::Error::from))
-        .collect::<Result<_>>()?;
+    let resolve = |m: &String| {
+        let patch = job.patches.get(m).cloned().unwrap_or_default();
+        crate::methods::find(m).map_err(anyhow::Error::msg)?.resolve(&patch).map_err(anyhow::Error::from)
+    };
+    let resolved: Vec<serde_json::Value> = job.settings.methods.iter().map(resolve).collect::<Result<_>>()?;
     let identity = |side: &str, settings: Option<&serde_json::Value>| {
         let what = serde_json::json!({ "spec": p.spec, "audit": job.settings.determining(), "side": side, "settings": settings, "forget": job.forget, "target_fr": job.target_fr, "stop_oracle": job.stop_oracle, "shadows": job.shadows });
         p.identity(Kind::Cell, &what, &env.backend)
@@ -567,9 +569,11 @@ pub fn deletion_audit<B: AutodiffBackend>(job: &DeletionAuditJob, env: &Env, dev
         SideJob { side: DO_NOTHING.into(), make: Make::DoNothing, identity: identity(DO_NOTHING, None) },
         SideJob { side: RETRAIN_CONTROL.into(), make: Make::RetrainControl, identity: identity(RETRAIN_CONTROL, None) },
     ];
+    let oracle_key = crate::io::config_hash(&(&oc, p.identity(Kind::ShadowPool, &p.splits.target_train, &env.backend).key));
     for (m, settings) in job.settings.methods.iter().zip(&resolved) {
         let masking = crate::methods::role(m) == Some(Role::Masking);
-        let stop = masking.then(|| Stop { oracle: stop_oracle, target_fr: job.target_fr, before: &stop_before });
+        let stop =
+            masking.then(|| Stop { oracle: stop_oracle, oracle_key: oracle_key.clone(), target_fr: job.target_fr, before: &stop_before });
         sides.push(SideJob {
             side: m.clone(),
             make: Make::Method { settings, strength: None, stop },

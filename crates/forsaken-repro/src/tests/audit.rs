@@ -128,6 +128,12 @@ fn the_relearning_reads_no_forgotten_row_but_the_few_shot_ones() {
     }
     let d = Deletion::new(&p, &o, &fs, "25%".into(), &a, None, "flex");
     assert_eq!(d.rows.few_shot, rows.few_shot);
+    // what each fine-tune trains on: D_r alone, and D_r with exactly the few-shot rows of D_u
+    let [retain_only, with_few] = d.relearn_rows();
+    assert!(retain_only.iter().all(|i| !fs.forget.contains(i)) && retain_only == fs.retain);
+    let of_forget: Vec<usize> = with_few.iter().copied().filter(|i| fs.forget.contains(i)).collect();
+    assert_eq!(of_forget, rows.few_shot);
+    assert_eq!(rows.few_shot.len(), fs.forget.len().div_ceil(10));
     let r = d.relearn(o.clone(), 0).expect("a fine-tune that read a poisoned row would diverge");
     assert_eq!(r.curve.len(), a.relearn_epochs + 1);
     // the poison is loud: one poisoned retained row and the same relearning fails
