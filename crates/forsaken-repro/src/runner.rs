@@ -184,6 +184,7 @@ struct Ledger<'a> {
     reasons: Mutex<BTreeMap<String, usize>>,
     /// Seconds and counts per stage of this invocation (cached stages cost nothing, are absent).
     stages: Mutex<BTreeMap<String, (f64, usize)>>,
+    timing_lock: Mutex<()>,
     started: Instant,
     commit: String,
     jobs: usize,
@@ -214,6 +215,7 @@ impl<'a> Ledger<'a> {
             reused: AtomicUsize::new(0),
             reasons: Mutex::new(BTreeMap::new()),
             stages: Mutex::new(BTreeMap::new()),
+            timing_lock: Mutex::new(()),
             started: Instant::now(),
             commit: git_commit(),
             jobs,
@@ -302,6 +304,9 @@ impl<'a> Ledger<'a> {
 
     /// Write timing.json (when there is something to keep) and return what it holds.
     fn save_timing(&self) -> Result<Vec<crate::report::Invocation>> {
+        // the jobs add run and audit records under different locks: one writer at a time, so
+        // the file ends with the latest counts
+        let _one = self.timing_lock.lock().expect("timing lock");
         let all = self.timing();
         if !all.is_empty() {
             write_atomic(&self.timing_path, serde_json::to_string_pretty(&all)?.as_bytes())?;
