@@ -266,15 +266,35 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// The two controls' AUC intervals on D_u: every verdict is read against them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Controls {
+    /// Doing nothing: the audit has power when it is detected.
+    pub do_nothing: Interval,
+    /// N more retrainings: the test is calibrated when their interval covers 0.5.
+    pub retrain: Interval,
+}
+
 /// The verdict on a method whose AUC interval on `examples` audited examples is `method`,
-/// given the do-nothing control's AUC interval, with the reason in words.
-pub fn judge(method: Interval, do_nothing: Interval, examples: usize) -> (Verdict, String) {
+/// given the controls' intervals, with the reason in words.
+///
+/// Ours, beyond AUDIT.md's rule: a retrain control whose interval excludes 0.5 means that the
+/// shift and variances fitted on some models do not carry over to the held-out ones (few
+/// examples, or phi far from Gaussian), so no verdict of that test is trusted, either way.
+pub fn judge(method: Interval, controls: Controls, examples: usize) -> (Verdict, String) {
     let bound = 0.5 + MARGIN;
+    let (do_nothing, retrain) = (controls.do_nothing, controls.retrain);
     if examples < MIN_EXAMPLES {
         (
             Verdict::Inconclusive,
             format!("too few audited examples ({examples} < {MIN_EXAMPLES}) to estimate the test's shift and variances"),
         )
+    } else if retrain.low > 0.5 || retrain.high < 0.5 {
+        let why = format!(
+            "miscalibrated: the retrain control's AUC interval [{:.3}, {:.3}] excludes 0.5 (the fitted test does not carry over to held-out models here)",
+            retrain.low, retrain.high
+        );
+        (Verdict::Inconclusive, why)
     } else if method.low > bound {
         (Verdict::Distinguishable, format!("AUC lower bound {:.3} > {bound}", method.low))
     } else if do_nothing.low <= POWER_FLOOR {
@@ -508,17 +528,35 @@ mod tests {
     #[test]
     fn the_verdict_needs_power_to_say_indistinguishable() {
         let ci = |low, high| Interval { low, high };
-        assert_eq!(judge(ci(0.7, 0.8), ci(0.5, 0.6), 40).0, Verdict::Distinguishable);
-        assert_eq!(judge(ci(0.45, 0.54), ci(0.9, 1.0), 40).0, Verdict::Indistinguishable);
-        let (v, why) = judge(ci(0.45, 0.54), ci(0.48, 0.58), 40);
+        let with = |do_nothing| Controls { do_nothing, retrain: ci(0.46, 0.55) };
+        assert_eq!(judge(ci(0.7, 0.8), with(ci(0.5, 0.6)), 40).0, Verdict::Distinguishable);
+        assert_eq!(judge(ci(0.45, 0.54), with(ci(0.9, 1.0)), 40).0, Verdict::Indistinguishable);
+        let (v, why) = judge(ci(0.45, 0.54), with(ci(0.48, 0.58)), 40);
         assert_eq!(v, Verdict::Inconclusive);
         assert!(why.contains("no power"), "{why}");
-        let (v, why) = judge(ci(0.5, 0.62), ci(0.9, 1.0), 40);
+        let (v, why) = judge(ci(0.5, 0.62), with(ci(0.9, 1.0)), 40);
         assert_eq!(v, Verdict::Inconclusive);
         assert!(why.contains("straddles"), "{why}");
-        let (v, why) = judge(ci(0.9, 1.0), ci(0.9, 1.0), 3);
+        let (v, why) = judge(ci(0.9, 1.0), with(ci(0.9, 1.0)), 3);
         assert_eq!(v, Verdict::Inconclusive, "three examples decide nothing");
         assert!(why.contains("too few audited examples"), "{why}");
+    }
+
+    #[test]
+    fn a_retrain_control_away_from_one_half_withholds_every_verdict() {
+        let ci = |low, high| Interval { low, high };
+        // breast-cancer's full run: the retrain control at 0.380 [0.267, 0.499] (n_A = 14)
+        for retrain in [ci(0.267, 0.499), ci(0.51, 0.6)] {
+            let controls = Controls { do_nothing: ci(0.9, 1.0), retrain };
+            for method in [ci(0.45, 0.54), ci(0.99, 1.0)] {
+                let (v, why) = judge(method, controls, 40);
+                assert_eq!(v, Verdict::Inconclusive, "{method:?} against {retrain:?}");
+                assert!(why.contains("miscalibrated"), "{why}");
+            }
+        }
+        // an interval that just covers 0.5 is calibrated
+        let controls = Controls { do_nothing: ci(0.9, 1.0), retrain: ci(0.5, 0.56) };
+        assert_eq!(judge(ci(0.45, 0.54), controls, 40).0, Verdict::Indistinguishable);
     }
 
     /// Cases worked out by hand from `metric.py`'s rules (google-deepmind/unlearning_evaluation).

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use forsaken_data::Dataset;
-use forsaken_metrics::audit::{epsilons, forgetting_quality, judge, lr_test, phi, LrTest, Sides, Verdict, EPSILON_CAP};
+use forsaken_metrics::audit::{epsilons, forgetting_quality, judge, lr_test, phi, Controls, LrTest, Sides, Verdict, EPSILON_CAP};
 use forsaken_metrics::selectivity::Interval;
 use forsaken_metrics::{FrCounts, RocPoint};
 use forsaken_models::MembershipOracle;
@@ -212,23 +212,58 @@ pub struct Context<'a> {
     pub data: &'a Dataset,
     /// R_1..R_N.
     pub retrained: &'a Population,
-    /// The do-nothing control's AUC interval on D_u (`None` while assessing that control).
-    pub do_nothing: Option<Interval>,
+    /// The controls' AUC intervals on D_u.
+    pub controls: Controls,
     /// The reporting oracle, for FR before and after relearning.
     pub reporting: Option<Reporting<'a>>,
+}
+
+impl<'a> Context<'a> {
+    /// The context of a deletion whose do-nothing and retrain-control populations are
+    /// `nothing` and `control`: their tests come first, as every verdict reads them.
+    pub fn new(
+        settings: &'a AuditSettings,
+        rows: &'a AuditRows,
+        data: &'a Dataset,
+        retrained: &'a Population,
+        reporting: Option<Reporting<'a>>,
+        [nothing, control]: [&Population; 2],
+    ) -> Result<Self> {
+        let ci = |side, u| forget_test(settings, rows, data, retrained, side, u).map(|(_, t)| t.auc_ci);
+        let controls = Controls { do_nothing: ci(DO_NOTHING, nothing)?, retrain: ci(RETRAIN_CONTROL, control)? };
+        Ok(Self { settings, rows, data, retrained, controls, reporting })
+    }
+}
+
+/// A side's test seed, from its name.
+fn side_seed(side: &str) -> u64 {
+    side.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
+}
+
+/// phi of `u` and of R on the audited D_u rows, and the test telling them apart.
+fn forget_test(
+    settings: &AuditSettings,
+    rows: &AuditRows,
+    data: &Dataset,
+    r: &Population,
+    side: &str,
+    u: &Population,
+) -> Result<(Sides, LrTest)> {
+    let forget: Part = |v| &v.forget;
+    let sides = Sides { unlearned: phi_matrix(u, forget, &rows.forget, data), retrained: phi_matrix(r, forget, &rows.forget, data) };
+    let test = lr_test(&sides, settings.folds, settings.bootstrap, side_seed(side))?;
+    Ok((sides, test))
 }
 
 /// Assess side `side` (population `u`) against R; the caller fills in the identity.
 pub fn assess(cx: &Context, side: &str, u: &Population, identity: Identity) -> Result<(AuditRecord, Evidence)> {
     let (r, rows, data) = (cx.retrained, cx.rows, cx.data);
     let (forget, retained): (Part, Part) = (|v| &v.forget, |v| &v.retained);
-    let sides = Sides { unlearned: phi_matrix(u, forget, &rows.forget, data), retrained: phi_matrix(r, forget, &rows.forget, data) };
-    let seed = side.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
-    let test = lr_test(&sides, cx.settings.folds, cx.settings.bootstrap, seed)?;
+    let (sides, test) = forget_test(cx.settings, rows, data, r, side, u)?;
     let on_retained =
         Sides { unlearned: phi_matrix(u, retained, &rows.retained, data), retrained: phi_matrix(r, retained, &rows.retained, data) };
-    let retained_test = lr_test(&on_retained, cx.settings.folds, cx.settings.bootstrap, seed ^ 1)?;
-    let (verdict, reason) = judge(test.auc_ci, cx.do_nothing.unwrap_or(test.auc_ci), rows.forget.len());
+    let retained_test = lr_test(&on_retained, cx.settings.folds, cx.settings.bootstrap, side_seed(side) ^ 1)?;
+    let (verdict, reason) = judge(test.auc_ci, cx.controls, rows.forget.len());
     let eps = epsilons(&sides);
     let mean_of = |p: &Population, f: fn(&View) -> f64| mean(p.views.iter().map(f));
     let utility = (mean_of(u, |v| v.acc_retain) / mean_of(r, |v| v.acc_retain)) * (mean_of(u, |v| v.acc_test) / mean_of(r, |v| v.acc_test));
@@ -312,8 +347,8 @@ pub struct Audited {
 }
 
 /// Audit deletion `d`: the retrained populations, then each of `sides` in order, handed to
-/// `each` as it is done. The first side must be the do-nothing control: its interval is every
-/// verdict's power check. Returns the seconds the retrained populations took (`None`: cached).
+/// `each` as it is done; the two controls' tests come first, as every verdict reads them.
+/// Returns the seconds the retrained populations took (`None`: cached).
 pub fn run_deletion<B: burn::tensor::backend::AutodiffBackend>(
     d: &Deletion<'_, B>,
     reporting: Option<Reporting<'_>>,
@@ -321,16 +356,11 @@ pub fn run_deletion<B: burn::tensor::backend::AutodiffBackend>(
     commit: &str,
     each: &mut dyn FnMut(Audited) -> Result<()>,
 ) -> Result<Option<f64>> {
-    if sides.first().is_none_or(|s| s.side != DO_NOTHING) {
-        anyhow::bail!("the audit's first side must be the do-nothing control (every verdict's power check)");
-    }
     let t = std::time::Instant::now();
     let (reference, control, cached) = d.retrained()?;
     let retrained_in = (!cached).then(|| t.elapsed().as_secs_f64());
-    let mut cx = Context { settings: d.settings, rows: &d.rows, data: &d.p.data, retrained: &reference, do_nothing: None, reporting };
     let nothing = d.do_nothing()?;
-    let (dn, _) = assess(&cx, DO_NOTHING, &nothing, sides[0].identity.clone())?;
-    cx.do_nothing = Some(dn.test.ci());
+    let cx = Context::new(d.settings, &d.rows, &d.p.data, &reference, reporting, [&nothing, &control])?;
     for job in sides {
         let t = std::time::Instant::now();
         let (made, strength) = match job.make {

@@ -806,7 +806,9 @@ fn write_audit_intro(md: &mut String, audits: &[AuditRecord], facts: &RunFacts, 
          tell them apart. The **verdict** is an equivalence test with margin 0.05: *indistinguishable from retraining* \
          only when the AUC's upper bound is <= 0.55 **and** the do-nothing control is detected (its lower bound > 0.6: \
          the audit has power here); *distinguishable* when the lower bound is > 0.55; otherwise *inconclusive*, with the \
-         reason (no power, or an interval across the margin: too few models or examples)."
+         reason (no power, or an interval across the margin: too few models or examples). Every verdict of a deletion \
+         is withheld (*inconclusive: miscalibrated*) when the retrain control's interval excludes 0.5: the test is off on \
+         that data (our rule, docs/audit.md)."
             .to_string(),
         "* **F**: the competition's forgetting quality, from per-example epsilons of threshold attacks. At this N even two \
          samples of one distribution score far below 1, so read it only beside the retrain control's F (in brackets); its \

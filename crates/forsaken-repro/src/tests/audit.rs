@@ -84,9 +84,8 @@ fn controls(p: &Prepared, a: &AuditSettings, cache: Option<&std::path::Path>) ->
     let d = Deletion::new(p, &o, &fs, "25%".into(), a, cache, "flex");
     let (reference, control, _) = d.retrained().unwrap();
     let nothing = d.do_nothing().unwrap();
-    let mut cx = Context { settings: a, rows: &d.rows, data: &p.data, retrained: &reference, do_nothing: None, reporting: None };
+    let cx = Context::new(a, &d.rows, &p.data, &reference, None, [&nothing, &control]).unwrap();
     let (dn, _) = assess(&cx, DO_NOTHING, &nothing, d.identity(DO_NOTHING, None)).unwrap();
-    cx.do_nothing = Some(dn.test.ci());
     let (rc, _) = assess(&cx, RETRAIN_CONTROL, &control, d.identity(RETRAIN_CONTROL, None)).unwrap();
     (dn, rc, reference)
 }
