@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Slurm recipe (scripts/slurm/) with GNU parallel on one or more machines: the artefact
 # stage of every shard, then the cell stage, then the merge.
-#   SHARDS=4 JOBS=2 SUITE=full FORSAKEN_ARGS="--data-dir ../shared/data" scripts/parallel.sh
+#   SHARDS=4 JOBS=2 SUITE=full FORSAKEN_ARGS="--data-dir /path/to/data" scripts/parallel.sh
 # Add `--sshloginfile FILE` to PARALLEL_ARGS to spread the shards over machines that share the
 # repository and the cache folder.
 set -euo pipefail

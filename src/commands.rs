@@ -95,7 +95,7 @@ pub struct UnlearnArgs {
 }
 
 /// `forsaken audit`: an unlearned model against its original under every oracle (`--before`,
-/// `--after`), or with `--against-retrain N` the deletion audit (AUDIT.md): N retrainings
+/// `--after`), or with `--against-retrain N` the deletion audit (docs/audit.md): N retrainings
 /// without the forget set against N runs of each method, per example, with both controls.
 #[derive(Args, Debug)]
 pub struct AuditArgs {
@@ -160,8 +160,9 @@ pub struct ReproduceArgs {
     /// Run the quick suite (Location and digits, one seed): the default.
     #[arg(long)]
     pub quick: bool,
-    /// A built-in suite by name (`quick`, `full`, `tables`, `smoke`: crates/forsaken-repro/suites/), or a
-    /// suite file (TOML, or JSON) with the same keys; unknown keys are errors.
+    /// A built-in suite by name (`quick`, `full`, `tables`, `smoke`:
+    /// crates/forsaken-repro/suites/), or a suite file (TOML, or JSON) with the same keys; unknown
+    /// keys are errors.
     #[arg(long, conflicts_with = "quick")]
     pub suite: Option<String>,
     /// Only these datasets of the suite (comma-separated).
@@ -174,7 +175,7 @@ pub struct ReproduceArgs {
     /// Seeds 0..N instead of the suite's.
     #[arg(long)]
     pub seeds: Option<u64>,
-    /// Output folder (default: results/<suite name>).
+    /// Output folder (default: results/SUITE).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Do not read or write the cache.
@@ -206,7 +207,7 @@ pub struct ReproduceArgs {
 fn deletion_audit<B: AutodiffBackend>(a: &AuditArgs, n: usize, env: &workflow::Env, device: &B::Device) -> Result<()> {
     if n < forsaken_metrics::audit::MIN_MODELS {
         bail!(
-            "--against-retrain {n}: at least {} models per side; with fewer the test cannot tell (AUDIT.md section 1)",
+            "--against-retrain {n}: at least {} models per side; with fewer the test cannot tell (docs/audit.md, section 1)",
             forsaken_metrics::audit::MIN_MODELS
         );
     }

@@ -90,7 +90,7 @@ pub enum Command {
     Audit(commands::AuditArgs),
     /// Run a reproduction suite and write runs.jsonl, REPORT.md, tables T1-T4 (CSV and
     /// Markdown), figures F1-F4 (SVG and PNG), summary.csv/.md, splits/ and roc/ under
-    /// results/<suite> (resumes an interrupted run).
+    /// results/SUITE (resumes an interrupted run).
     Reproduce(commands::ReproduceArgs),
     /// Print the plan of a suite without running it: every artefact (target model, shadow
     /// pool) and cell (method x forget set) with its estimated cost, and with --shards N the

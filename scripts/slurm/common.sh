@@ -4,4 +4,4 @@ SUITE="${SUITE:-full}"                               # a built-in suite or a sui
 OUT="${OUT:-results/cluster/$SUITE}"                  # one folder per shard under it, then merged/
 CACHE="${CACHE:-results/cache}"                       # shared by every task: the artefacts' hand-over
 FORSAKEN="${FORSAKEN:-./target/release/forsaken}"    # build it first: cargo build --release -p forsaken
-FORSAKEN_ARGS="${FORSAKEN_ARGS:-}"                    # e.g. --data-dir ../shared/data --backend flex
+FORSAKEN_ARGS="${FORSAKEN_ARGS:-}"                    # e.g. --data-dir /path/to/data --backend flex (docs/protocol.md, "Datasets")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Submit the whole reproduction as three dependent jobs: an artefact job array, a cell job
 # array that starts after it succeeded (afterok), and a merge job after that.
-#   SHARDS=8 SUITE=full FORSAKEN_ARGS="--data-dir ../shared/data" scripts/slurm/submit.sh
+#   SHARDS=8 SUITE=full FORSAKEN_ARGS="--data-dir /path/to/data" scripts/slurm/submit.sh
 # Run from the repository root; prints the three job ids.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -34,13 +34,13 @@ enum Cmd {
         cmd: DataCmd,
     },
     /// Recompute a reproduction suite through `forsaken reproduce` (default: --quick) into
-    /// target/reproduce/<suite>/ and compare it with the committed results/<suite>/
+    /// target/reproduce/SUITE/ and compare it with the committed results/SUITE/
     /// (REPORT.md, runs.jsonl, timing.json, tables/, figures/, summary.csv, summary.md).
     Reproduce {
         /// Fail when the recomputed records differ from the committed ones.
         #[arg(long)]
         check: bool,
-        /// Write the recomputed results into results/<suite>/ (replacing what is there).
+        /// Write the recomputed results into results/SUITE/ (replacing what is there).
         #[arg(long)]
         update: bool,
         /// Build and run with the release profile (faster on long suites; compiles every

@@ -11,7 +11,9 @@
 //! * [`sisa::Sisa`]: SISA (Bourtoule et al. 2021), sharded and sliced training whose deletions
 //!   retrain only the affected shard from its last clean slice checkpoint (knob: shards).
 //! * [`scale::Scale`]: the data-free control: the last hidden layer's neuron masks times one
-//!   factor (knob), folded into the output layer; reads no data (FORSAKEN.md section 4).
+//!   factor (knob), folded into the output layer; reads no data (docs/method.md, "Selectivity").
+
+#![warn(missing_docs)]
 
 pub mod finetune;
 pub mod gradient;

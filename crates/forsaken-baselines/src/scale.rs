@@ -1,5 +1,5 @@
-//! The data-free control `scale` (FORSAKEN.md section 4): every neuron mask of the last hidden
-//! layer multiplied by one factor (the knob; default 0.6), folded into the output layer. It
+//! The data-free control `scale` (docs/method.md, "Selectivity"): every neuron mask of the last
+//! hidden layer multiplied by one factor (the knob; default 0.6), folded into the output layer. It
 //! reads no training data at all, so anything it "forgets" is a global drop in confidence, not
 //! forgetting of D_u in particular. A method that does no better than `scale` on selectivity has
 //! not forgotten the deleted data in particular. Searching the smallest factor that reaches a
@@ -30,7 +30,7 @@ impl Method for Scale {
     const ID: &'static str = "scale";
     const ABOUT: &'static str = "data-free control: the last hidden layer times a factor (reads no data)";
     const ROLE: Role = Role::Control;
-    // FORSAKEN.md section 4: the mildest of 0.9, 0.8, ..., 0.1 that reaches the target FR
+    // docs/method.md, "Selectivity": the mildest of 0.9, 0.8, ..., 0.1 that reaches the target FR
     const KNOB: Knob =
         Knob { setting: Some("factor"), unit: "factor", stronger: Stronger::Down, sweep: &[0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1] };
     const HELP: &'static [(&'static str, &'static str)] = &[("factor", "the factor in [0, 1]")];

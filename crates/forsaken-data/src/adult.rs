@@ -43,7 +43,8 @@ pub struct MissingCount {
     pub test: usize,
 }
 
-/// What the loader saw, for the report (PROTOCOL.md: Adult's `?` counts are reported).
+/// What the loader saw, for the report (docs/protocol.md asks for Adult's `?` counts; not printed
+/// yet, see its "Where the code and the protocol differ").
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AdultReport {
     /// Records read from `adult.data`.

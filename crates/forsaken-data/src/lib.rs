@@ -20,6 +20,8 @@
 //! Bad input never panics: every reader returns a [`DataError`] that names the file and what
 //! was wrong (offset, line, field).
 
+#![warn(missing_docs)]
+
 pub mod adult;
 pub mod arff;
 pub mod cifar10;

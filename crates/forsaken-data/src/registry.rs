@@ -15,7 +15,7 @@ use crate::csv_table::CsvOptions;
 use crate::{adult, arff, cifar10, csv_table, idx, location, purchase, sklearn_csv, texas};
 use crate::{DataError, Dataset};
 
-/// The model family a dataset is trained with by default (PROTOCOL.md).
+/// The model family a dataset is trained with by default (docs/protocol.md, "Datasets").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelFamily {
@@ -50,7 +50,7 @@ pub struct DatasetInfo {
     /// Default split sizes.
     pub sizes: SplitSizes,
     /// Default training epochs for the original model (chosen so that the model fits its
-    /// training set, PROTOCOL.md; shadow models use the same recipe).
+    /// training set, docs/protocol.md "Splits"; shadow models use the same recipe).
     pub epochs: usize,
     /// Samples in the pooled dataset (official train + test where there is a split).
     pub pool: usize,
@@ -58,7 +58,7 @@ pub struct DatasetInfo {
     pub files: &'static [&'static str],
 }
 
-/// Every dataset known to this build, in PROTOCOL.md's order.
+/// Every dataset known to this build, in the order of docs/protocol.md ("Datasets").
 pub const DATASETS: &[DatasetInfo] = &[
     DatasetInfo {
         id: "mnist",
@@ -152,7 +152,7 @@ pub const DATASETS: &[DatasetInfo] = &[
     },
 ];
 
-/// Default split sizes of the image sets (PROTOCOL.md).
+/// Default split sizes of the image sets (docs/protocol.md, "Datasets").
 const IMAGE_SIZES: SplitSizes = SplitSizes { target_train: 5000, target_test: 5000, reference: 2500, shadow: Some(10000) };
 
 /// Fashion-MNIST class names, indexed by label.
@@ -161,7 +161,7 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] =
 
 /// Default split sizes for a table that is not in the registry (`csv:PATH` and friends):
 /// about a quarter of the pool each for target_train and target_test, a sixth for reference,
-/// the rest for shadow (the rule PROTOCOL.md gives for the small sets).
+/// the rest for shadow (the rule docs/protocol.md gives for the small sets, "Splits").
 pub fn default_sizes(pool: usize) -> SplitSizes {
     SplitSizes { target_train: pool / 4, target_test: pool / 4, reference: pool / 6, shadow: None }
 }

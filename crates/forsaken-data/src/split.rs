@@ -1,5 +1,6 @@
 //! Seeded splits of a pooled dataset into target_train / target_test / reference / shadow,
-//! and selection of the forget set D_u inside target_train (PROTOCOL.md, "Splits").
+//! and selection of the forget set D_u inside target_train (docs/protocol.md, "Splits" and "Forget
+//! sets").
 //!
 //! All indices are positions in the pooled [`Dataset`]; splits are disjoint by construction.
 

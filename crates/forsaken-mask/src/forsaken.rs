@@ -1,4 +1,5 @@
-//! The Forsaken unlearning loop (see the crate docs and FORSAKEN.md section 3).
+//! The Forsaken unlearning loop (see the crate docs and docs/method.md, "Forsaken" and "Stopping
+//! rule and best checkpoint").
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -32,7 +33,7 @@ pub enum Granularity {
     #[default]
     Neuron,
     /// One mask per weight of every dense matrix (head included) and every conv kernel weight,
-    /// folded as `W <- W * M` (FORSAKEN.md section 4.1).
+    /// folded as `W <- W * M` (docs/method.md, "Forsaken-W").
     Weight,
 }
 
@@ -41,14 +42,15 @@ pub enum Granularity {
 #[serde(rename_all = "kebab-case")]
 pub enum Producer {
     /// The spec's mask-gradient generator: 2C features -> one gradient per mask, trained by
-    /// backpropagation through `m' = m - eta * g` (section 3).
+    /// backpropagation through `m' = m - eta * g` (docs/method.md, "Forsaken").
     #[default]
     Generator,
     /// A coordinate-wise learned optimizer: a shared MLP (width 8) maps each mask's features
     /// (its normalized loss gradient and `m - 1`) to its step, trained through the update like
-    /// the generator (section 4.1, "optional").
+    /// the generator (docs/method.md, "Forsaken-W", options).
     LearnedOptimizer,
-    /// Adam on dL/dM directly, learning rate `adam_lr` (section 4.1's default).
+    /// Adam on dL/dM directly, learning rate `adam_lr` (the default of docs/method.md,
+    /// "Forsaken-W").
     Adam,
 }
 
@@ -56,11 +58,11 @@ pub enum Producer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum RetainTerm {
-    /// Cross-entropy on the retained labels (section 3).
+    /// Cross-entropy on the retained labels (docs/method.md, "Forsaken").
     #[default]
     Ce,
     /// KL(original softmax || masked softmax): keep the retained samples' original outputs,
-    /// their memorized confidence included (section 4.1).
+    /// their memorized confidence included (docs/method.md, "Forsaken-W").
     KlToOriginal,
 }
 
@@ -68,15 +70,15 @@ pub enum RetainTerm {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Penalty {
-    /// mean |g| of the produced mask gradient (section 3).
+    /// mean |g| of the produced mask gradient (docs/method.md, "Forsaken").
     #[default]
     MaskGradient,
-    /// mean |M - 1|: distance of the masks from the identity (section 4.1).
+    /// mean |M - 1|: distance of the masks from the identity (docs/method.md, "Forsaken-W").
     MaskDistance,
 }
 
-/// Hyper-parameters of the masking family. `Default` is `forsaken` (FORSAKEN.md section 3);
-/// [`ForsakenConfig::forsaken_w`] is `forsaken-w` (section 4.1).
+/// Hyper-parameters of the masking family. `Default` is `forsaken` (docs/method.md, "Forsaken");
+/// [`ForsakenConfig::forsaken_w`] is `forsaken-w` (docs/method.md, "Forsaken-W").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForsakenConfig {
@@ -92,8 +94,9 @@ pub struct ForsakenConfig {
     /// Sparsity penalty.
     #[serde(default)]
     pub penalty: Penalty,
-    /// Cycle the retain term over every retained row, reshuffled each pass (section 4.1);
-    /// `false`: `retain_batches` fixed batches drawn once and used in turn (section 3).
+    /// Cycle the retain term over every retained row, reshuffled each pass (docs/method.md,
+    /// "Forsaken-W"); `false`: `retain_batches` fixed batches drawn once and used in turn
+    /// (docs/method.md, "Forsaken").
     #[serde(default)]
     pub retain_cycle: bool,
     /// Mask step size `eta` in `m' = m - eta * g` (generator and learned optimizer).
@@ -153,7 +156,7 @@ impl Default for ForsakenConfig {
 }
 
 impl ForsakenConfig {
-    /// `forsaken-w` (FORSAKEN.md section 4.1): per-weight masks, Adam (lr 1e-2) on dL/dM, the
+    /// `forsaken-w` (docs/method.md, "Forsaken-W"): per-weight masks, Adam (lr 1e-2) on dL/dM, the
     /// retain term KL to the original outputs with alpha = 100 cycling over every retained row,
     /// lambda = 0.01 on mean |M - 1|, batches of 64.
     pub fn forsaken_w() -> Self {
@@ -248,7 +251,7 @@ macro_rules! masking_method {
 }
 
 masking_method!(
-    /// `forsaken`'s settings: [`ForsakenConfig::default`] (FORSAKEN.md section 3).
+    /// `forsaken`'s settings: [`ForsakenConfig::default`] (docs/method.md, "Forsaken").
     ForsakenSettings,
     "forsaken",
     "neuron masks from a trained mask-gradient generator; stops on a target FR (the paper's, our reading)",
@@ -257,7 +260,7 @@ masking_method!(
 );
 
 masking_method!(
-    /// `forsaken-w`'s settings: [`ForsakenConfig::forsaken_w`] (FORSAKEN.md section 4.1).
+    /// `forsaken-w`'s settings: [`ForsakenConfig::forsaken_w`] (docs/method.md, "Forsaken-W").
     ForsakenWSettings,
     "forsaken-w",
     "per-weight masks, Adam on the mask gradient, retain KL; stops on a target FR (ours)",
@@ -294,7 +297,7 @@ impl Forsaken {
 /// Loss terms of one step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepStats {
-    /// Mean KL(p_ref[y] || masked output) on the forget batch.
+    /// Mean `KL(p_ref[y] || masked output)` on the forget batch.
     pub kl_forget: f64,
     /// The retain term (CE or KL to the original) on the retain batch.
     pub ce_retain: f64,
@@ -331,9 +334,9 @@ enum ProducerState<B: AutodiffBackend> {
     Adam { m: Tensor<B::InnerBackend, 1>, v: Tensor<B::InnerBackend, 1>, t: i32 },
 }
 
-/// Retain batches: fixed (section 3) or a cycle over every row (section 4.1). The original's
-/// softmax on every retained row is computed once, so the KL retain term costs one masked
-/// forward and backward per step, not an extra frozen forward.
+/// Retain batches: fixed (docs/method.md, "Forsaken") or a cycle over every row ("Forsaken-W"). The
+/// original's softmax on every retained row is computed once, so the KL retain term costs one
+/// masked forward and backward per step, not an extra frozen forward.
 struct RetainSource<B: AutodiffBackend> {
     x: Tensor<B, 2>,
     y: Tensor<B, 1, Int>,

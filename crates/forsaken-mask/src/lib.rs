@@ -1,7 +1,7 @@
 //! # forsaken-mask
 //!
 //! **Forsaken** (Ma et al., "Learn to Forget: Machine Unlearning via Neuron Masking", IEEE TDSC
-//! 2022) as this project specifies it in FORSAKEN.md section 3. The paper's full text is not
+//! 2022) as this project specifies it in docs/method.md ("Forsaken"). The paper's full text is not
 //! available; where the public record is silent the choices are ours and marked so there.
 //!
 //! * Neuron masks `m_l` (one per hidden unit, one per conv channel) start at 1 and are the only
@@ -30,10 +30,13 @@
 //! coordinate-wise learned optimizer, or Adam on dL/dM), the **retain term** ([`RetainTerm`]: CE,
 //! or KL to the original's outputs cycling over every retained row) and the sparsity
 //! **penalty** ([`Penalty`]). Two named defaults:
-//! * `forsaken` = [`ForsakenConfig::default`] (section 3, the paper's reading);
-//! * `forsaken-w` = [`ForsakenConfig::forsaken_w`] (section 4.1): per-weight masks, Adam
-//!   (lr 1e-2), KL retain term with alpha = 100 over every retained row, lambda = 0.01 on
-//!   mean |M - 1|. Its aim is *selective* forgetting: FR high on D_u, low on the retained set.
+//! * `forsaken` = [`ForsakenConfig::default`] (docs/method.md, "Forsaken": the paper's, our
+//!   reading);
+//! * `forsaken-w` = [`ForsakenConfig::forsaken_w`] (docs/method.md, "Forsaken-W"): per-weight
+//!   masks, Adam (lr 1e-2), KL retain term with alpha = 100 over every retained row, lambda = 0.01
+//!   on mean |M - 1|. Its aim is *selective* forgetting: FR high on D_u, low on the retained set.
+
+#![warn(missing_docs)]
 
 pub mod forsaken;
 pub mod generator;

@@ -1,4 +1,4 @@
-//! Forsaken's properties (FORSAKEN.md section 3, "What must be true of an implementation"),
+//! Forsaken's properties (docs/method.md, "Forsaken", What the tests check),
 //! on tiny data with the Flex CPU backend.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! The per-example audit of one deletion against retraining (AUDIT.md sections 2 and 3), on
+//! The per-example audit of one deletion against retraining (docs/audit.md, sections 2 and 3), on
 //! plain numbers: the statistic phi of every model on every audited example, in, and the
 //! likelihood-ratio test, its verdict, the per-example epsilon and the forgetting quality F
 //! out. Nothing here knows a network, so the audit of any model's outputs can use it.
@@ -19,7 +19,7 @@ use crate::{roc_curve, tpr_at_fpr_checked, MetricError, RocPoint};
 pub const MARGIN: f64 = 0.05;
 /// The do-nothing control must reach an AUC lower bound above this for the audit to have power.
 pub const POWER_FLOOR: f64 = 0.6;
-/// Fewer models than this per side: the audit is not run (AUDIT.md section 1).
+/// Fewer models than this per side: the audit is not run (docs/audit.md, section 1).
 pub const MIN_MODELS: usize = 16;
 /// Fewer audited examples than this: the pooled shift and variances are not estimable, and
 /// every verdict is "inconclusive".
@@ -129,7 +129,7 @@ impl Fit {
     }
 }
 
-/// The per-example likelihood-ratio test (AUDIT.md section 2) and what it found.
+/// The per-example likelihood-ratio test (docs/audit.md, section 2) and what it found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LrTest {
     /// AUC of the held-out scores, unlearned = positive.
@@ -244,7 +244,7 @@ fn bootstrap_auc(scores: &Sides, rounds: usize, seed: u64) -> Result<Interval, M
     Ok(Interval { low: at(0.025), high: at(0.975) })
 }
 
-/// The verdict of an equivalence test (AUDIT.md section 2).
+/// The verdict of an equivalence test (docs/audit.md, section 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
@@ -278,9 +278,10 @@ pub struct Controls {
 /// The verdict on a method whose AUC interval on `examples` audited examples is `method`,
 /// given the controls' intervals, with the reason in words.
 ///
-/// Ours, beyond AUDIT.md's rule: a retrain control whose interval excludes 0.5 means that the
-/// shift and variances fitted on some models do not carry over to the held-out ones (few
-/// examples, or phi far from Gaussian), so no verdict of that test is trusted, either way.
+/// Ours, beyond the audit's original design (docs/audit.md, section 2, "inconclusive:
+/// miscalibrated"): a retrain control whose interval excludes 0.5 means that the shift and
+/// variances fitted on some models do not carry over to the held-out ones (few examples, or phi far
+/// from Gaussian), so no verdict of that test is trusted, either way.
 pub fn judge(method: Interval, controls: Controls, examples: usize) -> (Verdict, String) {
     let bound = 0.5 + MARGIN;
     let (do_nothing, retrain) = (controls.do_nothing, controls.retrain);
@@ -583,7 +584,8 @@ mod tests {
 
     #[test]
     fn forgetting_quality_buckets_as_the_competition_does() {
-        // N = 4: ceil(ln 3) = 2, buckets [0, .5), [.5, 1), [1, 1.5), [1.5, 2) worth 1, 1/2, 1/4, 1/8
+        // N = 4: ceil(ln 3) = 2, buckets [0, .5), [.5, 1), [1, 1.5), [1.5, 2) worth 1, 1/2, 1/4,
+        // 1/8
         let e = [0.0, 0.7, 1.0986, 1.6, 2.0, 50.0];
         assert_eq!(forgetting_quality(&e, 4), (1.0 + 0.5 + 0.25 + 0.125) / 6.0);
         // N = 32: ceil(ln 31) = 4, eight buckets; N = 16: ceil(ln 15) = 3, six

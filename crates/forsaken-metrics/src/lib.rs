@@ -1,6 +1,6 @@
 //! # forsaken-metrics
 //!
-//! Pure numbers, no tensors: the **forgetting rate** (FORSAKEN.md section 1), accuracy,
+//! Pure numbers, no tensors: the **forgetting rate** (docs/method.md, "Forgetting rate"), accuracy,
 //! ROC curves, AUC, TPR at a fixed FPR, balanced accuracy, membership advantage, and
 //! mean / standard deviation over seeds.
 //!
@@ -12,6 +12,8 @@
 //!   inference: a member of the training set), and a **higher** score means "more positive".
 //! * Ties in scores are handled exactly: tied samples move the ROC curve diagonally, and AUC
 //!   counts a tied positive/negative pair as one half (the Mann-Whitney convention).
+
+#![warn(missing_docs)]
 
 pub mod audit;
 pub mod selectivity;
@@ -36,10 +38,19 @@ pub enum MetricError {
     Degenerate(&'static str),
 }
 
-/// The four counts behind the forgetting rate (FORSAKEN.md section 1).
+/// The four counts behind the forgetting rate (docs/method.md, "Forgetting rate").
 ///
 /// `b_*` are the oracle's decisions on the forget set for the **original** model, `a_*` for the
 /// **unlearned** model; `*_t` counts "member", `*_f` "non-member".
+///
+/// ```
+/// use forsaken_metrics::{FrCounts, ForgettingRate};
+/// // one oracle's decisions (true = member) on four forget samples, before and after
+/// let c = FrCounts::from_decisions(&[true, true, true, false], &[false, true, false, false]).unwrap();
+/// assert_eq!((c.b_t, c.b_f, c.a_t, c.a_f), (3, 1, 1, 3));
+/// // FR = (A_F - B_F) / B_T = (3 - 1) / 3
+/// assert_eq!(c.forgetting_rate(), ForgettingRate::Value(2.0 / 3.0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrCounts {
     /// Members on the original model.
@@ -116,8 +127,16 @@ impl std::fmt::Display for ForgettingRate {
     }
 }
 
-/// `FR = (A_F - B_F) / B_T`, exactly as FORSAKEN.md section 1: never clipped, undefined when
-/// `B_T = 0`. Equivalent to `1 - A_T / B_T` when both decisions cover the same samples.
+/// `FR = (A_F - B_F) / B_T`, exactly as docs/method.md, "Forgetting rate": never clipped, undefined
+/// when `B_T = 0`. Equivalent to `1 - A_T / B_T` when both decisions cover the same samples.
+///
+/// ```
+/// use forsaken_metrics::{forgetting_rate, FrCounts, ForgettingRate};
+/// // unlearning that makes forgotten samples look *more* memorized gives a negative FR
+/// assert_eq!(forgetting_rate(FrCounts { b_t: 5, b_f: 5, a_t: 7, a_f: 3 }), ForgettingRate::Value(-0.4));
+/// // no member before: nothing to forget, and FR says so instead of a number
+/// assert_eq!(forgetting_rate(FrCounts { b_t: 0, b_f: 4, a_t: 0, a_f: 4 }), ForgettingRate::Undefined);
+/// ```
 pub fn forgetting_rate(c: FrCounts) -> ForgettingRate {
     if c.b_t == 0 {
         return ForgettingRate::Undefined;
@@ -223,7 +242,8 @@ pub fn tpr_at_fpr(roc: &[RocPoint], max_fpr: f64) -> f64 {
 }
 
 /// TPR at `max_fpr`, reported only when there are enough negatives for that FPR to mean
-/// something (PROTOCOL.md: at least 100 for 1%, 1,000 for 0.1%, i.e. `1 / max_fpr`).
+/// something (docs/method.md, "Forgetting rate": at least 100 for 1%, 1,000 for 0.1%, i.e. `1 /
+/// max_fpr`).
 pub fn tpr_at_fpr_checked(roc: &[RocPoint], max_fpr: f64, negatives: usize) -> Option<f64> {
     let needed = (1.0 / max_fpr).round() as usize;
     (negatives >= needed).then(|| tpr_at_fpr(roc, max_fpr))
@@ -277,7 +297,7 @@ pub fn mean_std(values: &[f64]) -> Option<(f64, f64)> {
     Some((mean, var.sqrt()))
 }
 
-/// Strength of a membership oracle on members vs non-members (FORSAKEN.md section 1).
+/// Strength of a membership oracle on members vs non-members (docs/method.md, "Forgetting rate").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OracleStrength {
     /// Area under the ROC curve of the member score.

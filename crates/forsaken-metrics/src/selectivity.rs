@@ -1,5 +1,5 @@
-//! Selectivity: did unlearning forget the deleted data **in particular**? (FORSAKEN.md
-//! section 4.) FR on D_u alone rewards any global drop in confidence; these numbers tell the
+//! Selectivity: did unlearning forget the deleted data **in particular**? (docs/method.md,
+//! "Selectivity".) FR on D_u alone rewards any global drop in confidence; these numbers tell the
 //! two apart.
 //!
 //! * FR on the retained set: the same formula and oracle on (a sample of) the retained data.
@@ -74,8 +74,8 @@ pub fn fr_bootstrap_ci(before: &[bool], after: &[bool], rounds: usize, seed: u64
     Ok(Some(Interval { low: q(0.025), high: q(0.975) }))
 }
 
-/// Retained-vs-forget AUC (PROTOCOL.md): positive class = retained samples, score = the
-/// oracle's member score on the unlearned model. 0.5: the oracle cannot tell them apart (the
+/// Retained-vs-forget AUC (docs/method.md, "Selectivity"): positive class = retained samples, score
+/// = the oracle's member score on the unlearned model. 0.5: the oracle cannot tell them apart (the
 /// original model); high: D_u no longer looks memorized while the retained set still does.
 pub fn retained_vs_forget_auc(retained_scores: &[f64], forget_scores: &[f64]) -> Result<f64, MetricError> {
     let mut s = retained_scores.to_vec();

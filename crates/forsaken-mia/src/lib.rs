@@ -2,10 +2,11 @@
 //!
 //! Membership-inference oracles behind one trait, [`forsaken_models::MembershipOracle`]: fit
 //! once on the auditor's shadow *outputs*, then `score` and `decide` per sample from **any**
-//! model's outputs, so the same oracle judges the original and the unlearned model (FORSAKEN.md
-//! section 1). [`oracles`] is their registry: id, settings, constructor.
+//! model's outputs, so the same oracle judges the original and the unlearned model (docs/method.md,
+//! "Forgetting rate"). [`oracles`] is their registry: id, settings, constructor.
 //!
-//! Oracles (PROTOCOL.md ids), all fitted on the auditor's shadow data, never on the target's:
+//! Oracles (ids as in docs/method.md, "Membership oracles"), all fitted on the auditor's shadow
+//! data, never on the target's:
 //! * `shadow` ([`shadow`]): the shadow-model attack of Shokri et al. (2017), the default
 //!   reporting oracle;
 //! * `loss`, `confidence`, `entropy`, `m-entropy` ([`metric`]): threshold attacks of Yeom et al.
@@ -14,6 +15,8 @@
 //!
 //! They share one [`pool::ShadowPool`] of shadow models (each trained on an independent random
 //! half of the shadow split), cached on disk by configuration hash.
+
+#![warn(missing_docs)]
 
 pub mod lira;
 pub mod logreg;
@@ -79,7 +82,7 @@ pub type BoxedOracle = Box<dyn MembershipOracle>;
 /// evidence must hold the shadow models' outputs on every sample it will judge) and its
 /// constructor.
 pub struct OracleDef {
-    /// Oracle id (PROTOCOL.md).
+    /// Oracle id (docs/method.md, "Membership oracles").
     pub id: &'static str,
     /// One line for help and reports.
     pub about: &'static str,

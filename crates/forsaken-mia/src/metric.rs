@@ -34,7 +34,7 @@ impl Metric {
     /// All metric attacks.
     pub const ALL: [Metric; 4] = [Metric::Loss, Metric::Confidence, Metric::Entropy, Metric::MEntropy];
 
-    /// Oracle id (PROTOCOL.md).
+    /// Oracle id (docs/method.md, "Membership oracles").
     pub fn id(self) -> &'static str {
         match self {
             Metric::Loss => "loss",

@@ -1,6 +1,6 @@
 //! The shadow-model pool shared by every oracle: `k` models of the target's architecture and
-//! recipe, each trained on an independent random half of the shadow split (PROTOCOL.md), with
-//! their softmax outputs on every shadow sample.
+//! recipe, each trained on an independent random half of the shadow split (docs/protocol.md,
+//! "Splits"), with their softmax outputs on every shadow sample.
 //!
 //! **Cache.** With a cache directory, each shadow model (weights + its "in" index list) and the
 //! pool's outputs are saved under `<cache>/shadows/<hash>/`, the hash covering the dataset, the

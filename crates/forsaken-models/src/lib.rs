@@ -1,9 +1,9 @@
 //! # forsaken-models
 //!
 //! The classifiers and everything done to them below the unlearning layer:
-//! * [`Net`], one network type for the MLP and the small CNN of PROTOCOL.md, with a
-//!   **neuron-mask slot** after each hidden activation ([`Net::forward_masked`]; a mask of ones
-//!   is the identity) and exact folding of masks into the next layer's weights
+//! * [`Net`], one network type for the MLP and the small CNN of docs/protocol.md ("Models and
+//!   training"), with a **neuron-mask slot** after each hidden activation ([`Net::forward_masked`];
+//!   a mask of ones is the identity) and exact folding of masks into the next layer's weights
 //!   ([`Net::fold_neuron_masks`]);
 //! * [`train()`], the one training loop (Adam, seeded shuffling) shared by target models,
 //!   shadow models, retraining and fine-tuning, and [`train_stack`], the same recipe for K
@@ -17,6 +17,8 @@
 //!
 //! Everything is generic over burn's backend: `B: Backend` for inference, `B: AutodiffBackend`
 //! for training. No concrete backend is named outside tests.
+
+#![warn(missing_docs)]
 
 pub mod checkpoint;
 pub mod ensemble;

@@ -1,7 +1,8 @@
 //! The network: optional convolution blocks, hidden dense layers, a linear head, and a
 //! neuron-mask slot after every hidden activation.
 //!
-//! * MLP (tables, PROTOCOL.md): dense 128-tanh, dense 64-tanh, dense C. Masks: 128 + 64.
+//! * MLP (tables, docs/protocol.md "Models and training"): dense 128-tanh, dense 64-tanh, dense C.
+//!   Masks: 128 + 64.
 //! * CNN (images): conv 16 3x3-ReLU-maxpool2, conv 32 3x3-ReLU-maxpool2, dense 128-ReLU,
 //!   dense C (valid padding). Masks: one per channel (16 + 32) and one per dense unit (128).
 //!
@@ -52,7 +53,7 @@ pub struct NetConfig {
 }
 
 impl NetConfig {
-    /// The PROTOCOL.md default for a model family.
+    /// The default of docs/protocol.md ("Models and training") for a model family.
     pub fn for_family(family: ModelFamily, input_shape: &[usize], num_classes: usize) -> Self {
         match family {
             ModelFamily::Mlp => Self {
@@ -208,9 +209,9 @@ impl<B: Backend> Net<B> {
 
     /// Fold neuron masks into the weights of the layer after each slot, giving a plain network
     /// of the same architecture whose outputs equal `forward_masked(x, masks)` to float
-    /// tolerance (FORSAKEN.md section 3): input channel `j` of the next conv, or row `j` of
-    /// the next dense weight (`[d_in, d_out]`), is multiplied by `m_j`. For the last conv block
-    /// the `H*W` rows of its flattened channel are scaled. Biases are unchanged.
+    /// tolerance (docs/method.md, "Forsaken", Folding): input channel `j` of the next conv, or row
+    /// `j` of the next dense weight (`[d_in, d_out]`), is multiplied by `m_j`. For the last conv
+    /// block the `H*W` rows of its flattened channel are scaled. Biases are unchanged.
     ///
     /// Masks must be non-negative where a max-pool follows (they are kept in [0, 1]).
     pub fn fold_neuron_masks(mut self, masks: &[Vec<f32>]) -> Result<Self, ModelError> {
@@ -260,7 +261,7 @@ impl<B: Backend> Net<B> {
         out
     }
 
-    /// Logits with per-weight masks (FORSAKEN.md section 4.1): layer `l` computes with
+    /// Logits with per-weight masks (docs/method.md, "Forsaken-W"): layer `l` computes with
     /// `W_l * M_l`. `masks[l]` is the flat mask of the `l`-th shape of
     /// [`Net::weight_mask_shapes`]; gradients flow to the masks, not to the weights when the
     /// network is frozen.

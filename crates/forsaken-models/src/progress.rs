@@ -1,7 +1,7 @@
 //! Progress bars for long work (indicatif). Bars draw on a terminal only, and never when
 //! [`set_quiet`] was called (`--quiet`), so logs and tests stay clean. Every bar joins one
 //! process-wide [`MultiProgress`], so bars of parallel jobs (`reproduce --jobs N`) stack instead
-//! of overwriting each other; print through [`println`] while bars are shown.
+//! of overwriting each other; print through [`println()`] while bars are shown.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;

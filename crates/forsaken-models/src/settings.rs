@@ -122,7 +122,7 @@ pub struct Knob {
 /// whose `Default` writes every default once), checked by [`Method::check`], and it builds an
 /// [`Unlearner`] for any backend.
 pub trait Method: Serialize + DeserializeOwned + Default + Clone + Send + Sync + 'static {
-    /// Method id (PROTOCOL.md: `forsaken`, `retrain`, `neggrad`...).
+    /// Method id (docs/protocol.md, "Methods compared": `forsaken`, `retrain`, `neggrad`...).
     const ID: &'static str;
     /// One line for `--help`.
     const ABOUT: &'static str;

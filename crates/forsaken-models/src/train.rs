@@ -13,7 +13,8 @@ use forsaken_data::Dataset;
 use crate::settings::{self, SettingError};
 use crate::{ModelError, Net};
 
-/// Hyper-parameters of the training recipe (PROTOCOL.md: Adam 1e-3, batch 64 to 128).
+/// Hyper-parameters of the training recipe (docs/protocol.md, "Models and training": Adam 1e-3,
+/// batch 64).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {

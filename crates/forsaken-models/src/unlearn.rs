@@ -29,7 +29,7 @@ pub struct StoppingRule<'a> {
 /// method's time by the caller.
 pub type Observer<'a, B> = dyn Fn(&Net<B>) -> BTreeMap<String, f64> + 'a;
 
-/// Everything a method may use (ARCHITECTURE.md, "One request type").
+/// Everything a method may use (docs/architecture.md, "The main traits").
 pub struct UnlearnRequest<'a, B: AutodiffBackend> {
     /// The trained original model.
     pub original: &'a Net<B>,
@@ -108,7 +108,8 @@ impl<B: AutodiffBackend> UnlearnOutcome<B> {
 
 /// An unlearning method.
 pub trait Unlearner<B: AutodiffBackend> {
-    /// Method id as in PROTOCOL.md (`forsaken`, `retrain`, `finetune`, ...).
+    /// Method id as in docs/protocol.md ("Methods compared") (`forsaken`, `retrain`, `finetune`,
+    /// ...).
     fn id(&self) -> &'static str;
     /// What the strength knob means, e.g. `epochs` or `target FR`.
     fn strength_knob(&self) -> &'static str;

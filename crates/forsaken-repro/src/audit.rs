@@ -1,4 +1,4 @@
-//! The deletion audit against retraining (AUDIT.md), on the populations of
+//! The deletion audit against retraining (docs/audit.md), on the populations of
 //! [`crate::population`]: per side (the two controls, then each method) the per-example
 //! likelihood-ratio test on D_u and on a D_r sample, its verdict, the competition's epsilon and
 //! F, the relearning of the median member, and distances to O and to retraining; one
@@ -56,7 +56,7 @@ impl TestSummary {
     }
 }
 
-/// The relearning attack on the median member of each side (AUDIT.md section 4).
+/// The relearning attack on the median member of each side (docs/audit.md, section 4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Relearning {
     /// Forget accuracy of the unlearned median over fine-tune epochs on D_r (epoch 0: before).
@@ -447,7 +447,7 @@ fn pct(v: f64) -> String {
     }
 }
 
-/// T5 (AUDIT.md section 7): per dataset and side, controls first.
+/// T5 (docs/audit.md, section 7): per dataset and side, controls first.
 pub fn t5(audits: &[AuditRecord]) -> Table {
     let mut t = Table {
         header: [

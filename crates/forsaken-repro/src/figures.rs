@@ -1,7 +1,7 @@
 //! Figures drawn with plotters (SVG, plus a PNG copy), text set in the embedded DejaVu Sans so
 //! no system font library is needed.
 //!
-//! [`draw_all`] writes under `figures/` (PROTOCOL.md):
+//! [`draw_all`] writes under `figures/` (docs/protocol.md, "Figures"):
 //! * F1 `F1_fr_vs_accuracy`: forgetting rate (x) against test accuracy (y), one panel per
 //!   dataset and model; a curve per method (the masking methods' stopping checks, the
 //!   baselines' strength sweeps), each method's reported result as a triangle, the original as a

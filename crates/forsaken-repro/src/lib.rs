@@ -9,6 +9,8 @@
 //!
 //! Every number written here comes from running the code; nothing is filled in by hand.
 
+#![warn(missing_docs)]
+
 pub mod audit;
 pub mod compare;
 pub mod figures;

@@ -293,8 +293,8 @@ pub fn accuracies(net: &dyn Predict, data: &Dataset, forget: &[usize], retain: &
     }
 }
 
-/// At most 2,000 retained samples (a seeded sample beyond that; PROTOCOL.md) for FR on the
-/// retained set and the retained-vs-forget AUC.
+/// At most 2,000 retained samples (a seeded sample beyond that; docs/method.md, "Selectivity") for
+/// FR on the retained set and the retained-vs-forget AUC.
 pub fn retained_sample(retain: &[usize], seed: u64) -> Vec<usize> {
     let mut r = retain.to_vec();
     if r.len() > 2000 {

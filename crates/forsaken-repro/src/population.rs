@@ -1,9 +1,9 @@
-//! The populations of the deletion audit (AUDIT.md section 1): for one original model O and one
-//! forget set D_u, N models retrained on D_r (and N more, the retrain control), O copied N
+//! The populations of the deletion audit (docs/audit.md, section 1): for one original model O and
+//! one forget set D_u, N models retrained on D_r (and N more, the retrain control), O copied N
 //! times (the do-nothing control), and N runs of a method on O with their own seeds. Each is
 //! kept as its members' [`View`]s (outputs on the audited rows, accuracies, distance to O),
-//! with its median member relearned on D_r (section 4), and cached under its key: the data,
-//! the settings, the backend and the code it was made by.
+//! with its median member relearned on D_r (docs/audit.md, section 4), and cached under its key:
+//! the data, the settings, the backend and the code it was made by.
 
 use std::path::Path;
 use std::time::Instant;
@@ -35,7 +35,7 @@ pub const DO_NOTHING: &str = "do-nothing";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSettings {
-    /// N: models per side (AUDIT.md: 32 by default, never below 16).
+    /// N: models per side (docs/audit.md, section 1: 32 by default, never below 16).
     #[serde(default = "default_models")]
     pub models: usize,
     /// n_A: audited examples of D_u (a seeded sample when D_u is larger), and as many of D_r.
@@ -92,7 +92,7 @@ impl AuditSettings {
             return Err(SettingError::new(
                 "audit.models",
                 self.models,
-                format!("at least {MIN_MODELS}: with fewer models per side the test cannot tell (AUDIT.md section 1)"),
+                format!("at least {MIN_MODELS}: with fewer models per side the test cannot tell (docs/audit.md, section 1)"),
             ));
         }
         settings::at_least("audit.examples", self.examples, 1)?;
@@ -105,7 +105,7 @@ impl AuditSettings {
         for m in &self.methods {
             let def = crate::methods::find(m).map_err(|e| SettingError::new("audit.methods", m, e))?;
             if def.role == forsaken_models::Role::Reference || def.role == forsaken_models::Role::Exact {
-                let why = "exact methods are not audited against retraining: retrain is the retrain control, SISA's counterpart is a sharded retraining (AUDIT.md section 6)";
+                let why = "exact methods are not audited against retraining: retrain is the retrain control, SISA's counterpart is a sharded retraining (docs/audit.md, section 6)";
                 return Err(SettingError::new("audit.methods", m, why));
             }
         }
@@ -228,7 +228,7 @@ fn logits<B: Backend>(net: &Net<B>, data: &Dataset, rows: &[usize]) -> Vec<f32> 
         .collect()
 }
 
-/// The relearning of a population's median member (AUDIT.md section 4).
+/// The relearning of a population's median member (docs/audit.md, section 4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Relearned {
     /// Which member (the median by forget accuracy).

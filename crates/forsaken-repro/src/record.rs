@@ -1,5 +1,5 @@
 //! One result record per (dataset, seed, forget spec, method, strength): the row format of
-//! `runs.jsonl` (PROTOCOL.md, "Names, records and conventions").
+//! `runs.jsonl` (docs/protocol.md, "Metrics per run").
 
 use serde::{Deserialize, Serialize};
 

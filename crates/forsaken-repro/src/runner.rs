@@ -930,7 +930,7 @@ fn matched_strength<B: AutodiffBackend>(
     Ok(strength_search(g, f, case, method.as_ref(), grid)?.0.strength)
 }
 
-/// The deletion audit of one group (AUDIT.md): each side to compute, swept methods at their
+/// The deletion audit of one group (docs/audit.md): each side to compute, swept methods at their
 /// cells' matched strength, masking methods stopping as in their cells.
 fn run_audit<B: AutodiffBackend>(
     g: &Group,

@@ -65,9 +65,9 @@ pub struct Suite {
     /// Oracles: which, the shadow attack's settings, LiRA's shadow counts (default: all six).
     #[serde(default, deserialize_with = "patch_oracles")]
     pub oracles: OracleConfig,
-    /// The oracle that methods stop on and that the strength search reads; FORSAKEN.md
-    /// section 3: `loss`, so that the headline FR (reported under another oracle) is not the
-    /// one optimized.
+    /// The oracle that methods stop on and that the strength search reads; docs/method.md,
+    /// "Membership oracles": `loss`, so that the headline FR (reported under another oracle) is not
+    /// the one optimized.
     #[serde(default = "default_stopping_oracle")]
     pub stopping_oracle: String,
     /// The oracle of the headline columns and figures (default `shadow`).
@@ -81,7 +81,7 @@ pub struct Suite {
     /// The matched-FR strength search: for each baseline with a strength knob, the strengths
     /// tried, weakest first; the weakest reaching `target_fr` under the stopping oracle is
     /// reported (or the best FR seen, marked "not reached"). Every listed baseline gets the same
-    /// number of points; the `scale` control has its own grid (FORSAKEN.md section 4: 0.9,
+    /// number of points; the `scale` control has its own grid (docs/method.md, "Selectivity": 0.9,
     /// 0.8, ..., 0.1). Methods not listed run once at their default strength. Default: each
     /// method's registry grid.
     #[serde(default = "methods::default_sweeps")]
@@ -100,10 +100,10 @@ pub struct Suite {
     #[serde(default)]
     pub early_stop_train_acc: Option<f64>,
     /// Markdown copied into REPORT.md under "What this suite changes, and why": where a suite
-    /// departs from PROTOCOL.md (cuts to fit a time budget), it says so here.
+    /// departs from docs/protocol.md (cuts to fit a time budget), it says so here.
     #[serde(default)]
     pub notes: Option<String>,
-    /// The deletion audit against retraining (AUDIT.md), run after the cells of the datasets
+    /// The deletion audit against retraining (docs/audit.md), run after the cells of the datasets
     /// and seed it covers; `None` (default): no audit.
     #[serde(default)]
     pub audit: Option<crate::population::AuditSettings>,
@@ -174,7 +174,7 @@ impl Entry {
 
     /// The strengths method `m` is swept over on this dataset: the sweeps table's grid (the
     /// entry's table, else the suite's), else, for a data-free control (`scale`), its registry
-    /// grid: a control is always searched (FORSAKEN.md section 4), whatever a table lists.
+    /// grid: a control is always searched (docs/method.md, "Selectivity"), whatever a table lists.
     pub fn sweep_of<'a>(&'a self, suite: &'a Suite, m: &str) -> Option<&'a [f64]> {
         match self.sweeps(suite).get(m) {
             Some(grid) => Some(grid),
@@ -235,7 +235,7 @@ impl Suite {
         }
     }
 
-    /// The quick suite (PROTOCOL.md): Location and digits, one seed, 10% forgotten.
+    /// The quick suite (docs/protocol.md, "Suites"): Location and digits, one seed, 10% forgotten.
     pub fn quick() -> Self {
         Self::builtin("quick").expect("the shipped quick suite parses")
     }

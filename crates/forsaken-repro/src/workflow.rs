@@ -509,7 +509,7 @@ impl std::fmt::Display for Audit {
     }
 }
 
-/// `forsaken audit --against-retrain N`: the deletion audit (AUDIT.md) of a trained model and
+/// `forsaken audit --against-retrain N`: the deletion audit (docs/audit.md) of a trained model and
 /// one forget set.
 #[derive(Debug, Clone)]
 pub struct DeletionAuditJob {

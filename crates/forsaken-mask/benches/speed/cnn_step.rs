@@ -1,6 +1,7 @@
 //! Where a CNN training step's time goes (issue 8): the whole step (forward, cross-entropy,
-//! backward, Adam) of PROTOCOL.md's image CNN, then each layer's forward and backward alone, on
-//! the flex backend, for MNIST-shaped (1x28x28) and CIFAR-shaped (3x32x32) batches.
+//! backward, Adam) of the image CNN of docs/protocol.md ("Models and training"), then each layer's
+//! forward and backward alone, on the flex backend, for MNIST-shaped (1x28x28) and CIFAR-shaped
+//! (3x32x32) batches.
 //!
 //! Part of `cargo bench -p forsaken-mask --bench speed -- cnn_step` (see main.rs); a number
 //! among the arguments sets the batch size (default 64), `mnist` or `cifar` one shape (default
@@ -43,7 +44,7 @@ fn profile(bs: usize, shape: [usize; 3]) {
     let x = Tensor::<B, 2>::random([bs, d], Distribution::Normal(0.0, 1.0), &device);
     let y = Tensor::<B, 1, Int>::random([bs], Distribution::Uniform(0.0, 10.0), &device);
     let mut optim = AdamConfig::new().init::<B, Net<B>>();
-    println!("CNN of PROTOCOL.md, input {shape:?}, batch {bs}");
+    println!("CNN of docs/protocol.md, input {shape:?}, batch {bs}");
     let step = time("train step (forward + CE + backward + Adam)", 100, || {
         let loss = cross_entropy(net.forward(x.clone()), y.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &net);

@@ -1,5 +1,5 @@
 //! Where Forsaken-W's time goes, against retraining, on Location-shaped synthetic data (1,200
-//! members of 446 sparse binary features, 30 classes, the MLP of PROTOCOL.md): target training
+//! members of 446 sparse binary features, 30 classes, the MLP of docs/protocol.md): target training
 //! (= retraining's cost), mask steps with and without the retain term, and the stopping checks.
 //!
 //! Part of `cargo bench -p forsaken-mask --bench speed -- forsaken_w` (see main.rs). Prints one

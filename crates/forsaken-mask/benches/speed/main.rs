@@ -1,14 +1,15 @@
 //! Speed benchmarks (speed targets live here, never in tests), one binary so that burn's
 //! backend-generic code is compiled once for them:
 //!
-//! * `cnn_step`: a training step of PROTOCOL.md's image CNN and each of its layers, forward and
-//!   backward, MNIST- and CIFAR-shaped (what the image sets of the full reproduction cost);
+//! * `cnn_step`: a training step of the image CNN of docs/protocol.md ("Models and training") and
+//!   each of its layers, forward and backward, MNIST- and CIFAR-shaped (what the image sets of the
+//!   full reproduction cost);
 //! * `forsaken_w`: Forsaken-W's mask step, its retain term and its stopping checks against
 //!   retraining on Location-shaped data.
 //!
 //! `cargo xtask bench [cnn_step] [forsaken_w] [stack]`, or `cargo bench -p forsaken-mask --bench
-//! speed -- [cnn_step] [forsaken_w] [stack] [BATCH] [mnist|cifar] [mlp|cnn]` (add `--profile dev` for the profile the
-//! quick suite is timed in). All three by default.
+//! speed -- [cnn_step] [forsaken_w] [stack] [BATCH] [mnist|cifar] [mlp|cnn]` (add `--profile dev`
+//! for the profile the quick suite is timed in). All three by default.
 
 mod cnn_step;
 mod forsaken_w;

@@ -1,4 +1,4 @@
-//! The deletion audit on small fixtures: the controls behave as AUDIT.md says they must (the
+//! The deletion audit on small fixtures: the controls behave as docs/audit.md says they must (the
 //! do-nothing control detected where the model memorizes, the retrain control never
 //! distinguishable, no "indistinguishable" without power), the relearning reads no forgotten
 //! row, and populations are deterministic and cached under their keys.
