@@ -13,7 +13,7 @@ use forsaken_data::{registry, ModelFamily};
 use forsaken_models::settings;
 use forsaken_repro::io::write_atomic;
 use forsaken_repro::suite::Suite;
-use forsaken_repro::{methods, workflow, RunOptions};
+use forsaken_repro::{methods, receipt, workflow, RunOptions};
 
 use crate::{Cli, Command};
 
@@ -89,23 +89,48 @@ pub struct UnlearnArgs {
     /// Masking methods: shadow models of the stopping oracle's pool (default 4).
     #[arg(long)]
     pub shadows: Option<usize>,
+    /// The receipt's verdict: the forgetting rate under --receipt-oracle must reach this, in
+    /// [0, 1] (the receipt records the thresholds with the verdict).
+    #[arg(long, default_value_t = 0.9)]
+    pub min_fr: f64,
+    /// The receipt's verdict: FR on the retained set must stay at or below this, in [0, 1]
+    /// (default: not judged).
+    #[arg(long)]
+    pub max_fr_retained: Option<f64>,
+    /// The oracle whose FR the receipt's verdict judges (default `shadow`, the reporting oracle).
+    #[arg(long, default_value = "shadow")]
+    pub receipt_oracle: String,
+    /// A model retrained without the same forget set (`--method retrain`), if you have one:
+    /// the receipt's audit then reports selectivity.
+    #[arg(long)]
+    pub retrained: Option<PathBuf>,
     /// The method's settings from its flags (filled in from the registry's flags).
     #[arg(skip)]
     pub settings: serde_json::Value,
 }
 
 /// `forsaken audit`: an unlearned model against its original under every oracle (`--before`,
-/// `--after`), or with `--against-retrain N` the deletion audit (docs/audit.md): N retrainings
-/// without the forget set against N runs of each method, per example, with both controls.
+/// `--after`), the same audit of logits computed elsewhere (`--logits`, docs/logits.md), or with
+/// `--against-retrain N` the deletion audit (docs/audit.md): N retrainings without the forget set
+/// against N runs of each method, per example, with both controls.
 #[derive(Args, Debug)]
 pub struct AuditArgs {
     /// Folder of the original model (`forsaken train`).
-    #[arg(long)]
-    pub before: PathBuf,
+    #[arg(long, required_unless_present = "logits")]
+    pub before: Option<PathBuf>,
     /// Folder of the unlearned model (`forsaken unlearn`). With --against-retrain: the
     /// deletion to audit is its forget set and, unless --methods says otherwise, its method.
-    #[arg(long, required_unless_present = "against_retrain")]
+    #[arg(long, required_unless_present_any = ["against_retrain", "logits"])]
     pub after: Option<PathBuf>,
+    /// Audit a model trained anywhere from a folder of .npy logits (docs/logits.md: the
+    /// original's, the unlearned model's, optionally a retrained one's, labels, the member,
+    /// forget and non-member rows, and shadow models' logits with LiRA's keep mask).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["before", "after", "retrained", "against_retrain", "write_logits"])]
+    pub logits: Option<PathBuf>,
+    /// Also save the logits layout this audit read into DIR: `forsaken audit --logits DIR`
+    /// then gives the same numbers.
+    #[arg(long, value_name = "DIR", conflicts_with = "against_retrain")]
+    pub write_logits: Option<PathBuf>,
     /// Run the deletion audit with N models per side (at least 16; 32 is the default of the
     /// suites): N retrainings on the retained set, N more as the retrain control, and N runs
     /// of each method on the original with their own seeds. Each method gets a verdict:
@@ -145,10 +170,10 @@ pub struct AuditArgs {
     /// fits its own: `loss` (the masking methods stop on it) and `shadow` (the relearning's FR).
     #[arg(long, default_value = "all", value_delimiter = ',')]
     pub oracle: Vec<String>,
-    /// Shadow models for the shadow attack (LiRA's pool uses at least 16 for tables, 8 for
-    /// images).
-    #[arg(long, default_value_t = 4)]
-    pub shadows: usize,
+    /// Shadow models for the shadow attack (default 4; LiRA's pool uses at least 16 for tables,
+    /// 8 for images). With --logits: the first N of the folder's shadow models.
+    #[arg(long)]
+    pub shadows: Option<usize>,
     /// Also write the audit as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -203,6 +228,40 @@ pub struct ReproduceArgs {
     pub shard: Option<forsaken_repro::plan::Shard>,
 }
 
+/// Shadow models of the shadow attack unless `--shadows` says otherwise.
+const DEFAULT_SHADOWS: usize = 4;
+
+/// `forsaken predict`.
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// Folder written by `forsaken train` or `forsaken unlearn`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The dataset: must be the one the model was trained on (default), whose preprocessing
+    /// (standardization on target_train) the model expects.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Label column of a `csv:` dataset (as for `train`; default: the model's).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Only these rows: a file of dataset indices, one per line, in the order given.
+    #[arg(long)]
+    pub rows: Option<PathBuf>,
+    /// Output file: `.npy` (float32 [n, classes]; with a `.rows.npy` of the dataset indices
+    /// beside it) or `.csv` (columns row, label, logit_0, ...).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `forsaken predict`.
+fn predict<B: AutodiffBackend>(a: &PredictArgs, env: &workflow::Env, device: &B::Device) -> Result<()> {
+    let job = workflow::PredictJob { model: a.model.clone(), dataset: a.dataset.clone(), label: a.label.clone(), rows: a.rows.clone() };
+    let p = workflow::predict::<B>(&job, env, device)?;
+    forsaken_repro::logits::write_predictions(&a.out, &p.rows, &p.labels, &p.logits, p.num_classes)?;
+    println!("logits of {} rows x {} classes -> {}", p.rows.len(), p.num_classes, a.out.display());
+    Ok(())
+}
+
 /// `forsaken audit --against-retrain N`.
 fn deletion_audit<B: AutodiffBackend>(a: &AuditArgs, n: usize, env: &workflow::Env, device: &B::Device) -> Result<()> {
     if n < forsaken_metrics::audit::MIN_MODELS {
@@ -211,10 +270,11 @@ fn deletion_audit<B: AutodiffBackend>(a: &AuditArgs, n: usize, env: &workflow::E
             forsaken_metrics::audit::MIN_MODELS
         );
     }
+    let before = a.before.as_ref().expect("clap requires --before without --logits");
     let after = a.after.as_ref().map(|d| workflow::read_manifest(d).map(|m| (d, m))).transpose()?;
     if let Some((dir, m)) = &after {
-        if m.spec != workflow::read_manifest(&a.before)?.spec {
-            bail!("{} was not unlearned from {} (another experiment: dataset, seed, splits or model)", dir.display(), a.before.display());
+        if m.spec != workflow::read_manifest(before)?.spec {
+            bail!("{} was not unlearned from {} (another experiment: dataset, seed, splits or model)", dir.display(), before.display());
         }
     }
     let forget = match (&a.forget, &after) {
@@ -243,23 +303,23 @@ fn deletion_audit<B: AutodiffBackend>(a: &AuditArgs, n: usize, env: &workflow::E
     for (m, s) in &patches {
         println!("{m}: the settings {} was made with: {s}", a.after.as_ref().map_or(String::new(), |d| d.display().to_string()));
     }
-    let name = a.before.file_name().map_or("model".into(), |s| s.to_string_lossy().to_string());
+    let name = before.file_name().map_or("model".into(), |s| s.to_string_lossy().to_string());
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("audit-{name}")));
     let job = workflow::DeletionAuditJob {
-        model: a.before.clone(),
+        model: before.clone(),
         forget,
         settings,
         patches,
         target_fr: a.target_fr.unwrap_or(0.9),
         stop_oracle: "loss".into(),
-        shadows: a.shadows,
+        shadows: a.shadows.unwrap_or(DEFAULT_SHADOWS),
         out: out.clone(),
     };
     let t = Instant::now();
     let records = workflow::deletion_audit::<B>(&job, env, device)?;
     println!(
         "deletion audit of {} (forget {}): N = {n} models per side, {} audited examples, {:.1} s\n",
-        a.before.display(),
+        before.display(),
         job.forget,
         records.first().map_or(0, |r| r.examples),
         t.elapsed().as_secs_f64()
@@ -322,6 +382,8 @@ pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()> {
         Command::Train(a) => train::<B>(a, &env, &device),
         Command::Unlearn(a) => unlearn::<B>(a, &env, &device),
         Command::Audit(a) => audit::<B>(a, &env, &device),
+        Command::Predict(a) => predict::<B>(a, &env, &device),
+        Command::VerifyReceipt(a) => verify_receipt(a, &env),
         Command::Reproduce(a) => reproduce::<B>(a, cli, env, &device),
         Command::Plan(a) => plan(a, env),
         Command::Merge(a) => {
@@ -424,6 +486,14 @@ fn unlearn<B: AutodiffBackend>(a: &UnlearnArgs, env: &workflow::Env, device: &B:
         stop_oracle: a.stop_oracle.clone(),
         shadows: a.shadows,
     };
+    let thresholds = receipt::Thresholds { oracle: a.receipt_oracle.clone(), min_fr: a.min_fr, max_fr_retained: a.max_fr_retained };
+    settings::fraction("--min-fr", a.min_fr)?;
+    if let Some(max) = a.max_fr_retained {
+        settings::fraction("--max-fr-retained", max)?;
+    }
+    if !forsaken_mia::oracle_ids().contains(&thresholds.oracle.as_str()) {
+        bail!("--receipt-oracle: {}", forsaken_mia::unknown_oracle(&thresholds.oracle));
+    }
     let u = workflow::unlearn::<B>(&job, env, device)?;
     let m = &u.manifest;
     println!(
@@ -436,6 +506,63 @@ fn unlearn<B: AutodiffBackend>(a: &UnlearnArgs, env: &workflow::Env, device: &B:
         100.0 * m.test_acc,
         a.out.display()
     );
+    let job = receipt::ReceiptJob {
+        original: a.model.clone(),
+        unlearned: a.out.clone(),
+        method: a.method.clone(),
+        settings: u.settings.clone(),
+        retrained: a.retrained.clone(),
+        thresholds,
+    };
+    let r = receipt::issue::<B>(&job, env, device)?;
+    let pct = |x: Option<f64>| x.map_or("undefined".into(), |x| format!("{:.1}%", 100.0 * x));
+    let judged = &r.audit[&r.thresholds.oracle];
+    let others: Vec<String> = r.audit.iter().map(|(id, l)| format!("{id} {}", pct(l.fr))).collect();
+    println!(
+        "receipt: {}; FR on retained {} (every oracle's FR: {}) -> {}",
+        r.verdict,
+        pct(judged.fr_retained),
+        others.join(", "),
+        a.out.join(receipt::RECEIPT_FILE).display()
+    );
+    Ok(())
+}
+
+/// `forsaken verify-receipt`.
+#[derive(Args, Debug)]
+pub struct VerifyReceiptArgs {
+    /// The receipt (`receipt.json` in the unlearned model's folder).
+    pub receipt: PathBuf,
+    /// The unlearned model's folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The original model's folder (default: the folder the receipt names).
+    #[arg(long)]
+    pub original: Option<PathBuf>,
+}
+
+/// `forsaken verify-receipt`: exits 0 when every hash matches, 1 naming each mismatch.
+fn verify_receipt(a: &VerifyReceiptArgs, env: &workflow::Env) -> Result<()> {
+    let r = receipt::read(&a.receipt)?;
+    let checks = receipt::verify(&r, &a.model, a.original.as_deref(), env)?;
+    for c in &checks {
+        println!(
+            "{:<9} {}{}",
+            if c.ok { "ok" } else { "MISMATCH" },
+            c.what,
+            if c.detail.is_empty() { String::new() } else { format!(": {}", c.detail) }
+        );
+    }
+    let code = forsaken_repro::identity::CodeIdentity::built().of(forsaken_repro::identity::Kind::Cell);
+    if code != r.code {
+        println!("note      made by other code (receipt {}, this build {}): not a hash of the files, so not a mismatch", r.code, code);
+    }
+    println!("receipt's verdict: {}", r.verdict);
+    let bad = checks.iter().filter(|c| !c.ok).count();
+    if bad > 0 {
+        bail!("{bad} of {} hashes do not match the receipt", checks.len());
+    }
+    println!("all {} hashes match", checks.len());
     Ok(())
 }
 
@@ -444,15 +571,29 @@ fn audit<B: AutodiffBackend>(a: &AuditArgs, env: &workflow::Env, device: &B::Dev
     if let Some(n) = a.against_retrain {
         return deletion_audit::<B>(a, n, env, device);
     }
-    let job = workflow::AuditJob {
-        before: a.before.clone(),
-        after: a.after.clone().expect("clap requires --after without --against-retrain"),
-        retrained: a.retrained.clone(),
-        oracles: a.oracle.clone(),
-        shadows: a.shadows,
+    let shadows = a.shadows.unwrap_or(DEFAULT_SHADOWS);
+    let audit = match &a.logits {
+        Some(dir) => {
+            let layout = forsaken_repro::logits::LogitsLayout::read(dir)?;
+            println!("{}: {} rows, {} classes, {} shadow models", dir.display(), layout.len(), layout.num_classes, layout.shadows());
+            workflow::audit_layout(&layout, &a.oracle, a.shadows.unwrap_or(DEFAULT_SHADOWS.min(layout.shadows())))?
+        }
+        None => {
+            let job = workflow::AuditJob {
+                before: a.before.clone().expect("clap requires --before without --logits"),
+                after: a.after.clone().expect("clap requires --after without --against-retrain or --logits"),
+                retrained: a.retrained.clone(),
+                oracles: a.oracle.clone(),
+                shadows,
+                write_logits: a.write_logits.clone(),
+            };
+            workflow::audit::<B>(&job, env, device)?
+        }
     };
-    let audit = workflow::audit::<B>(&job, env, device)?;
     println!("{audit}");
+    if let Some(dir) = &a.write_logits {
+        println!("logits layout written to {} (audit it with `forsaken audit --logits {}`)", dir.display(), dir.display());
+    }
     if let Some(j) = &a.json {
         write_atomic(j, serde_json::to_string_pretty(&audit.json())?.as_bytes())?;
     }

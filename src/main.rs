@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///   forsaken unlearn --model runs/loc --method forsaken --forget 10% --out runs/loc-forsaken
 ///   forsaken audit --before runs/loc --after runs/loc-forsaken
 ///   forsaken audit --before runs/loc --after runs/loc-forsaken --against-retrain 32
+///   forsaken audit --logits DIR          (a model trained elsewhere: docs/logits.md)
 ///   forsaken reproduce --quick
 #[derive(Parser, Debug)]
 #[command(name = "forsaken", version, about, long_about, propagate_version = true, verbatim_doc_comment)]
@@ -81,13 +82,21 @@ pub enum Command {
     /// Train the original ("target") model on a dataset's target_train split and save it with
     /// its splits and a manifest.
     Train(commands::TrainArgs),
-    /// Unlearn a forget set from a trained model with one method and save the result.
+    /// Unlearn a forget set from a trained model with one method, save the result, audit it
+    /// under every oracle and write its deletion receipt (receipt.json: hashes, method,
+    /// settings, the audit, a verdict against --min-fr).
     Unlearn(commands::UnlearnArgs),
+    /// Recompute every hash of a deletion receipt (weights, forget set, data, the previous
+    /// receipt); exit 0 when all match, 1 naming each mismatch.
+    VerifyReceipt(commands::VerifyReceiptArgs),
     /// Audit an unlearned model against its original under every membership oracle: each
     /// oracle's strength, the forgetting rate on the forget set (with a 95% interval), FR on the
     /// retained set, selectivity (with --retrained) and accuracies. With --against-retrain N:
     /// the deletion audit against N retrained models, per example, with a verdict per method.
     Audit(commands::AuditArgs),
+    /// Write a model's logits on every row of its dataset (or on --rows), in the order of the
+    /// dataset's file, as .npy (float32 [n, classes]) or CSV (by the extension).
+    Predict(commands::PredictArgs),
     /// Run a reproduction suite and write runs.jsonl, REPORT.md, tables T1-T4 (CSV and
     /// Markdown), figures F1-F4 (SVG and PNG), summary.csv/.md, splits/ and roc/ under
     /// results/SUITE (resumes an interrupted run).

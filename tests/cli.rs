@@ -205,6 +205,7 @@ fn train_unlearn_audit_flow() {
     let auc = j["oracles"]["shadow"]["strength"]["auc"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&auc));
     assert!(j["oracles"]["lira"]["after"].get("fr_retained").is_some());
+    logits_give_the_audit_of_the_model(&dir, &common);
     // with a retrained model the audit reports selectivity
     let mut c = bin();
     c.args(["unlearn", "--method", "retrain", "--epochs", "10", "--forget", "class:3", "--model"])
@@ -238,7 +239,79 @@ fn train_unlearn_audit_flow() {
     ok(c.output().unwrap());
     let err = fails(bin().args(["unlearn", "--method", "nope", "--model", "x", "--out", "y"]).output().unwrap());
     assert!(err.contains("forsaken-w") && err.contains("sisa"), "{err}");
+    receipts_verify_and_name_what_changed(&dir, &common);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `unlearn` wrote a receipt whose verdict follows its own numbers; `verify-receipt` passes on
+/// the untouched folders and names the file that changed.
+fn receipts_verify_and_name_what_changed(dir: &Path, common: &dyn Fn(&mut Command)) {
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("ft/receipt.json")).unwrap()).unwrap();
+    let fr = r["audit"]["shadow"]["fr"].as_f64();
+    assert_eq!(r["verdict"].as_str().unwrap().starts_with("met"), fr.is_some_and(|f| f >= 0.9), "{r}");
+    assert_eq!(
+        r["forget_count"].as_u64().unwrap() as usize,
+        std::fs::read_to_string(dir.join("ft/forget.idx.txt")).unwrap().lines().count()
+    );
+    assert!(r["audit"]["lira"]["counts"]["b_t"].is_u64() && r["method"] == "finetune", "{r}");
+    let verify = || {
+        let mut c = bin();
+        c.args(["verify-receipt"]).arg(dir.join("ft/receipt.json")).arg("--model").arg(dir.join("ft"));
+        common(&mut c);
+        c.output().unwrap()
+    };
+    assert!(ok(verify()).contains("all 4 hashes match"));
+    let weights = dir.join("ft/model.mpk");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&weights, bytes).unwrap();
+    let o = verify();
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("MISMATCH  unlearned weights") && out.contains("ok        forget set"), "{out}");
+    // a receipt that does not open says so
+    let err = fails(bin().args(["verify-receipt", "--model"]).arg(dir.join("ft")).arg(dir.join("ft/manifest.json")).output().unwrap());
+    assert!(err.contains("is not a deletion receipt"), "{err}");
+}
+
+/// The audit's saved logits layout, audited from logits alone, gives the model audit's numbers
+/// exactly; `predict` writes the same logits the layout holds; bad input is named.
+fn logits_give_the_audit_of_the_model(dir: &Path, common: &dyn Fn(&mut Command)) {
+    let mut c = bin();
+    c.args(["audit", "--shadows", "2", "--before"]).arg(dir.join("orig")).arg("--after").arg(dir.join("ft"));
+    c.arg("--write-logits").arg(dir.join("logits")).arg("--json").arg(dir.join("model-audit.json"));
+    common(&mut c);
+    let out = ok(c.output().unwrap());
+    assert!(out.contains("logits layout written"), "{out}");
+    let c = bin()
+        .args(["audit", "--shadows", "2", "--logits"])
+        .arg(dir.join("logits"))
+        .arg("--json")
+        .arg(dir.join("logits-audit.json"))
+        .output();
+    let out = ok(c.unwrap());
+    assert!(out.contains("shadow models") && out.contains("forgetting rate (shadow)"), "{out}");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(read("logits-audit.json"), read("model-audit.json"));
+    // predict: every row of the dataset in the file's order, the logits the audit read
+    let mut c = bin();
+    c.args(["predict", "--model"]).arg(dir.join("orig")).arg("--out").arg(dir.join("p.npy"));
+    common(&mut c);
+    assert!(ok(c.output().unwrap()).contains("logits of 1797 rows x 10 classes"));
+    let (p, shape) = forsaken_repro::logits::read_npy_floats(&dir.join("p.npy")).unwrap();
+    assert_eq!(shape, vec![1797, 10]);
+    let layout = forsaken_repro::logits::LogitsLayout::read(&dir.join("logits")).unwrap();
+    for (r, &i) in layout.rows.as_ref().unwrap().iter().enumerate() {
+        assert_eq!(&layout.original[r * 10..(r + 1) * 10], &p[i as usize * 10..(i as usize + 1) * 10], "row {i}");
+    }
+    let mut c = bin();
+    c.args(["predict", "--dataset", "location", "--model"]).arg(dir.join("orig")).arg("--out").arg(dir.join("p.csv"));
+    common(&mut c);
+    let err = fails(c.output().unwrap());
+    assert!(err.contains("trained on dataset `digits`, not `location`"), "{err}");
+    std::fs::remove_file(dir.join("logits/shadow_keep.npy")).unwrap();
+    let err = fails(bin().args(["audit", "--logits"]).arg(dir.join("logits")).output().unwrap());
+    assert!(err.contains("shadow_keep.npy") && err.contains("docs/logits.md"), "{err}");
 }
 
 #[test]

@@ -308,7 +308,7 @@ mod tests {
                 train(fresh, &data, &stacked.in_sets[s], &TrainConfig { seed, ..r.clone() }, "shadow").unwrap().valid()
             })
             .collect();
-        let outputs = pool::collect_outputs(&models, &stacked.in_sets, &data, &shadow, 4);
+        let outputs = pool::collect_outputs(&models, &stacked.in_sets, &data, &shadow);
         assert!(outputs.shadow_train_acc > 0.9, "shadows must overfit: {}", outputs.shadow_train_acc);
         let sequential = ShadowPool { models, in_sets: stacked.in_sets.clone(), outputs, trained_now: 4, cache_path: None };
         let sc = ShadowConfig { k: 2, top_k: 4, ..ShadowConfig::default() };

@@ -27,7 +27,7 @@ use forsaken_data::split::{read_indices, write_indices};
 use forsaken_data::Dataset;
 use forsaken_models::{checkpoint, predict, train_stack, MemberRun, ModelError, Net, NetConfig, Outputs, TrainConfig};
 
-use crate::shadow::{ShadowOutputs, ShadowRecord};
+use crate::shadow::ShadowOutputs;
 
 /// Trained shadow models with their in-sets and outputs on the shadow split.
 pub struct ShadowPool<B: Backend> {
@@ -179,7 +179,7 @@ pub fn shadow_pool<B: AutodiffBackend>(
             serde_json::from_str(&text).map_err(|e| ck(p, format!("corrupt ({e}); delete it to recompute")))?
         }
         None => {
-            let o = collect_outputs(&models, &in_sets, data, shadow_idx, net.num_classes);
+            let o = collect_outputs(&models, &in_sets, data, shadow_idx);
             if let Some(p) = &out_path {
                 let tmp = p.with_extension(format!("json.{}.partial", std::process::id()));
                 std::fs::write(&tmp, serde_json::to_vec(&o).expect("outputs serialize")).map_err(|e| ck(&tmp, e))?;
@@ -196,22 +196,7 @@ pub(crate) fn collect_outputs<B: Backend>(
     in_sets: &[Vec<usize>],
     data: &Dataset,
     shadow_idx: &[usize],
-    num_classes: usize,
 ) -> ShadowOutputs {
-    let mut records = Vec::with_capacity(models.len() * shadow_idx.len());
-    let (mut tr, mut te) = (0.0, 0.0);
-    for (s, (m, inside)) in models.iter().zip(in_sets).enumerate() {
-        let set: std::collections::HashSet<usize> = inside.iter().copied().collect();
-        let outside: Vec<usize> = shadow_idx.iter().copied().filter(|i| !set.contains(i)).collect();
-        let oi = predict(m, data, inside);
-        let oo = predict(m, data, &outside);
-        tr += oi.accuracy() / models.len() as f64;
-        te += oo.accuracy() / models.len() as f64;
-        for (o, idx, member) in [(&oi, inside.as_slice(), true), (&oo, outside.as_slice(), false)] {
-            for (i, &sample) in idx.iter().enumerate() {
-                records.push(ShadowRecord { class: o.labels[i], probs: o.row(i).to_vec(), member, model: s, sample });
-            }
-        }
-    }
-    ShadowOutputs { num_classes, records, shadow_train_acc: tr, shadow_test_acc: te }
+    let per_model: Vec<Outputs> = models.iter().map(|m| predict(m, data, shadow_idx)).collect();
+    ShadowOutputs::from_outputs(&per_model, shadow_idx, in_sets)
 }

@@ -88,6 +88,34 @@ pub struct ShadowOutputs {
     pub shadow_test_acc: f64,
 }
 
+impl ShadowOutputs {
+    /// The records of shadow models on the shadow samples `rows`: `per_model[k]` holds model
+    /// `k`'s outputs on `rows` in that order, and a record is a member when the sample is in
+    /// `in_sets[k]`. Records go model by model, each in `rows` order; the accuracies are the
+    /// mean over models of each one's accuracy on its members and on its non-members.
+    pub fn from_outputs(per_model: &[Outputs], rows: &[usize], in_sets: &[Vec<usize>]) -> Self {
+        let num_classes = per_model.first().map_or(0, |o| o.num_classes);
+        let mut records = Vec::with_capacity(per_model.len() * rows.len());
+        let (mut tr, mut te) = (0.0, 0.0);
+        for (model, (o, inside)) in per_model.iter().zip(in_sets).enumerate() {
+            let inside: std::collections::HashSet<usize> = inside.iter().copied().collect();
+            let predicted = o.predictions();
+            let mut hits = [(0usize, 0usize); 2];
+            for (i, &sample) in rows.iter().enumerate() {
+                let member = inside.contains(&sample);
+                let h = &mut hits[member as usize];
+                h.0 += (predicted[i] == o.labels[i]) as usize;
+                h.1 += 1;
+                records.push(ShadowRecord { class: o.labels[i], probs: o.row(i).to_vec(), member, model, sample });
+            }
+            let rate = |(hit, all): (usize, usize)| hit as f64 / all.max(1) as f64 / per_model.len() as f64;
+            tr += rate(hits[1]);
+            te += rate(hits[0]);
+        }
+        Self { num_classes, records, shadow_train_acc: tr, shadow_test_acc: te }
+    }
+}
+
 /// One attack example.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShadowRecord {

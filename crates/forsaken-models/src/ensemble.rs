@@ -10,17 +10,48 @@ use serde::{Deserialize, Serialize};
 
 use forsaken_data::Dataset;
 
+use crate::eval::logits;
 use crate::{checkpoint, predict, ModelError, Net, Outputs};
 
 /// Anything that gives per-sample softmax-like outputs on rows of a dataset.
 pub trait Predict {
     /// Outputs on the rows `idx` of `data`.
     fn outputs(&self, data: &Dataset, idx: &[usize]) -> Outputs;
+    /// Logits on the rows `idx`, `[n, classes]` row-major, whose softmax gives `outputs`: a
+    /// network's raw outputs; for an ensemble, the logarithm of its aggregated outputs (floored
+    /// at 1e-12, so that a class no member votes for stays finite).
+    fn logits(&self, data: &Dataset, idx: &[usize]) -> Vec<f32> {
+        self.outputs(data, idx).probs.iter().map(|p| p.max(1e-12).ln()).collect()
+    }
 }
 
 impl<B: Backend> Predict for Net<B> {
     fn outputs(&self, data: &Dataset, idx: &[usize]) -> Outputs {
         predict(self, data, idx)
+    }
+    fn logits(&self, data: &Dataset, idx: &[usize]) -> Vec<f32> {
+        logits(self, data, idx)
+    }
+}
+
+/// A model known only by its logits on every row of a dataset (a model trained elsewhere, read
+/// from docs/logits.md's layout): it answers from its table. Rows index the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedLogits {
+    /// `[rows, classes]`, row-major.
+    pub logits: Vec<f32>,
+    /// Classes.
+    pub num_classes: usize,
+}
+
+impl Predict for SavedLogits {
+    /// Panics on a row outside the table (callers check their rows first).
+    fn outputs(&self, data: &Dataset, idx: &[usize]) -> Outputs {
+        Outputs::from_logits(&self.logits(data, idx), idx.iter().map(|&i| data.labels[i]).collect(), self.num_classes)
+    }
+    fn logits(&self, _: &Dataset, idx: &[usize]) -> Vec<f32> {
+        let c = self.num_classes;
+        idx.iter().flat_map(|&i| self.logits[i * c..(i + 1) * c].iter().copied()).collect()
     }
 }
 
@@ -158,6 +189,12 @@ impl<B: Backend> Predict for Unlearned<B> {
         match self {
             Self::Single(n) => predict(n, data, idx),
             Self::Ensemble(e) => e.outputs(data, idx),
+        }
+    }
+    fn logits(&self, data: &Dataset, idx: &[usize]) -> Vec<f32> {
+        match self {
+            Self::Single(n) => logits(n, data, idx),
+            Self::Ensemble(e) => e.logits(data, idx),
         }
     }
 }

@@ -1,7 +1,7 @@
-//! Inference: per-sample softmax vectors, from which losses, predictions and accuracies follow
-//! in plain Rust. Runs on any backend (use `net.valid()` for an autodiff network).
+//! Inference: a network's logits on the backend, and per-sample softmax vectors computed from
+//! them in plain Rust, from which losses, predictions and accuracies follow. Runs on any backend
+//! (use `net.valid()` for an autodiff network).
 
-use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 
 use forsaken_data::Dataset;
@@ -21,6 +21,22 @@ pub struct Outputs {
 }
 
 impl Outputs {
+    /// Softmax of `logits` (`[n, classes]`, row-major), each row in f64 after subtracting its
+    /// maximum, rounded to f32: on the host, so a model's outputs are the same function of its
+    /// logits on every backend, and logits saved elsewhere give back exactly these outputs
+    /// (docs/logits.md).
+    pub fn from_logits(logits: &[f32], labels: Vec<u32>, num_classes: usize) -> Self {
+        assert_eq!(logits.len(), labels.len() * num_classes, "logits of {} rows and {num_classes} classes", labels.len());
+        let mut probs = Vec::with_capacity(logits.len());
+        for row in logits.chunks(num_classes.max(1)) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let exps: Vec<f64> = row.iter().map(|&l| (l as f64 - max).exp()).collect();
+            let sum: f64 = exps.iter().sum();
+            probs.extend(exps.iter().map(|e| (e / sum) as f32));
+        }
+        Self { probs, labels, num_classes }
+    }
+
     /// Samples.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -67,15 +83,19 @@ impl Outputs {
     }
 }
 
-/// Softmax outputs of `net` on the rows `idx` of `data`, in chunks of 1,024.
-pub fn predict<B: Backend>(net: &Net<B>, data: &Dataset, idx: &[usize]) -> Outputs {
+/// Logits (raw outputs) of `net` on the rows `idx` of `data`, `[n, classes]` row-major, in
+/// chunks of 1,024 rows.
+pub fn logits<B: Backend>(net: &Net<B>, data: &Dataset, idx: &[usize]) -> Vec<f32> {
     let device = net.head.weight.device();
-    let c = net.config.num_classes;
-    let mut probs = Vec::with_capacity(idx.len() * c);
+    let mut out = Vec::with_capacity(idx.len() * net.config.num_classes);
     for chunk in idx.chunks(1024) {
         let (x, _) = to_tensors::<B>(data, chunk, &device);
-        let p = softmax(net.forward(x), 1);
-        probs.extend(p.into_data().iter::<f32>());
+        out.extend(net.forward(x).into_data().iter::<f32>());
     }
-    Outputs { probs, labels: idx.iter().map(|&i| data.labels[i]).collect(), num_classes: c }
+    out
+}
+
+/// Softmax outputs of `net` on the rows `idx` of `data`: [`Outputs::from_logits`] of [`logits`].
+pub fn predict<B: Backend>(net: &Net<B>, data: &Dataset, idx: &[usize]) -> Outputs {
+    Outputs::from_logits(&logits(net, data, idx), idx.iter().map(|&i| data.labels[i]).collect(), net.config.num_classes)
 }

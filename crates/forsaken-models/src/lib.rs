@@ -31,8 +31,8 @@ pub mod stack;
 pub mod train;
 pub mod unlearn;
 
-pub use ensemble::{Aggregation, Ensemble, Predict, Unlearned};
-pub use eval::{predict, Outputs};
+pub use ensemble::{Aggregation, Ensemble, Predict, SavedLogits, Unlearned};
+pub use eval::{logits, predict, Outputs};
 pub use net::{Activation, Net, NetConfig};
 pub use oracle::MembershipOracle;
 pub use settings::{Knob, Method, Role, SettingError, Stronger};

@@ -395,3 +395,42 @@ fn broadcast_of_one_row_per_block_matches_the_definition() {
         }
     }
 }
+
+#[test]
+fn outputs_are_a_stable_softmax_of_the_logits() {
+    let logits = [1.0f32, 2.0, 3.0, 1.0e4, -1.0e4, 0.0, -5.0, -5.0, -5.0];
+    let o = Outputs::from_logits(&logits, vec![0, 1, 2], 3);
+    for i in 0..3 {
+        let sum: f32 = o.row(i).iter().sum();
+        assert!((sum - 1.0).abs() < 1e-6 && o.row(i).iter().all(|p| p.is_finite()), "row {i}: {:?}", o.row(i));
+    }
+    assert_eq!(o.predictions(), vec![2, 0, 0]);
+    assert_eq!(o.row(1), &[1.0, 0.0, 0.0], "no overflow at 1e4");
+    assert!((o.row(0)[2] - 0.665_240_9).abs() < 1e-6);
+}
+
+/// The audit of a model folder and `forsaken predict` read a network's logits on different
+/// sets and orders of rows: a row's logits (so its outputs) must not depend on which other rows
+/// share its batch, or saved logits would not give back the audited outputs.
+fn check_rows_are_independent(cfg: NetConfig, data: &Dataset) {
+    let net: Net<I> = train::fresh(&cfg, 5, &Default::default()).unwrap();
+    let all: Vec<usize> = (0..data.len()).collect();
+    let saved = SavedLogits { logits: net.logits(data, &all), num_classes: cfg.num_classes };
+    let some: Vec<usize> = (0..data.len()).rev().step_by(3).collect();
+    assert_eq!(saved.outputs(data, &some), predict(&net, data, &some));
+    assert_eq!(saved.logits(data, &some[..1]), net.logits(data, &some[..1]));
+}
+
+#[test]
+fn saved_logits_answer_as_the_network_did_on_any_subset_of_rows() {
+    check_rows_are_independent(NetConfig::for_family(ModelFamily::Mlp, &[12], 3), &blobs(2500, 12, 3, 4));
+    let images = Dataset::new(
+        "img",
+        (0..300 * 144).map(|i| ((i * 31) % 17) as f32 / 17.0).collect(),
+        (0..300).map(|i| i % 3).collect(),
+        vec![1, 12, 12],
+        3,
+    )
+    .unwrap();
+    check_rows_are_independent(NetConfig::for_family(ModelFamily::Cnn, &[1, 12, 12], 3), &images);
+}

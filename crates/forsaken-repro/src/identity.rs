@@ -148,9 +148,16 @@ pub struct ModelManifest {
     pub weights_sha256: String,
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// SHA-256 of `bytes`, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of a list of indices, in the order given, each as 8 little-endian bytes.
+pub fn indices_sha256(idx: &[usize]) -> String {
+    let bytes: Vec<u8> = idx.iter().flat_map(|i| (*i as u64).to_le_bytes()).collect();
+    sha256_hex(&bytes)
 }
 
 fn manifest_path(stem: &std::path::Path) -> std::path::PathBuf {
@@ -162,12 +169,11 @@ impl ModelManifest {
     /// beside it, atomically.
     pub fn write<T: Serialize>(stem: &std::path::Path, identity: Identity, settings: &T, split: &[usize]) -> anyhow::Result<Self> {
         let weights = std::fs::read(stem.with_extension("mpk"))?;
-        let split_bytes: Vec<u8> = split.iter().flat_map(|i| (*i as u64).to_le_bytes()).collect();
         let m = Self {
             version: MANIFEST_VERSION,
             identity,
             settings: serde_json::to_value(settings)?,
-            split: sha256_hex(&split_bytes),
+            split: indices_sha256(split),
             weights_sha256: sha256_hex(&weights),
         };
         crate::io::write_atomic(&manifest_path(stem), serde_json::to_string_pretty(&m)?.as_bytes())?;

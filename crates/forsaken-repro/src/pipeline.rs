@@ -236,6 +236,31 @@ pub fn shadow_count(cfg: &OracleConfig, family: ModelFamily) -> usize {
     }
 }
 
+/// The seed of the shadow pool and of the shadow attack's classifier for an experiment seed.
+pub fn attack_seed(cfg: &OracleConfig, experiment_seed: u64) -> u64 {
+    cfg.shadow.seed ^ experiment_seed.wrapping_mul(0x9e37_79b9)
+}
+
+/// Train or load the shadow pool of [`oracles`] (cached as described there).
+pub fn pool<B: AutodiffBackend>(
+    p: &Prepared,
+    cfg: &OracleConfig,
+    cache: Option<&Path>,
+    backend: &str,
+    device: &B::Device,
+) -> Result<ShadowPool<B::InnerBackend>> {
+    cfg.check()?;
+    // the shadow data is standardized with target_train's statistics: its indices are part of
+    // the key (the pool's own key inside has the shadow split, architecture, recipe, k, seed)
+    let key = p.identity(Kind::ShadowPool, &p.splits.target_train, backend).key;
+    let cache_dir = cache.map(|c| c.join("pools").join(key));
+    let k = shadow_count(cfg, p.spec.family);
+    let seed = attack_seed(cfg, p.spec.seed);
+    let pool = shadow_pool::<B>(&p.data, &p.splits.shadow, &p.spec.net, &p.spec.recipe, k, seed, cache_dir.as_deref(), device)?;
+    vouch_for_shadows(p, &pool, backend)?;
+    Ok(pool)
+}
+
 /// Train or load the shadow pool and fit the oracles on its outputs (on the shadow split, and,
 /// for per-example oracles, on target_train and target_test: every sample an audit judges).
 ///
@@ -250,17 +275,8 @@ pub fn oracles<B: AutodiffBackend>(
     backend: &str,
     device: &B::Device,
 ) -> Result<(OracleSet, ShadowPool<B::InnerBackend>)> {
-    cfg.check()?;
-    // the shadow data is standardized with target_train's statistics: its indices are part of
-    // the key (the pool's own key inside has the shadow split, architecture, recipe, k, seed)
-    let key = p.identity(Kind::ShadowPool, &p.splits.target_train, backend).key;
-    let cache_dir = cache.map(|c| c.join("pools").join(key));
-    let cache = cache_dir.as_deref();
-    let seed = cfg.shadow.seed ^ p.spec.seed.wrapping_mul(0x9e37_79b9);
-    let k = shadow_count(cfg, p.spec.family);
-    let pool = shadow_pool::<B>(&p.data, &p.splits.shadow, &p.spec.net, &p.spec.recipe, k, seed, cache, device)?;
-    vouch_for_shadows(p, &pool, backend)?;
-    let shadow = ShadowConfig { seed, ..cfg.shadow.clone() };
+    let pool = pool::<B>(p, cfg, cache, backend, device)?;
+    let shadow = ShadowConfig { seed: attack_seed(cfg, p.spec.seed), ..cfg.shadow.clone() };
     let per_example = forsaken_mia::oracles().iter().any(|o| o.per_example && cfg.wants(o.id));
     let queries =
         if per_example { vec![pool.query(&p.data, &p.splits.target_train), pool.query(&p.data, &p.splits.target_test)] } else { vec![] };

@@ -3,7 +3,7 @@
 //! [`audit`] the result under every oracle. The `forsaken` binary only parses flags into these
 //! jobs and prints what they return.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -16,12 +16,13 @@ use serde::{Deserialize, Serialize};
 use forsaken_data::split::{read_indices, write_indices};
 use forsaken_data::{registry, ForgetSpec, ModelFamily};
 use forsaken_metrics::FrCounts;
-use forsaken_mia::{ShadowConfig, WEAK_ORACLE_AUC};
+use forsaken_mia::{OracleSet, OracleSettings, QueryOutputs, ShadowConfig, ShadowEvidence, ShadowOutputs, WEAK_ORACLE_AUC};
 use forsaken_models::settings::{self, SettingError};
-use forsaken_models::{checkpoint, predict, Predict, Role, StoppingRule, UnlearnRequest, Unlearned};
+use forsaken_models::{checkpoint, Outputs, Predict, Role, SavedLogits, StoppingRule, UnlearnRequest, Unlearned};
 
 use crate::identity::{Kind, ModelManifest};
 use crate::io::write_atomic;
+use crate::logits::{LogitsLayout, Meta};
 use crate::pipeline::{self, inner, Baseline, ExperimentSpec, OracleConfig, Prepared};
 use crate::record::OracleView;
 use crate::suite::Entry;
@@ -169,8 +170,8 @@ pub fn train<B: AutodiffBackend>(
         let fresh = forsaken_models::train::fresh::<B>(&p.spec.net, p.spec.seed, device)?;
         let net = forsaken_models::train_with(fresh, &p.data, &p.splits.target_train, &p.spec.recipe, "train", &mut |e, net| {
             let m = net.valid();
-            let tr = predict(&m, &p.data, &p.splits.target_train).accuracy();
-            let rf = predict(&m, &p.data, &p.splits.reference).accuracy();
+            let tr = forsaken_models::predict(&m, &p.data, &p.splits.target_train).accuracy();
+            let rf = forsaken_models::predict(&m, &p.data, &p.splits.reference).accuracy();
             on_epoch(e, tr, rf, t.elapsed().as_secs_f64());
             Ok(true)
         })?;
@@ -191,8 +192,8 @@ pub fn train<B: AutodiffBackend>(
         forget: None,
         stop_reason: None,
         seconds,
-        train_acc: predict(&m, &p.data, &p.splits.target_train).accuracy(),
-        test_acc: predict(&m, &p.data, &p.splits.target_test).accuracy(),
+        train_acc: forsaken_models::predict(&m, &p.data, &p.splits.target_train).accuracy(),
+        test_acc: forsaken_models::predict(&m, &p.data, &p.splits.target_test).accuracy(),
         backend: env.backend.clone(),
     };
     write_manifest(&job.out, &manifest)?;
@@ -258,6 +259,8 @@ pub struct UnlearnedModel {
     pub manifest: Manifest,
     /// Samples forgotten.
     pub forgotten: usize,
+    /// The method's resolved settings (its defaults patched by the job's).
+    pub settings: serde_json::Value,
 }
 
 /// Unlearn a forget set from a trained model with one method; write the result, its forget
@@ -286,7 +289,7 @@ pub fn unlearn<B: AutodiffBackend>(job: &UnlearnJob, env: &Env, device: &B::Devi
     let stopping = match (&stop, &oracles) {
         (Some((target, id, _)), Some(set)) => {
             let oracle = set.get(id).expect("the oracle just fitted");
-            let before = oracle.decide(&predict(&inner(&original), &p.data, &fs.forget), &fs.forget)?;
+            let before = oracle.decide(&forsaken_models::predict(&inner(&original), &p.data, &fs.forget), &fs.forget)?;
             Some(StoppingRule { oracle, target_fr: *target, before })
         }
         _ => None,
@@ -327,7 +330,65 @@ pub fn unlearn<B: AutodiffBackend>(job: &UnlearnJob, env: &Env, device: &B::Devi
         backend: env.backend.clone(),
     };
     write_manifest(&job.out, &manifest)?;
-    Ok(UnlearnedModel { manifest, forgotten: fs.forget.len() })
+    Ok(UnlearnedModel { manifest, forgotten: fs.forget.len(), settings })
+}
+
+/// `forsaken predict`: which model, on which rows.
+#[derive(Debug, Clone)]
+pub struct PredictJob {
+    /// The model's folder (trained or unlearned).
+    pub model: PathBuf,
+    /// The dataset, if given: it must be the model's.
+    pub dataset: Option<String>,
+    /// The label column of a `csv:` dataset, if given: it must be the model's.
+    pub label: Option<String>,
+    /// A file of dataset indices (default: every row, in the file's order).
+    pub rows: Option<PathBuf>,
+}
+
+/// What [`predict`] computed.
+#[derive(Debug, Clone)]
+pub struct Predicted {
+    /// Dataset indices of the rows.
+    pub rows: Vec<usize>,
+    /// Their labels.
+    pub labels: Vec<u32>,
+    /// Logits, `[rows, classes]` row-major.
+    pub logits: Vec<f32>,
+    /// Classes.
+    pub num_classes: usize,
+}
+
+/// `forsaken predict`: a model's logits on rows of its dataset, preprocessed as for training.
+pub fn predict<B: AutodiffBackend>(job: &PredictJob, env: &Env, device: &B::Device) -> Result<Predicted> {
+    let m = read_manifest(&job.model)?;
+    let trained_on = |what: &str, given: &str, own: &str| {
+        anyhow::anyhow!(
+            "{} was trained on {what} `{own}`, not `{given}`: a model reads the data it was standardized for; leave --{what} out to use its own",
+            job.model.display()
+        )
+    };
+    if let Some(d) = job.dataset.as_deref().filter(|d| *d != m.spec.dataset) {
+        return Err(trained_on("dataset", d, &m.spec.dataset));
+    }
+    if let Some(l) = job.label.as_deref().filter(|l| Some(*l) != m.spec.label.as_deref()) {
+        return Err(trained_on("label", l, m.spec.label.as_deref().unwrap_or("(default)")));
+    }
+    let p = prepared(&m.spec, &env.data_dir)?;
+    let rows = match &job.rows {
+        Some(f) => read_indices(f)?,
+        None => (0..p.data.len()).collect(),
+    };
+    if let Some(i) = rows.iter().find(|&&i| i >= p.data.len()) {
+        bail!("row {i} is out of range: {} has {} rows", m.spec.dataset, p.data.len());
+    }
+    let model = loaded::<B>(&job.model, device)?;
+    Ok(Predicted {
+        labels: rows.iter().map(|&i| p.data.labels[i]).collect(),
+        logits: model.logits(&p.data, &rows),
+        num_classes: p.data.num_classes,
+        rows,
+    })
 }
 
 /// `forsaken audit`: the models to compare and the oracles.
@@ -343,6 +404,8 @@ pub struct AuditJob {
     pub oracles: Vec<String>,
     /// Shadow models of the shadow attack.
     pub shadows: usize,
+    /// Also save the logits layout the audit read (docs/logits.md) into this folder.
+    pub write_logits: Option<PathBuf>,
 }
 
 /// One oracle's line of an audit.
@@ -386,8 +449,21 @@ fn loaded<B: AutodiffBackend>(dir: &Path, device: &B::Device) -> Result<Unlearne
     Ok(Unlearned::<B::InnerBackend>::load(dir, device)?)
 }
 
-/// Audit an unlearned model against its original under the selected oracles.
+/// Audit an unlearned model against its original under the selected oracles: the logits
+/// layout of the model folders ([`layout_of`]) audited by [`audit_layout`], so an audit of our
+/// folders and one of their saved layout (`--write-logits`, then `--logits`) are the same.
 pub fn audit<B: AutodiffBackend>(job: &AuditJob, env: &Env, device: &B::Device) -> Result<Audit> {
+    let layout = layout_of::<B>(job, env, device)?;
+    if let Some(dir) = &job.write_logits {
+        layout.write(dir)?;
+    }
+    audit_layout(&layout, &job.oracles, job.shadows)
+}
+
+/// The logits layout of `job`'s model folders: the rows are the shadow split, target_train and
+/// target_test, in that order (`rows` keeps their dataset indices), and the shadow models are
+/// the pool's, trained or read from the cache.
+pub fn layout_of<B: AutodiffBackend>(job: &AuditJob, env: &Env, device: &B::Device) -> Result<LogitsLayout> {
     settings::at_least("oracles.shadow.k", job.shadows, 1)?;
     let (before_m, after_m) = (read_manifest(&job.before)?, read_manifest(&job.after)?);
     if before_m.spec != after_m.spec {
@@ -395,49 +471,122 @@ pub fn audit<B: AutodiffBackend>(job: &AuditJob, env: &Env, device: &B::Device) 
     }
     let p = prepared(&before_m.spec, &env.data_dir)?;
     let forget = read_indices(&job.after.join("forget.idx.txt"))?;
-    let fset: std::collections::HashSet<usize> = forget.iter().copied().collect();
-    let retain: Vec<usize> = p.splits.target_train.iter().copied().filter(|i| !fset.contains(i)).collect();
-    let retained = pipeline::retained_sample(&retain, p.spec.seed);
-    let before = checkpoint::load::<B::InnerBackend>(&job.before.join("model"), device)?;
-    let after = loaded::<B>(&job.after, device)?;
+    let retrained = match &job.retrained {
+        Some(rdir) => {
+            if read_manifest(rdir)?.spec != before_m.spec || read_indices(&rdir.join("forget.idx.txt"))? != forget {
+                bail!("{} was not retrained from the same experiment and forget set", rdir.display());
+            }
+            Some(loaded::<B>(rdir, device)?)
+        }
+        None => None,
+    };
     let oc = OracleConfig {
         ids: job.oracles.clone(),
         shadow: ShadowConfig { k: job.shadows, ..ShadowConfig::default() },
         ..OracleConfig::default()
     };
-    let (set, _) = pipeline::oracles::<B>(&p, &oc, env.cache_dir.as_deref(), &env.backend, device)?;
-    let base = Baseline::new(&set, &before, &p.data, &forget, &retained)?;
-    let mut views = pipeline::oracle_views(&set, &base, &after, &p.data, &forget, &retained, p.spec.seed)?;
-    if let Some(rdir) = &job.retrained {
-        let rm = read_manifest(rdir)?;
-        if rm.spec != before_m.spec || read_indices(&rdir.join("forget.idx.txt"))? != forget {
-            bail!("{} was not retrained from the same experiment and forget set", rdir.display());
-        }
-        let rv = pipeline::oracle_views(&set, &base, &loaded::<B>(rdir, device)?, &p.data, &forget, &retained, p.spec.seed)?;
+    let pool = pipeline::pool::<B>(&p, &oc, env.cache_dir.as_deref(), &env.backend, device)?;
+    let s = &p.splits;
+    let rows: Vec<usize> = s.shadow.iter().chain(&s.target_train).chain(&s.target_test).copied().collect();
+    let at: HashMap<usize, usize> = rows.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+    let pos = |idx: &[usize]| -> Result<Vec<usize>> {
+        idx.iter().map(|i| at.get(i).copied().with_context(|| format!("sample {i} of the forget set is not in target_train"))).collect()
+    };
+    let n = rows.len();
+    let mut keep = vec![false; pool.models.len() * n];
+    for (k, inside) in pool.in_sets.iter().enumerate() {
+        inside.iter().for_each(|i| keep[k * n + at[i]] = true);
+    }
+    let data = &p.data;
+    Ok(LogitsLayout {
+        labels: rows.iter().map(|&i| data.labels[i]).collect(),
+        num_classes: data.num_classes,
+        original: checkpoint::load::<B::InnerBackend>(&job.before.join("model"), device)?.logits(data, &rows),
+        unlearned: loaded::<B>(&job.after, device)?.logits(data, &rows),
+        retrained: retrained.map(|r| r.logits(data, &rows)),
+        members: pos(&s.target_train)?,
+        forget: pos(&forget)?,
+        non_members: pos(&s.target_test)?,
+        shadow_logits: pool.models.iter().flat_map(|m| m.logits(data, &rows)).collect(),
+        shadow_keep: keep,
+        rows: Some(rows.iter().map(|&i| i as i64).collect()),
+        meta: Meta {
+            seed: p.spec.seed,
+            source: Some(format!("forsaken audit --before {} --after {}", job.before.display(), job.after.display())),
+        },
+    })
+}
+
+/// The audit of a logits layout (docs/logits.md) under the oracles `ids`, the shadow attack
+/// trained on its first `attack_models` shadow models: each oracle's strength on the original
+/// (members vs non-members), its view of the unlearned model on the forget set and on a sample
+/// of the retained set, selectivity against a retrained model's logits when the layout has them.
+pub fn audit_layout(l: &LogitsLayout, ids: &[String], attack_models: usize) -> Result<Audit> {
+    l.check()?;
+    settings::at_least("oracles.shadow.k", attack_models, 1)?;
+    if attack_models > l.shadows() {
+        bail!("the shadow attack asks for {attack_models} shadow models (--shadows) but the logits have {}", l.shadows());
+    }
+    let c = l.num_classes;
+    // the models below are tables of logits: the rows' features are never read
+    let data = forsaken_data::Dataset::new("logits", vec![0.0; l.len()], l.labels.clone(), vec![1], c)?;
+    let table = |v: &[f32]| SavedLogits { logits: v.to_vec(), num_classes: c };
+    let (before, after) = (table(&l.original), table(&l.unlearned));
+    let shadows: Vec<SavedLogits> = (0..l.shadows()).map(|k| table(l.shadow(k))).collect();
+    let set = layout_oracles(l, &data, &shadows, ids, attack_models)?;
+    let (retain, seed) = (l.retain(), l.meta.seed);
+    let retained = pipeline::retained_sample(&retain, seed);
+    let base = Baseline::new(&set, &before, &data, &l.forget, &retained)?;
+    let mut views = pipeline::oracle_views(&set, &base, &after, &data, &l.forget, &retained, seed)?;
+    if let Some(r) = &l.retrained {
+        let rv = pipeline::oracle_views(&set, &base, &table(r), &data, &l.forget, &retained, seed)?;
         for (id, v) in views.iter_mut() {
             let r = &rv[id];
             v.selectivity = forsaken_metrics::selectivity::selectivity(v.fr, v.fr_retained, r.fr, r.fr_retained);
         }
     }
-    let (train_out, test_out) = (before.outputs(&p.data, &p.splits.target_train), before.outputs(&p.data, &p.splits.target_test));
+    let (train_out, test_out) = (before.outputs(&data, &l.members), before.outputs(&data, &l.non_members));
     let mut oracles = BTreeMap::new();
     for (id, o) in &set.oracles {
-        let s = forsaken_mia::strength(o.as_ref(), (&train_out, &p.splits.target_train), (&test_out, &p.splits.target_test))?;
+        let s = forsaken_mia::strength(o.as_ref(), (&train_out, &l.members), (&test_out, &l.non_members))?;
         oracles.insert(id.clone(), OracleAudit { strength: s.summary, after: views[id].clone() });
     }
     let acc = |m: &dyn Predict| {
-        let a = pipeline::accuracies(m, &p.data, &forget, &retain, &p.splits.target_test);
+        let a = pipeline::accuracies(m, &data, &l.forget, &retain, &l.non_members);
         (a.forget, a.retain, a.test)
     };
     Ok(Audit {
-        forget: forget.len(),
+        forget: l.forget.len(),
         retained_sample: retained.len(),
         order: set.oracles.iter().map(|(id, _)| id.clone()).collect(),
         oracles,
         before: acc(&before),
         after: acc(&after),
-        with_retrained: job.retrained.is_some(),
+        with_retrained: l.retrained.is_some(),
     })
+}
+
+/// The oracles fitted on a layout's shadow models: on their own rows for every oracle, and on
+/// the target's members and non-members for the per-example one (offline LiRA).
+fn layout_oracles(
+    l: &LogitsLayout,
+    data: &forsaken_data::Dataset,
+    shadows: &[SavedLogits],
+    ids: &[String],
+    attack_models: usize,
+) -> Result<OracleSet> {
+    let own = l.shadow_rows();
+    let in_sets: Vec<Vec<usize>> = (0..shadows.len()).map(|k| l.in_set(k)).collect();
+    let per_model: Vec<Outputs> = shadows.iter().map(|m| m.outputs(data, &own)).collect();
+    let outputs = ShadowOutputs::from_outputs(&per_model, &own, &in_sets);
+    let query =
+        |rows: &[usize]| QueryOutputs { samples: rows.to_vec(), per_model: shadows.iter().map(|m| m.outputs(data, rows)).collect() };
+    let wants_queries = forsaken_mia::oracles().iter().any(|o| o.per_example && forsaken_mia::selects(ids, o.id));
+    let queries = if wants_queries { vec![query(&l.members), query(&l.non_members)] } else { vec![] };
+    let evidence = ShadowEvidence { outputs: &outputs, in_sets: &in_sets, queries: &queries };
+    let cfg = OracleConfig::default();
+    let shadow = ShadowConfig { k: attack_models, seed: pipeline::attack_seed(&cfg, l.meta.seed), ..cfg.shadow.clone() };
+    Ok(OracleSet::fit(&evidence, ids, OracleSettings { shadow: &shadow, lira: &cfg.lira })?)
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -554,7 +703,7 @@ pub fn deletion_audit<B: AutodiffBackend>(job: &DeletionAuditJob, env: &Env, dev
     let orig = inner(&original);
     let stop_oracle =
         set.get(&job.stop_oracle).ok_or_else(|| anyhow::anyhow!("--stop-oracle: {}", forsaken_mia::unknown_oracle(&job.stop_oracle)))?;
-    let stop_before = stop_oracle.decide(&predict(&orig, &p.data, &fs.forget), &fs.forget)?;
+    let stop_before = stop_oracle.decide(&forsaken_models::predict(&orig, &p.data, &fs.forget), &fs.forget)?;
     let d = Deletion::new(&p, &original, &fs, forget_spec.to_string(), &job.settings, env.cache_dir.as_deref(), &env.backend);
     let resolve = |m: &String| {
         let patch = job.patches.get(m).cloned().unwrap_or_default();
@@ -581,9 +730,10 @@ pub fn deletion_audit<B: AutodiffBackend>(job: &DeletionAuditJob, env: &Env, dev
         });
     }
     let reporting = match set.get("shadow") {
-        Some(oracle) => {
-            Some(crate::audit::Reporting { oracle, before: oracle.decide(&predict(&orig, &p.data, &d.rows.forget), &d.rows.forget)? })
-        }
+        Some(oracle) => Some(crate::audit::Reporting {
+            oracle,
+            before: oracle.decide(&forsaken_models::predict(&orig, &p.data, &d.rows.forget), &d.rows.forget)?,
+        }),
         None => None,
     };
     let mut records = Vec::new();
