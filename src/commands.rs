@@ -228,6 +228,96 @@ pub struct ReproduceArgs {
     pub shard: Option<forsaken_repro::plan::Shard>,
 }
 
+/// `forsaken import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Safetensors with PyTorch's state_dict names: convs.K.*, dense.K.*, head.* and
+    /// optionally input.mean / input.std (docs/interop.md gives the module).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// The dataset the network was trained on (a registry id or `csv:PATH`), fed to it as
+    /// forsaken loads it, its marked columns standardized on the members.
+    #[arg(long)]
+    pub dataset: String,
+    /// Label column of a `csv:` table (as for `train`).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// The rows it was trained on: a file of dataset indices, one per line. The test,
+    /// reference and shadow splits are drawn from the other rows.
+    #[arg(long)]
+    pub members: PathBuf,
+    /// Model family (default: the dataset's).
+    #[arg(long, value_parser = ["mlp", "cnn"])]
+    pub model: Option<String>,
+    /// Widths of the hidden dense layers, comma-separated (default: the family's, 128,64 for
+    /// the MLP and 128 for the CNN).
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Output channels of the 3x3 conv blocks, comma-separated (default: the family's, 16,32
+    /// for the CNN).
+    #[arg(long, value_delimiter = ',')]
+    pub conv: Option<Vec<usize>>,
+    /// Hidden activation (default: tanh for the MLP, relu for the CNN).
+    #[arg(long, value_parser = ["tanh", "relu"])]
+    pub activation: Option<String>,
+    /// Seed of the other splits and of everything downstream (forget sets, shadow models).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder (read by `unlearn`, `audit`, `predict`, `export`).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `forsaken import`.
+fn import<B: AutodiffBackend>(a: &ImportArgs, env: &workflow::Env, device: &B::Device) -> Result<()> {
+    let job = workflow::ImportJob {
+        weights: a.weights.clone(),
+        dataset: a.dataset.clone(),
+        label: a.label.clone(),
+        members: a.members.clone(),
+        model: a.model.as_deref().map(|m| if m == "cnn" { ModelFamily::Cnn } else { ModelFamily::Mlp }),
+        hidden: a.hidden.clone(),
+        conv: a.conv.clone(),
+        activation: a.activation.as_deref().map(|x| {
+            if x == "relu" {
+                forsaken_models::Activation::Relu
+            } else {
+                forsaken_models::Activation::Tanh
+            }
+        }),
+        seed: a.seed,
+        out: a.out.clone(),
+    };
+    let t = workflow::import::<B>(&job, env, device)?;
+    let m = &t.manifest;
+    println!(
+        "imported {} ({:?}, hidden {:?}, conv {:?}) for {} with {} members: train accuracy {:.1}%, test accuracy {:.1}% -> {}",
+        a.weights.display(),
+        m.spec.family,
+        m.spec.net.hidden,
+        m.spec.net.conv_channels,
+        m.spec.dataset,
+        t.members,
+        100.0 * m.train_acc,
+        100.0 * m.test_acc,
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// `forsaken export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A model folder (`train`, `import` or `unlearn`; not a SISA ensemble).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The safetensors file to write: PyTorch's state_dict names and layouts, plus input.mean
+    /// and input.std (per feature) so that `(x - mean) / std` of the dataset's raw features
+    /// gives `predict`'s logits.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
 /// Shadow models of the shadow attack unless `--shadows` says otherwise.
 const DEFAULT_SHADOWS: usize = 4;
 
@@ -384,6 +474,12 @@ pub fn run<B: AutodiffBackend>(cli: &Cli, device: B::Device) -> Result<()> {
         Command::Audit(a) => audit::<B>(a, &env, &device),
         Command::Predict(a) => predict::<B>(a, &env, &device),
         Command::VerifyReceipt(a) => verify_receipt(a, &env),
+        Command::Import(a) => import::<B>(a, &env, &device),
+        Command::Export(a) => {
+            workflow::export::<B>(&a.model, &a.out, &env, &device)?;
+            println!("{} -> {} (safetensors, PyTorch names; input.mean and input.std per feature)", a.model.display(), a.out.display());
+            Ok(())
+        }
         Command::Reproduce(a) => reproduce::<B>(a, cli, env, &device),
         Command::Plan(a) => plan(a, env),
         Command::Merge(a) => {

@@ -94,6 +94,12 @@ pub enum Command {
     /// retained set, selectivity (with --retrained) and accuracies. With --against-retrain N:
     /// the deletion audit against N retrained models, per example, with a verdict per method.
     Audit(commands::AuditArgs),
+    /// Make a model folder from a network trained elsewhere: safetensors with PyTorch's names
+    /// for our MLP or CNN (declared widths and activation), the dataset and its member rows.
+    Import(commands::ImportArgs),
+    /// Write a model's network as safetensors that PyTorch's load_state_dict accepts, with its
+    /// input preprocessing (input.mean, input.std).
+    Export(commands::ExportArgs),
     /// Write a model's logits on every row of its dataset (or on --rows), in the order of the
     /// dataset's file, as .npy (float32 [n, classes]) or CSV (by the extension).
     Predict(commands::PredictArgs),

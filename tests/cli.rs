@@ -239,8 +239,46 @@ fn train_unlearn_audit_flow() {
     ok(c.output().unwrap());
     let err = fails(bin().args(["unlearn", "--method", "nope", "--model", "x", "--out", "y"]).output().unwrap());
     assert!(err.contains("forsaken-w") && err.contains("sisa"), "{err}");
+    weights_round_trip_through_export_and_import(&dir, &common);
     receipts_verify_and_name_what_changed(&dir, &common);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `export` then `import` (with the original's members) gives a folder whose logits are the
+/// original's to the bit and that `unlearn` accepts; a file standardized otherwise, and an
+/// ensemble, are refused with the reason.
+fn weights_round_trip_through_export_and_import(dir: &Path, common: &dyn Fn(&mut Command)) {
+    let run = |args: &[&str], paths: &[(&str, PathBuf)]| {
+        let mut c = bin();
+        c.args(args);
+        for (flag, p) in paths {
+            c.arg(flag).arg(p);
+        }
+        common(&mut c);
+        c.output().unwrap()
+    };
+    let out = ok(run(&["export"], &[("--model", dir.join("orig")), ("--out", dir.join("orig.safetensors"))]));
+    assert!(out.contains("input.mean"), "{out}");
+    let import = &[
+        ("--weights", dir.join("orig.safetensors")),
+        ("--members", dir.join("orig/splits/target_train.idx.txt")),
+        ("--out", dir.join("imp")),
+    ];
+    let out = ok(run(&["import", "--dataset", "digits"], import));
+    assert!(out.contains("imported") && out.contains("train accuracy"), "{out}");
+    for (name, model) in [("orig.csv", "orig"), ("imp.csv", "imp")] {
+        ok(run(&["predict"], &[("--model", dir.join(model)), ("--out", dir.join(name))]));
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("imp.csv")).unwrap(), std::fs::read_to_string(dir.join("orig.csv")).unwrap());
+    let out = ok(run(
+        &["unlearn", "--method", "scale", "--factor", "0.5", "--forget", "5%"],
+        &[("--model", dir.join("imp")), ("--out", dir.join("imp-s"))],
+    ));
+    assert!(out.contains("receipt:"), "{out}");
+    let err = fails(run(&["import", "--dataset", "digits", "--hidden", "64"], import));
+    assert!(err.contains("dense"), "{err}");
+    let err = fails(run(&["export"], &[("--model", dir.join("sisa")), ("--out", dir.join("sisa.safetensors"))]));
+    assert!(err.contains("SISA ensemble"), "{err}");
 }
 
 /// `unlearn` wrote a receipt whose verdict follows its own numbers; `verify-receipt` passes on
@@ -312,6 +350,28 @@ fn logits_give_the_audit_of_the_model(dir: &Path, common: &dyn Fn(&mut Command))
     std::fs::remove_file(dir.join("logits/shadow_keep.npy")).unwrap();
     let err = fails(bin().args(["audit", "--logits"]).arg(dir.join("logits")).output().unwrap());
     assert!(err.contains("shadow_keep.npy") && err.contains("docs/logits.md"), "{err}");
+}
+
+#[test]
+fn imported_weights_must_expect_the_preprocessing_forsaken_feeds_them() {
+    let dir = tmp("preprocessing");
+    let run = |args: &[&str], paths: &[(&str, PathBuf)]| {
+        let mut c = bin();
+        c.args(args).arg("--data-dir").arg(repo_data()).arg("--cache-dir").arg(dir.join("cache"));
+        for (flag, p) in paths {
+            c.arg(flag).arg(p);
+        }
+        c.output().unwrap()
+    };
+    // breast-cancer's columns are standardized on the members
+    ok(run(&["train", "--dataset", "breast-cancer", "--epochs", "2"], &[("--out", dir.join("bc"))]));
+    ok(run(&["export"], &[("--model", dir.join("bc")), ("--out", dir.join("bc.safetensors"))]));
+    let members = |file: PathBuf| [("--weights", dir.join("bc.safetensors")), ("--members", file), ("--out", dir.join("imp"))];
+    ok(run(&["import", "--dataset", "breast-cancer"], &members(dir.join("bc/splits/target_train.idx.txt"))));
+    std::fs::write(dir.join("few.txt"), (0..40).map(|i| format!("{i}\n")).collect::<String>()).unwrap();
+    let err = fails(run(&["import", "--dataset", "breast-cancer"], &members(dir.join("few.txt"))));
+    assert!(err.contains("input.mean") && err.contains("standardized on the members"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

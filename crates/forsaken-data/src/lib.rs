@@ -147,27 +147,39 @@ impl Dataset {
         if rows.is_empty() || self.standardize.is_empty() {
             return;
         }
+        let (mean, std) = self.standardization(rows);
         let d = self.dim();
-        let n = self.len();
-        let cols = std::mem::take(&mut self.standardize);
-        for &c in &cols {
+        for c in std::mem::take(&mut self.standardize) {
+            for v in self.features.iter_mut().skip(c).step_by(d) {
+                *v = ((*v as f64 - mean[c]) / std[c]) as f32;
+            }
+        }
+    }
+
+    /// The per-feature `(mean, std)` that [`Dataset::standardize_on`] applies for `rows`: the
+    /// statistics of the marked columns on those rows, and (0, 1) for every other feature, so
+    /// that `(x - mean) / std` is the whole input preprocessing of a model trained on them.
+    pub fn standardization(&self, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
+        let d = self.dim();
+        let (mut mean, mut std) = (vec![0.0; d], vec![1.0; d]);
+        if rows.is_empty() {
+            return (mean, std);
+        }
+        for &c in &self.standardize {
             let mut sum = 0.0f64;
             for &r in rows {
                 sum += self.features[r * d + c] as f64;
             }
-            let mean = sum / rows.len() as f64;
+            let m = sum / rows.len() as f64;
             let mut ss = 0.0f64;
             for &r in rows {
-                let x = self.features[r * d + c] as f64 - mean;
+                let x = self.features[r * d + c] as f64 - m;
                 ss += x * x;
             }
-            let std = (ss / rows.len() as f64).sqrt();
-            let std = if std > 0.0 && std.is_finite() { std } else { 1.0 };
-            for i in 0..n {
-                let v = &mut self.features[i * d + c];
-                *v = ((*v as f64 - mean) / std) as f32;
-            }
+            let sd = (ss / rows.len() as f64).sqrt();
+            (mean[c], std[c]) = (m, if sd > 0.0 && sd.is_finite() { sd } else { 1.0 });
         }
+        (mean, std)
     }
 
     /// Number of samples.

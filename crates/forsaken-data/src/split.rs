@@ -49,6 +49,37 @@ impl Splits {
         })
     }
 
+    /// Splits around given members: target_train is `members`, in the order given (the rows a
+    /// model trained elsewhere was trained on); the other rows are shuffled with `seed` and cut
+    /// into target_test, reference and shadow as `sizes` says (its target_train is ignored),
+    /// each scaled down in proportion when the rows left are too few.
+    pub fn with_members(n: usize, members: &[usize], sizes: SplitSizes, seed: u64) -> Result<Self, DataError> {
+        let mut seen = vec![false; n];
+        for &i in members {
+            if i >= n || std::mem::replace(&mut seen[i], true) {
+                return Err(DataError::Split(format!("member row {i} is out of range (the pool has {n}) or listed twice")));
+            }
+        }
+        let rest: Vec<usize> = (0..n).filter(|&i| !seen[i]).collect();
+        let wanted = sizes.target_test + sizes.reference + sizes.shadow.unwrap_or(0);
+        if members.is_empty() || rest.len() < 2 {
+            return Err(DataError::Split(format!(
+                "{} members of a pool of {n}: both the members and the rest must be non-empty",
+                members.len()
+            )));
+        }
+        let factor = if wanted > rest.len() { rest.len() as f64 / wanted as f64 } else { 1.0 };
+        let part = |k: usize| ((k as f64 * factor).floor() as usize).max(1);
+        let (test, reference) = (part(sizes.target_test), if sizes.reference == 0 { 0 } else { part(sizes.reference) });
+        let mut order = rest;
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_5917));
+        let shadow =
+            sizes.shadow.map_or(order.len().saturating_sub(test + reference), part).min(order.len().saturating_sub(test + reference));
+        let mut it = order.into_iter();
+        let mut take = |k: usize| (&mut it).take(k).collect::<Vec<_>>();
+        Ok(Self { target_train: members.to_vec(), target_test: take(test), reference: take(reference), shadow: take(shadow) })
+    }
+
     /// Scale every part by `factor` (at least 1 sample each where the part was non-empty):
     /// used by smoke runs on a small subset of a dataset.
     pub fn scaled(sizes: SplitSizes, n: usize, factor: f64) -> SplitSizes {
@@ -261,6 +292,25 @@ mod tests {
         all.dedup();
         assert_eq!(all.len(), 100);
         assert!(Splits::new(50, sizes, 0).is_err());
+    }
+
+    #[test]
+    fn splits_around_given_members_keep_them_and_share_out_the_rest() {
+        let members: Vec<usize> = (0..100).rev().step_by(4).collect();
+        let sizes = SplitSizes { target_train: 1, target_test: 20, reference: 10, shadow: None };
+        let s = Splits::with_members(100, &members, sizes, 3).unwrap();
+        assert_eq!(s.target_train, members);
+        assert_eq!((s.target_test.len(), s.reference.len(), s.shadow.len()), (20, 10, 45));
+        let mut all: Vec<usize> = [&s.target_train, &s.target_test, &s.reference, &s.shadow].into_iter().flatten().copied().collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 100);
+        // too few rows left: every part shrinks in proportion, none is empty
+        let big = SplitSizes { target_train: 1, target_test: 60, reference: 30, shadow: Some(60) };
+        let s = Splits::with_members(100, &members, big, 3).unwrap();
+        assert_eq!((s.target_test.len(), s.reference.len(), s.shadow.len()), (30, 15, 30));
+        assert!(Splits::with_members(100, &[3, 3], sizes, 0).unwrap_err().to_string().contains("listed twice"));
+        assert!(Splits::with_members(100, &[100], sizes, 0).is_err());
     }
 
     #[test]

@@ -23,6 +23,7 @@
 pub mod checkpoint;
 pub mod ensemble;
 pub mod eval;
+pub mod interop;
 pub mod net;
 pub mod oracle;
 pub mod progress;
@@ -33,6 +34,7 @@ pub mod unlearn;
 
 pub use ensemble::{Aggregation, Ensemble, Predict, SavedLogits, Unlearned};
 pub use eval::{logits, predict, Outputs};
+pub use interop::{export_safetensors, import_safetensors, InputStats};
 pub use net::{Activation, Net, NetConfig};
 pub use oracle::MembershipOracle;
 pub use settings::{Knob, Method, Role, SettingError, Stronger};

@@ -147,7 +147,7 @@ impl NetConfig {
             d = h;
         }
         let head = LinearConfig::new(d, self.num_classes).init(device);
-        Ok(Net { convs, dense, head, pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(), config: self.clone() })
+        Ok(Net::assemble(self.clone(), convs, dense, head))
     }
 }
 
@@ -167,6 +167,11 @@ pub struct Net<B: Backend> {
 }
 
 impl<B: Backend> Net<B> {
+    /// A network of architecture `config` from its layers (shapes as `config.init` makes them).
+    pub(crate) fn assemble(config: NetConfig, convs: Vec<Conv2d<B>>, dense: Vec<Linear<B>>, head: Linear<B>) -> Self {
+        Net { convs, dense, head, pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(), config }
+    }
+
     /// Logits for flat inputs `[batch, dim]`, all masks = 1.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         self.forward_masked(x, None)

@@ -434,3 +434,83 @@ fn saved_logits_answer_as_the_network_did_on_any_subset_of_rows() {
     .unwrap();
     check_rows_are_independent(NetConfig::for_family(ModelFamily::Cnn, &[1, 12, 12], 3), &images);
 }
+
+/// The fixture of tests/fixtures (made with numpy and the safetensors package, no torch):
+/// the architecture of each network, raw inputs and the logits numpy computed for them.
+fn pytorch_fixture() -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/expected.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32)).collect()
+}
+
+fn fixture_config(case: &serde_json::Value) -> NetConfig {
+    let usizes = |k: &str| case[k].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect::<Vec<_>>();
+    NetConfig {
+        input_shape: usizes("input_shape"),
+        num_classes: case["num_classes"].as_u64().unwrap() as usize,
+        conv_channels: usizes("conv_channels"),
+        hidden: usizes("hidden"),
+        activation: if case["activation"] == "relu" { Activation::Relu } else { Activation::Tanh },
+    }
+}
+
+/// `(x - mean) / std` per feature, as the PyTorch module does.
+fn standardized(x: &[f32], s: &InputStats) -> Vec<f32> {
+    let d = s.mean.len();
+    x.iter().enumerate().map(|(i, v)| (v - s.mean[i % d]) / s.std[i % d]).collect()
+}
+
+#[test]
+fn pytorch_safetensors_import_gives_the_fixtures_logits_and_export_round_trips_bit_exactly() {
+    let dev = Default::default();
+    let fixture = pytorch_fixture();
+    let dir = std::env::temp_dir().join(format!("forsaken-interop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["mlp", "cnn"] {
+        let case = &fixture[name];
+        let config = fixture_config(case);
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.safetensors"));
+        let (net, stats) = import_safetensors::<I>(&config, &file, &dev).unwrap();
+        let stats = stats.expect("the fixture carries input.mean and input.std");
+        let x = floats(&case["inputs"]);
+        let n = x.len() / config.input_dim();
+        let input = Tensor::<I, 2>::from_data(TensorData::new(standardized(&x, &stats), [n, config.input_dim()]), &dev);
+        let got = to_vec(net.forward(input.clone()));
+        let want = floats(&case["logits"]);
+        assert!(max_abs_diff(&got, &want) < 1e-5, "{name}: imported logits differ by {}", max_abs_diff(&got, &want));
+        // export, import again: the same bits
+        let out = dir.join(format!("{name}.safetensors"));
+        export_safetensors(&net, &stats, &out).unwrap();
+        let (again, stats_again) = import_safetensors::<I>(&config, &out, &dev).unwrap();
+        assert_eq!(stats_again.as_ref(), Some(&stats));
+        assert_eq!(to_vec(again.forward(input)), got, "{name}: export then import changed the logits");
+        let bits = |n: &Net<I>| checkpoint_bytes(n);
+        assert_eq!(bits(&again), bits(&net), "{name}: export then import changed a weight");
+    }
+    // the wrong architecture is named, not loaded
+    let mlp = fixture_config(&fixture["mlp"]);
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mlp.safetensors");
+    let wider = NetConfig { hidden: vec![4, 4], ..mlp.clone() };
+    assert!(import_safetensors::<I>(&wider, &file, &dev).unwrap_err().to_string().contains("dense.1"));
+    let deeper = NetConfig { hidden: vec![4, 3, 3], ..mlp };
+    let err = import_safetensors::<I>(&deeper, &file, &dev).unwrap_err().to_string();
+    assert!(err.contains("missing") && err.contains("dense.2"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Every parameter's values, in module order.
+fn checkpoint_bytes(net: &Net<I>) -> Vec<f32> {
+    let mut all = Vec::new();
+    for c in &net.convs {
+        all.extend(c.weight.val().into_data().iter::<f32>());
+        all.extend(c.bias.as_ref().unwrap().val().into_data().iter::<f32>());
+    }
+    for l in net.dense.iter().chain(std::iter::once(&net.head)) {
+        all.extend(l.weight.val().into_data().iter::<f32>());
+        all.extend(l.bias.as_ref().unwrap().val().into_data().iter::<f32>());
+    }
+    all
+}

@@ -47,6 +47,10 @@ pub struct ExperimentSpec {
     pub net: NetConfig,
     /// Training recipe of target, shadow and retrained models.
     pub recipe: TrainConfig,
+    /// The target's training rows when they are given (an imported model's), not drawn: the
+    /// other splits are then drawn from the rest (`Splits::with_members`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<usize>>,
 }
 
 impl ExperimentSpec {
@@ -69,6 +73,7 @@ impl ExperimentSpec {
             family,
             net: NetConfig::for_family(family, &data.shape, data.num_classes),
             recipe: TrainConfig { epochs: entry.epochs.unwrap_or(epochs), batch_size, lr, seed, early_stop_acc },
+            members: None,
         };
         spec.recipe.check()?;
         Ok(spec)
@@ -108,9 +113,19 @@ pub fn load_data(dataset: &str, label: Option<&str>, data_dir: &Path, pool_limit
     })
 }
 
+/// The splits of `spec` over a pool of `n` samples: drawn with its seed, or around its given
+/// members.
+pub fn splits(spec: &ExperimentSpec, n: usize) -> Result<Splits> {
+    match &spec.members {
+        Some(m) => Splits::with_members(n, m, spec.sizes, spec.seed),
+        None => Splits::new(n, spec.sizes, spec.seed),
+    }
+    .with_context(|| format!("splitting `{}`", spec.dataset))
+}
+
 /// Split, then standardize the columns the loader marked, with target_train statistics only.
 pub fn prepare(spec: ExperimentSpec, mut data: Dataset) -> Result<Prepared> {
-    let splits = Splits::new(data.len(), spec.sizes, spec.seed).with_context(|| format!("splitting `{}`", spec.dataset))?;
+    let splits = splits(&spec, data.len())?;
     let data_hash = data.content_hash();
     data.standardize_on(&splits.target_train);
     Ok(Prepared { spec, data, splits, data_hash })

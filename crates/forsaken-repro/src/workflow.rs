@@ -181,23 +181,137 @@ pub fn train<B: AutodiffBackend>(
         (net, cached)
     };
     let seconds = t.elapsed().as_secs_f64();
-    let m = inner(&net);
-    checkpoint::save(&m, &job.out.join("model"))?;
-    ModelManifest::write(&job.out.join("model"), p.identity(Kind::Target, &p.spec, &env.backend), &p.spec, &p.splits.target_train)?;
-    p.splits.save(&job.out.join("splits"))?;
+    let manifest = write_folder(&job.out, &inner(&net), &p, "trained", &p.spec, seconds, env)?;
+    Ok(Trained { manifest, members: p.splits.target_train.len(), cached })
+}
+
+/// Write a target model's folder (what `train` and `import` write): the network, its model
+/// manifest under the target identity of `what`, the splits and the folder's manifest.
+fn write_folder<B: burn::tensor::backend::Backend, T: Serialize>(
+    out: &Path,
+    net: &forsaken_models::Net<B>,
+    p: &Prepared,
+    kind: &str,
+    what: &T,
+    seconds: f64,
+    env: &Env,
+) -> Result<Manifest> {
+    checkpoint::save(net, &out.join("model"))?;
+    ModelManifest::write(&out.join("model"), p.identity(Kind::Target, what, &env.backend), what, &p.splits.target_train)?;
+    p.splits.save(&out.join("splits"))?;
     let manifest = Manifest {
-        kind: "trained".into(),
+        kind: kind.into(),
         spec: p.spec.clone(),
         method: None,
         forget: None,
         stop_reason: None,
         seconds,
-        train_acc: forsaken_models::predict(&m, &p.data, &p.splits.target_train).accuracy(),
-        test_acc: forsaken_models::predict(&m, &p.data, &p.splits.target_test).accuracy(),
+        train_acc: forsaken_models::predict(net, &p.data, &p.splits.target_train).accuracy(),
+        test_acc: forsaken_models::predict(net, &p.data, &p.splits.target_test).accuracy(),
         backend: env.backend.clone(),
     };
-    write_manifest(&job.out, &manifest)?;
-    Ok(Trained { manifest, members: p.splits.target_train.len(), cached })
+    write_manifest(out, &manifest)?;
+    Ok(manifest)
+}
+
+/// `forsaken import`: a network trained elsewhere, as a model folder `unlearn` and `audit` read.
+#[derive(Debug, Clone)]
+pub struct ImportJob {
+    /// Safetensors with PyTorch's names (docs/interop.md).
+    pub weights: PathBuf,
+    /// Dataset id or spec, as for `train`.
+    pub dataset: String,
+    /// Label column of a `csv:` table.
+    pub label: Option<String>,
+    /// A file of the dataset rows the network was trained on, one per line.
+    pub members: PathBuf,
+    /// Model family (default: the dataset's).
+    pub model: Option<ModelFamily>,
+    /// Hidden dense widths (default: the family's).
+    pub hidden: Option<Vec<usize>>,
+    /// Conv channels (default: the family's; empty for an MLP).
+    pub conv: Option<Vec<usize>>,
+    /// Hidden activation (default: the family's).
+    pub activation: Option<forsaken_models::Activation>,
+    /// Seed of the other splits (test, reference, shadow) and of everything downstream.
+    pub seed: u64,
+    /// Output folder.
+    pub out: PathBuf,
+}
+
+/// Import a network: its architecture from the job, its weights from the file, its members
+/// from the job's file (the other splits are drawn from the rest), checked against the file's
+/// input preprocessing when it has one; writes the folder as `train` would.
+pub fn import<B: AutodiffBackend>(job: &ImportJob, env: &Env, device: &B::Device) -> Result<Trained> {
+    let members = read_indices(&job.members)?;
+    let data = pipeline::load_data(&job.dataset, job.label.as_deref(), &env.data_dir, None, job.seed)?;
+    let entry = Entry {
+        dataset: job.dataset.clone(),
+        label: job.label.clone(),
+        model: job.model,
+        pool_limit: None,
+        sizes: None,
+        epochs: None,
+        forget: None,
+        early_stop_train_acc: None,
+        sweeps: None,
+    };
+    let mut spec = ExperimentSpec::resolve(&entry, job.seed, &data, 64, 1e-3, None)?;
+    let net = &mut spec.net;
+    (net.hidden, net.conv_channels) =
+        (job.hidden.clone().unwrap_or(net.hidden.clone()), job.conv.clone().unwrap_or(net.conv_channels.clone()));
+    net.activation = job.activation.unwrap_or(net.activation);
+    spec.sizes.target_train = members.len();
+    spec.members = Some(members);
+    let ours = input_stats(&data, &pipeline::splits(&spec, data.len())?.target_train);
+    let p = pipeline::prepare(spec, data)?;
+    let (net, theirs) = forsaken_models::import_safetensors::<B::InnerBackend>(&p.spec.net, &job.weights, device)?;
+    if let Some(theirs) = theirs {
+        same_preprocessing(&ours, &theirs).with_context(|| format!("{}: input.mean / input.std", job.weights.display()))?;
+    }
+    let bytes = std::fs::read(&job.weights).with_context(|| format!("reading {}", job.weights.display()))?;
+    let what = serde_json::json!({ "spec": p.spec, "imported": crate::identity::sha256_hex(&bytes) });
+    let manifest = write_folder(&job.out, &net, &p, "imported", &what, 0.0, env)?;
+    Ok(Trained { manifest, members: p.splits.target_train.len(), cached: false })
+}
+
+/// The whole input preprocessing of a model trained on `members` of `data` (as loaded).
+fn input_stats(data: &forsaken_data::Dataset, members: &[usize]) -> forsaken_models::InputStats {
+    let (mean, std) = data.standardization(members);
+    forsaken_models::InputStats { mean: mean.iter().map(|&m| m as f32).collect(), std: std.iter().map(|&s| s as f32).collect() }
+}
+
+/// A network reads our standardized data only if it expects the same preprocessing.
+fn same_preprocessing(ours: &forsaken_models::InputStats, theirs: &forsaken_models::InputStats) -> Result<()> {
+    if ours.mean.len() != theirs.mean.len() {
+        bail!("{} features in the file, {} in the data", theirs.mean.len(), ours.mean.len());
+    }
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * (1.0 + a.abs().max(b.abs()));
+    let pairs = ours.mean.iter().zip(&theirs.mean).zip(ours.std.iter().zip(&theirs.std)).enumerate();
+    if let Some((i, ((om, tm), (os, ts)))) = pairs.into_iter().find(|(_, ((om, tm), (os, ts)))| !close(**om, **tm) || !close(**os, **ts)) {
+        bail!(
+            "feature {i}: the file standardizes with mean {tm}, std {ts}; forsaken feeds the network its data standardized on the members (mean {om}, std {os}; docs/interop.md): train on that preprocessing, or leave input.* out of the file"
+        );
+    }
+    Ok(())
+}
+
+/// `forsaken export`: write a model folder's network as safetensors PyTorch loads, with its input
+/// preprocessing (`input.mean`, `input.std`); an ensemble (SISA) is refused.
+pub fn export<B: AutodiffBackend>(model: &Path, out: &Path, env: &Env, device: &B::Device) -> Result<()> {
+    let m = read_manifest(model)?;
+    let net = match loaded::<B>(model, device)? {
+        Unlearned::Single(net) => net,
+        Unlearned::Ensemble(e) => bail!(
+            "{} holds a SISA ensemble of {} shards, whose output is the mean of their softmax outputs: one state_dict cannot hold it; export is for single networks",
+            model.display(),
+            e.members.len()
+        ),
+    };
+    let s = &m.spec;
+    let data = pipeline::load_data(&s.dataset, s.label.as_deref(), &env.data_dir, s.pool_limit, s.seed)?;
+    let stats = input_stats(&data, &pipeline::splits(s, data.len())?.target_train);
+    Ok(forsaken_models::export_safetensors(&net, &stats, out)?)
 }
 
 /// `forsaken unlearn`: which model, method and forget set.
@@ -268,8 +382,12 @@ pub struct UnlearnedModel {
 pub fn unlearn<B: AutodiffBackend>(job: &UnlearnJob, env: &Env, device: &B::Device) -> Result<UnlearnedModel> {
     let (settings, stop) = job.checked()?;
     let man = read_manifest(&job.model)?;
-    if man.kind != "trained" {
-        bail!("{} holds a `{}` model; unlearn starts from a model written by `forsaken train`", job.model.display(), man.kind);
+    if man.kind != "trained" && man.kind != "imported" {
+        bail!(
+            "{} holds a `{}` model; unlearn starts from a model written by `forsaken train` or `forsaken import`",
+            job.model.display(),
+            man.kind
+        );
     }
     let p = prepared(&man.spec, &env.data_dir)?;
     let original = checkpoint::load::<B>(&job.model.join("model"), device)?;

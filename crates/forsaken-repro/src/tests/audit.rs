@@ -59,6 +59,7 @@ fn experiment(memorable: bool, epochs: usize) -> Prepared {
             seed: 0,
             early_stop_acc: None,
         },
+        members: None,
     };
     prepare(spec, data).unwrap()
 }
