@@ -100,6 +100,11 @@ pub struct UnlearnArgs {
     /// The oracle whose FR the receipt's verdict judges (default `shadow`, the reporting oracle).
     #[arg(long, default_value = "shadow")]
     pub receipt_oracle: String,
+    /// The oracles of the receipt's audit, comma-separated, or all. `lira` needs a pool of 16
+    /// shadow models (8 for images), the others 4: leave it out where shadow models are slow to
+    /// train (CNNs on CPU).
+    #[arg(long, default_value = "all", value_delimiter = ',')]
+    pub receipt_oracles: Vec<String>,
     /// A model retrained without the same forget set (`--method retrain`), if you have one:
     /// the receipt's audit then reports selectivity.
     #[arg(long)]
@@ -590,6 +595,12 @@ fn unlearn<B: AutodiffBackend>(a: &UnlearnArgs, env: &workflow::Env, device: &B:
     if !forsaken_mia::oracle_ids().contains(&thresholds.oracle.as_str()) {
         bail!("--receipt-oracle: {}", forsaken_mia::unknown_oracle(&thresholds.oracle));
     }
+    if let Some(bad) = a.receipt_oracles.iter().find(|o| *o != "all" && !forsaken_mia::oracle_ids().contains(&o.as_str())) {
+        bail!("--receipt-oracles: {}", forsaken_mia::unknown_oracle(bad));
+    }
+    if !forsaken_mia::selects(&a.receipt_oracles, &thresholds.oracle) {
+        bail!("--receipt-oracle {} must be one of --receipt-oracles ({})", thresholds.oracle, a.receipt_oracles.join(","));
+    }
     let u = workflow::unlearn::<B>(&job, env, device)?;
     let m = &u.manifest;
     println!(
@@ -608,6 +619,7 @@ fn unlearn<B: AutodiffBackend>(a: &UnlearnArgs, env: &workflow::Env, device: &B:
         method: a.method.clone(),
         settings: u.settings.clone(),
         retrained: a.retrained.clone(),
+        oracles: a.receipt_oracles.clone(),
         thresholds,
     };
     let r = receipt::issue::<B>(&job, env, device)?;

@@ -271,10 +271,12 @@ fn weights_round_trip_through_export_and_import(dir: &Path, common: &dyn Fn(&mut
     }
     assert_eq!(std::fs::read_to_string(dir.join("imp.csv")).unwrap(), std::fs::read_to_string(dir.join("orig.csv")).unwrap());
     let out = ok(run(
-        &["unlearn", "--method", "scale", "--factor", "0.5", "--forget", "5%"],
+        &["unlearn", "--method", "scale", "--factor", "0.5", "--forget", "5%", "--receipt-oracles", "loss,shadow"],
         &[("--model", dir.join("imp")), ("--out", dir.join("imp-s"))],
     ));
     assert!(out.contains("receipt:"), "{out}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("imp-s/receipt.json")).unwrap()).unwrap();
+    assert_eq!(r["audit"].as_object().unwrap().keys().collect::<Vec<_>>(), ["loss", "shadow"]);
     let err = fails(run(&["import", "--dataset", "digits", "--hidden", "64"], import));
     assert!(err.contains("dense"), "{err}");
     let err = fails(run(&["export"], &[("--model", dir.join("sisa")), ("--out", dir.join("sisa.safetensors"))]));

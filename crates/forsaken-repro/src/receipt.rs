@@ -177,18 +177,20 @@ pub struct ReceiptJob {
     pub settings: serde_json::Value,
     /// A model retrained without the forget set, for selectivity.
     pub retrained: Option<PathBuf>,
+    /// The audit's oracles (`all`, or ids; they must include the thresholds' oracle).
+    pub oracles: Vec<String>,
     /// The verdict's thresholds.
     pub thresholds: Thresholds,
 }
 
-/// Audit the unlearned model under every oracle and write its receipt into its folder.
+/// Audit the unlearned model under the job's oracles and write its receipt into its folder.
 pub fn issue<B: AutodiffBackend>(job: &ReceiptJob, env: &Env, device: &B::Device) -> Result<Receipt> {
     forsaken_models::settings::fraction("receipt min_fr", job.thresholds.min_fr)?;
     let audit_job = workflow::AuditJob {
         before: job.original.clone(),
         after: job.unlearned.clone(),
         retrained: job.retrained.clone(),
-        oracles: vec!["all".into()],
+        oracles: job.oracles.clone(),
         shadows: 4,
         write_logits: None,
     };
