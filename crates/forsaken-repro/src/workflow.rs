@@ -42,7 +42,7 @@ pub struct Env {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// `trained` or `unlearned`.
+    /// `trained`, `imported` or `unlearned`.
     pub kind: String,
     /// The experiment (data, split, model, recipe).
     pub spec: ExperimentSpec,
@@ -60,6 +60,14 @@ pub struct Manifest {
     pub test_acc: f64,
     /// Backend used.
     pub backend: String,
+}
+
+impl Manifest {
+    /// An original model, which unlearning and the deletion audit start from: trained here or
+    /// imported.
+    pub fn is_original(&self) -> bool {
+        self.kind == "trained" || self.kind == "imported"
+    }
 }
 
 /// Read the manifest of a model folder.
@@ -382,7 +390,7 @@ pub struct UnlearnedModel {
 pub fn unlearn<B: AutodiffBackend>(job: &UnlearnJob, env: &Env, device: &B::Device) -> Result<UnlearnedModel> {
     let (settings, stop) = job.checked()?;
     let man = read_manifest(&job.model)?;
-    if man.kind != "trained" && man.kind != "imported" {
+    if !man.is_original() {
         bail!(
             "{} holds a `{}` model; unlearn starts from a model written by `forsaken train` or `forsaken import`",
             job.model.display(),
@@ -770,7 +778,10 @@ impl std::fmt::Display for Audit {
             writeln!(s, "{:<10} {:>7.1}% {:>7.1}% {:>7.1}%", name, 100.0 * (1.0 - m.0), 100.0 * m.1, 100.0 * m.2)?;
         }
         if !self.with_retrained {
-            writeln!(s, "(pass --retrained DIR, a model retrained without the forget set, for the selectivity ratio)")?;
+            writeln!(
+                s,
+                "(a model retrained without the forget set gives the selectivity ratio: --retrained DIR, or retrained.npy with --logits)"
+            )?;
         }
         f.write_str(s.trim_end())
     }
@@ -808,8 +819,12 @@ pub fn deletion_audit<B: AutodiffBackend>(job: &DeletionAuditJob, env: &Env, dev
     settings::fraction("target_fr", job.target_fr)?;
     settings::at_least("oracles.shadow.k", job.shadows, 1)?;
     let man = read_manifest(&job.model)?;
-    if man.kind != "trained" {
-        bail!("{} holds a `{}` model; the audit starts from a model written by `forsaken train`", job.model.display(), man.kind);
+    if !man.is_original() {
+        bail!(
+            "{} holds a `{}` model; the audit starts from a model written by `forsaken train` or `forsaken import`",
+            job.model.display(),
+            man.kind
+        );
     }
     let p = prepared(&man.spec, &env.data_dir)?;
     let original = checkpoint::load::<B>(&job.model.join("model"), device)?;
