@@ -58,6 +58,10 @@ pub struct TrainArgs {
     /// chosen this way; target_test is not looked at). Trains afresh, bypassing the cache.
     #[arg(long)]
     pub curve: bool,
+    /// Replace the model already in --out (its files only; other files stay). Without it,
+    /// a folder holding a model is refused.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `forsaken unlearn`. The method's own settings are flags too (see "Method settings" below,
@@ -112,6 +116,10 @@ pub struct UnlearnArgs {
     /// The method's settings from its flags (filled in from the registry's flags).
     #[arg(skip)]
     pub settings: serde_json::Value,
+    /// Replace the model already in --out (its files only; other files stay). Without it,
+    /// a folder holding a model is refused.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `forsaken audit`: an unlearned model against its original under every oracle (`--before`,
@@ -271,6 +279,10 @@ pub struct ImportArgs {
     /// Output folder (read by `unlearn`, `audit`, `predict`, `export`).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the model already in --out (its files only; other files stay). Without it,
+    /// a folder holding a model is refused.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `forsaken import`.
@@ -292,6 +304,7 @@ fn import<B: AutodiffBackend>(a: &ImportArgs, env: &workflow::Env, device: &B::D
         }),
         seed: a.seed,
         out: a.out.clone(),
+        force: a.force,
     };
     let t = workflow::import::<B>(&job, env, device)?;
     let m = &t.manifest;
@@ -552,6 +565,7 @@ fn train<B: AutodiffBackend>(a: &TrainArgs, env: &workflow::Env, device: &B::Dev
         batch_size: a.batch_size,
         lr: a.lr,
         curve: a.curve,
+        force: a.force,
     };
     if a.curve {
         println!("epoch  train acc  reference acc  seconds");
@@ -586,6 +600,7 @@ fn unlearn<B: AutodiffBackend>(a: &UnlearnArgs, env: &workflow::Env, device: &B:
         target_fr: a.target_fr,
         stop_oracle: a.stop_oracle.clone(),
         shadows: a.shadows,
+        force: a.force,
     };
     let thresholds = receipt::Thresholds { oracle: a.receipt_oracle.clone(), min_fr: a.min_fr, max_fr_retained: a.max_fr_retained };
     settings::fraction("--min-fr", a.min_fr)?;

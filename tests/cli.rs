@@ -241,7 +241,42 @@ fn train_unlearn_audit_flow() {
     assert!(err.contains("forsaken-w") && err.contains("sisa"), "{err}");
     weights_round_trip_through_export_and_import(&dir, &common);
     receipts_verify_and_name_what_changed(&dir, &common);
+    outputs_never_replace_a_model_silently(&dir, &common);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--out` is never the input model's folder, and a folder holding a model is replaced only
+/// with `--force`, which leaves none of the old model's files behind.
+fn outputs_never_replace_a_model_silently(dir: &Path, common: &dyn Fn(&mut Command)) {
+    let run = |args: &[&str], paths: &[(&str, PathBuf)]| {
+        let mut c = bin();
+        c.args(args);
+        for (flag, p) in paths {
+            c.arg(flag).arg(p);
+        }
+        common(&mut c);
+        c.output().unwrap()
+    };
+    let err =
+        fails(run(&["unlearn", "--method", "finetune", "--epochs", "1"], &[("--model", dir.join("orig")), ("--out", dir.join("orig/"))]));
+    assert!(err.contains("is the folder of the model it is made from"), "{err}");
+    assert!(dir.join("orig/manifest.json").exists() && !dir.join("orig/forget.idx.txt").exists());
+    let train = ["train", "--dataset", "digits", "--epochs", "1"];
+    let err = fails(run(&train, &[("--out", dir.join("ft"))]));
+    assert!(err.contains("already holds a model (unlearned on digits)") && err.contains("--force"), "{err}");
+    assert!(dir.join("ft/receipt.json").exists(), "a refused write changes nothing");
+    std::fs::write(dir.join("ft/notes.txt"), "mine").unwrap();
+    ok(run(&[&train[..], &["--force"]].concat(), &[("--out", dir.join("ft"))]));
+    for stale in ["forget.idx.txt", "receipt.json"] {
+        assert!(!dir.join("ft").join(stale).exists(), "{stale} of the replaced model is left behind");
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("ft/notes.txt")).unwrap(), "mine");
+    assert_eq!(workflow_kind(&dir.join("ft")), "trained");
+}
+
+fn workflow_kind(dir: &Path) -> String {
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    m["kind"].as_str().unwrap().to_string()
 }
 
 /// `export` then `import` (with the original's members) gives a folder whose logits are the
@@ -277,7 +312,8 @@ fn weights_round_trip_through_export_and_import(dir: &Path, common: &dyn Fn(&mut
     assert!(out.contains("receipt:"), "{out}");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("imp-s/receipt.json")).unwrap()).unwrap();
     assert_eq!(r["audit"].as_object().unwrap().keys().collect::<Vec<_>>(), ["loss", "shadow"]);
-    let err = fails(run(&["import", "--dataset", "digits", "--hidden", "64"], import));
+    let wrong = &[import[0].clone(), import[1].clone(), ("--out", dir.join("imp-wrong"))];
+    let err = fails(run(&["import", "--dataset", "digits", "--hidden", "64"], wrong));
     assert!(err.contains("dense"), "{err}");
     let err = fails(run(&["export"], &[("--model", dir.join("sisa")), ("--out", dir.join("sisa.safetensors"))]));
     assert!(err.contains("SISA ensemble"), "{err}");
@@ -368,10 +404,10 @@ fn imported_weights_must_expect_the_preprocessing_forsaken_feeds_them() {
     // breast-cancer's columns are standardized on the members
     ok(run(&["train", "--dataset", "breast-cancer", "--epochs", "2"], &[("--out", dir.join("bc"))]));
     ok(run(&["export"], &[("--model", dir.join("bc")), ("--out", dir.join("bc.safetensors"))]));
-    let members = |file: PathBuf| [("--weights", dir.join("bc.safetensors")), ("--members", file), ("--out", dir.join("imp"))];
-    ok(run(&["import", "--dataset", "breast-cancer"], &members(dir.join("bc/splits/target_train.idx.txt"))));
+    let members = |file: PathBuf, out: &str| [("--weights", dir.join("bc.safetensors")), ("--members", file), ("--out", dir.join(out))];
+    ok(run(&["import", "--dataset", "breast-cancer"], &members(dir.join("bc/splits/target_train.idx.txt"), "imp")));
     std::fs::write(dir.join("few.txt"), (0..40).map(|i| format!("{i}\n")).collect::<String>()).unwrap();
-    let err = fails(run(&["import", "--dataset", "breast-cancer"], &members(dir.join("few.txt"))));
+    let err = fails(run(&["import", "--dataset", "breast-cancer"], &members(dir.join("few.txt"), "imp2")));
     assert!(err.contains("input.mean") && err.contains("standardized on the members"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -82,6 +82,37 @@ fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
     write_atomic(&dir.join("manifest.json"), serde_json::to_string_pretty(m)?.as_bytes())
 }
 
+/// Make `out` ready for a new model folder, before any work: never one of the `inputs` (the
+/// models it is made from), and a folder that already holds a model only with `force`, which
+/// then removes that model's files so that none of them (a stale forget set, a shard, a receipt)
+/// is taken for part of the new one. Other files in `out` are left alone.
+pub fn claim_output(out: &Path, inputs: &[&Path], force: bool) -> Result<()> {
+    let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
+    if let Some(input) = inputs.iter().find(|i| same(out, i)) {
+        bail!("--out {} is the folder of the model it is made from ({}): that model must stay, to audit and verify against; choose another folder", out.display(), input.display());
+    }
+    if !out.join("manifest.json").exists() {
+        return Ok(());
+    }
+    if !force {
+        let what = read_manifest(out).map_or("unreadable manifest".into(), |m| format!("{} on {}", m.kind, m.spec.dataset));
+        bail!("--out {} already holds a model ({what}); pass --force to replace it, or choose another folder", out.display());
+    }
+    for entry in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let model_file = ["manifest.json", "ensemble.json", "forget.idx.txt", "receipt.json"].contains(&name.as_str())
+            || name.starts_with("model.")
+            || name.starts_with("shard-");
+        if name == "splits" && path.is_dir() {
+            std::fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
+        } else if model_file {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 fn prepared(spec: &ExperimentSpec, data_dir: &Path) -> Result<Prepared> {
     let data = pipeline::load_data(&spec.dataset, spec.label.as_deref(), data_dir, spec.pool_limit, spec.seed)?;
     pipeline::prepare(spec.clone(), data)
@@ -112,6 +143,8 @@ pub struct TrainJob {
     pub lr: f64,
     /// Print train and reference accuracy after every epoch (bypasses the cache).
     pub curve: bool,
+    /// Replace a model already in `out`.
+    pub force: bool,
 }
 
 impl TrainJob {
@@ -172,6 +205,7 @@ pub fn train<B: AutodiffBackend>(
     on_epoch: &mut dyn FnMut(usize, f64, f64, f64),
 ) -> Result<Trained> {
     job.check()?;
+    claim_output(&job.out, &[], job.force)?;
     let p = job.spec(&env.data_dir)?;
     let t = Instant::now();
     let (net, cached) = if job.curve {
@@ -245,12 +279,15 @@ pub struct ImportJob {
     pub seed: u64,
     /// Output folder.
     pub out: PathBuf,
+    /// Replace a model already in `out`.
+    pub force: bool,
 }
 
 /// Import a network: its architecture from the job, its weights from the file, its members
 /// from the job's file (the other splits are drawn from the rest), checked against the file's
 /// input preprocessing when it has one; writes the folder as `train` would.
 pub fn import<B: AutodiffBackend>(job: &ImportJob, env: &Env, device: &B::Device) -> Result<Trained> {
+    claim_output(&job.out, &[], job.force)?;
     let members = read_indices(&job.members)?;
     let data = pipeline::load_data(&job.dataset, job.label.as_deref(), &env.data_dir, None, job.seed)?;
     let entry = Entry {
@@ -341,6 +378,8 @@ pub struct UnlearnJob {
     pub stop_oracle: Option<String>,
     /// See `target_fr`.
     pub shadows: Option<usize>,
+    /// Replace a model already in `out` (never `model` itself).
+    pub force: bool,
 }
 
 impl UnlearnJob {
@@ -389,6 +428,7 @@ pub struct UnlearnedModel {
 /// set and its manifest to `job.out`.
 pub fn unlearn<B: AutodiffBackend>(job: &UnlearnJob, env: &Env, device: &B::Device) -> Result<UnlearnedModel> {
     let (settings, stop) = job.checked()?;
+    claim_output(&job.out, &[&job.model], job.force)?;
     let man = read_manifest(&job.model)?;
     if !man.is_original() {
         bail!(
