@@ -702,9 +702,13 @@ fn audit<B: AutodiffBackend>(a: &AuditArgs, env: &workflow::Env, device: &B::Dev
             workflow::audit_layout(&layout, &a.oracle, a.shadows.unwrap_or(DEFAULT_SHADOWS.min(layout.shadows())))?
         }
         None => {
+            let before = a.before.clone().expect("clap requires --before without --logits");
+            let after = a.after.clone().expect("clap requires --after without --against-retrain or --logits");
+            settings::at_least("oracles.shadow.k", shadows, 1)?;
+            workflow::refuse_identical(&before, &after)?;
             let job = workflow::AuditJob {
-                before: a.before.clone().expect("clap requires --before without --logits"),
-                after: a.after.clone().expect("clap requires --after without --against-retrain or --logits"),
+                before,
+                after,
                 retrained: a.retrained.clone(),
                 oracles: a.oracle.clone(),
                 shadows,

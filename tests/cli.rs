@@ -240,6 +240,7 @@ fn train_unlearn_audit_flow() {
     let err = fails(bin().args(["unlearn", "--method", "nope", "--model", "x", "--out", "y"]).output().unwrap());
     assert!(err.contains("forsaken-w") && err.contains("sisa"), "{err}");
     weights_round_trip_through_export_and_import(&dir, &common);
+    audit_pairs_must_belong_together(&dir, &common);
     receipts_verify_and_name_what_changed(&dir, &common);
     outputs_never_replace_a_model_silently(&dir, &common);
     std::fs::remove_dir_all(&dir).ok();
@@ -272,6 +273,27 @@ fn outputs_never_replace_a_model_silently(dir: &Path, common: &dyn Fn(&mut Comma
     }
     assert_eq!(std::fs::read_to_string(dir.join("ft/notes.txt")).unwrap(), "mine");
     assert_eq!(workflow_kind(&dir.join("ft")), "trained");
+}
+
+/// `audit` refuses pairs that cannot mean anything: the original given as the unlearned model,
+/// an unlearned model given as the original, a "retrained" model made by another method.
+fn audit_pairs_must_belong_together(dir: &Path, common: &dyn Fn(&mut Command)) {
+    let audit = |before: &str, after: &str, extra: &[&str]| {
+        let mut c = bin();
+        c.args(["audit", "--shadows", "2", "--oracle", "loss", "--before"])
+            .arg(dir.join(before))
+            .arg("--after")
+            .arg(dir.join(after))
+            .args(extra);
+        common(&mut c);
+        fails(c.output().unwrap())
+    };
+    let err = audit("orig", "orig", &[]);
+    assert!(err.contains("same weights"), "{err}");
+    let err = audit("ft", "rt", &[]);
+    assert!(err.contains("--before") && err.contains("`unlearned` model"), "{err}");
+    let err = audit("orig", "ft", &["--retrained", dir.join("sisa").to_str().unwrap()]);
+    assert!(err.contains("made by `sisa`, not `retrain`"), "{err}");
 }
 
 fn workflow_kind(dir: &Path) -> String {

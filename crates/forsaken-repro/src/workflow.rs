@@ -626,21 +626,60 @@ pub fn audit<B: AutodiffBackend>(job: &AuditJob, env: &Env, device: &B::Device) 
     audit_layout(&layout, &job.oracles, job.shadows)
 }
 
+/// `--before` is an original and `--after` an unlearned model of the same experiment: what an
+/// audit of the two means.
+fn check_pair(job: &AuditJob, before: &Manifest, after: &Manifest) -> Result<()> {
+    if !before.is_original() {
+        bail!(
+            "--before {} holds a `{}` model; give the original it was unlearned from (`forsaken train` or `import`)",
+            job.before.display(),
+            before.kind
+        );
+    }
+    if after.kind != "unlearned" {
+        bail!(
+            "--after {} holds a `{}` model, not one written by `forsaken unlearn` (which records its forget set); for a model unlearned elsewhere, audit its logits (`audit --logits`, docs/logits.md)",
+            job.after.display(),
+            after.kind
+        );
+    }
+    if before.spec != after.spec {
+        bail!("{} and {} were not made from the same experiment (dataset, seed, splits, model)", job.before.display(), job.after.display());
+    }
+    Ok(())
+}
+
+/// Refuse to audit an unlearned model whose weights are the original's: nothing was unlearned.
+/// (A receipt still records such a deletion, FR 0 and all; only a user's audit is refused.)
+pub fn refuse_identical(before: &Path, after: &Path) -> Result<()> {
+    use crate::receipt::Weights;
+    if Weights::of(before)?.sha256.values().eq(Weights::of(after)?.sha256.values()) {
+        bail!("--before and --after hold the same weights: nothing was unlearned, so there is nothing to audit");
+    }
+    Ok(())
+}
+
 /// The logits layout of `job`'s model folders: the rows are the shadow split, target_train and
 /// target_test, in that order (`rows` keeps their dataset indices), and the shadow models are
 /// the pool's, trained or read from the cache.
 pub fn layout_of<B: AutodiffBackend>(job: &AuditJob, env: &Env, device: &B::Device) -> Result<LogitsLayout> {
     settings::at_least("oracles.shadow.k", job.shadows, 1)?;
     let (before_m, after_m) = (read_manifest(&job.before)?, read_manifest(&job.after)?);
-    if before_m.spec != after_m.spec {
-        bail!("{} and {} were not made from the same experiment (dataset, seed, splits, model)", job.before.display(), job.after.display());
-    }
+    check_pair(job, &before_m, &after_m)?;
     let p = prepared(&before_m.spec, &env.data_dir)?;
     let forget = read_indices(&job.after.join("forget.idx.txt"))?;
     let retrained = match &job.retrained {
         Some(rdir) => {
-            if read_manifest(rdir)?.spec != before_m.spec || read_indices(&rdir.join("forget.idx.txt"))? != forget {
+            let rm = read_manifest(rdir)?;
+            if rm.spec != before_m.spec || read_indices(&rdir.join("forget.idx.txt"))? != forget {
                 bail!("{} was not retrained from the same experiment and forget set", rdir.display());
+            }
+            if rm.method.as_deref() != Some("retrain") {
+                bail!(
+                    "--retrained {} was made by `{}`, not `retrain`: selectivity compares against retraining",
+                    rdir.display(),
+                    rm.method.unwrap_or_default()
+                );
             }
             Some(loaded::<B>(rdir, device)?)
         }
