@@ -246,18 +246,21 @@ fn train_unlearn_audit_flow() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Run the binary with `args`, then each `(flag, path)`, with the test's common flags.
+fn run_with(common: &dyn Fn(&mut Command), args: &[&str], paths: &[(&str, PathBuf)]) -> Output {
+    let mut c = bin();
+    c.args(args);
+    for (flag, p) in paths {
+        c.arg(flag).arg(p);
+    }
+    common(&mut c);
+    c.output().unwrap()
+}
+
 /// `--out` is never the input model's folder, and a folder holding a model is replaced only
 /// with `--force`, which leaves none of the old model's files behind.
 fn outputs_never_replace_a_model_silently(dir: &Path, common: &dyn Fn(&mut Command)) {
-    let run = |args: &[&str], paths: &[(&str, PathBuf)]| {
-        let mut c = bin();
-        c.args(args);
-        for (flag, p) in paths {
-            c.arg(flag).arg(p);
-        }
-        common(&mut c);
-        c.output().unwrap()
-    };
+    let run = |args: &[&str], paths: &[(&str, PathBuf)]| run_with(common, args, paths);
     let err =
         fails(run(&["unlearn", "--method", "finetune", "--epochs", "1"], &[("--model", dir.join("orig")), ("--out", dir.join("orig/"))]));
     assert!(err.contains("is the folder of the model it is made from"), "{err}");
@@ -305,15 +308,7 @@ fn workflow_kind(dir: &Path) -> String {
 /// original's to the bit and that `unlearn` accepts; a file standardized otherwise, and an
 /// ensemble, are refused with the reason.
 fn weights_round_trip_through_export_and_import(dir: &Path, common: &dyn Fn(&mut Command)) {
-    let run = |args: &[&str], paths: &[(&str, PathBuf)]| {
-        let mut c = bin();
-        c.args(args);
-        for (flag, p) in paths {
-            c.arg(flag).arg(p);
-        }
-        common(&mut c);
-        c.output().unwrap()
-    };
+    let run = |args: &[&str], paths: &[(&str, PathBuf)]| run_with(common, args, paths);
     let out = ok(run(&["export"], &[("--model", dir.join("orig")), ("--out", dir.join("orig.safetensors"))]));
     assert!(out.contains("input.mean"), "{out}");
     let import = &[
