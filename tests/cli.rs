@@ -362,6 +362,12 @@ fn receipts_verify_and_name_what_changed(dir: &Path, common: &dyn Fn(&mut Comman
     assert_eq!(o.status.code(), Some(1));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("MISMATCH  unlearned weights") && out.contains("ok        forget set"), "{out}");
+    // and the changed weights are never loaded as if they were the model
+    let mut c = bin();
+    c.args(["audit", "--shadows", "2", "--oracle", "loss", "--before"]).arg(dir.join("orig")).arg("--after").arg(dir.join("ft"));
+    common(&mut c);
+    let err = fails(c.output().unwrap());
+    assert!(err.contains("ft/model.mpk: the weights' SHA-256 differs from the manifest's"), "{err}");
     // a receipt that does not open says so
     let err = fails(bin().args(["verify-receipt", "--model"]).arg(dir.join("ft")).arg(dir.join("ft/manifest.json")).output().unwrap());
     assert!(err.contains("is not a deletion receipt"), "{err}");

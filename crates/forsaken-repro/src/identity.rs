@@ -184,38 +184,64 @@ impl ModelManifest {
     /// `wanted` key, and weights whose SHA-256 matches. `Ok(false)`: there is no manifest (a save
     /// interrupted before it was written), so the checkpoint must not be trusted.
     pub fn verify(stem: &std::path::Path, wanted: &Identity) -> anyhow::Result<bool> {
-        let path = manifest_path(stem);
-        if !path.exists() {
+        if !manifest_path(stem).exists() {
             return Ok(false);
         }
         let dir = stem.parent().unwrap_or(stem).display().to_string();
-        let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
-            .map_err(|e| anyhow::anyhow!("{}: not a model manifest ({e}); delete {dir} to retrain", path.display()))?;
-        let version = value["version"].as_u64().unwrap_or(0);
-        if version != MANIFEST_VERSION as u64 {
-            anyhow::bail!(
-                "{}: manifest version {version}, this build reads version {MANIFEST_VERSION}; use the forsaken that wrote it, or delete {dir} to retrain",
-                path.display()
-            );
-        }
-        let m: Self = serde_json::from_value(value).map_err(|e| anyhow::anyhow!("{}: {e}; delete {dir} to retrain", path.display()))?;
+        let advice = format!("delete {dir} to retrain");
+        let m = Self::read(stem, &advice)?;
         if m.identity.key != wanted.key {
             anyhow::bail!(
-                "{}: holds key {}, not {} ({}); delete {dir} to retrain",
-                path.display(),
+                "{}: holds key {}, not {} ({}); {advice}",
+                manifest_path(stem).display(),
                 m.identity.key,
                 wanted.key,
                 m.identity.differs(wanted).unwrap_or("?")
             );
         }
-        let weights = std::fs::read(stem.with_extension("mpk"))?;
-        if sha256_hex(&weights) != m.weights_sha256 {
+        m.weights_match(stem, &advice)?;
+        Ok(true)
+    }
+
+    /// Check the weights of a model folder's checkpoint at `stem` before it is loaded: its
+    /// manifest must be there, of a version this build reads, with the weights' SHA-256. A
+    /// changed, truncated or replaced weight file is an error naming it, never a silently
+    /// different model.
+    pub fn check_weights(stem: &std::path::Path) -> anyhow::Result<()> {
+        let path = manifest_path(stem);
+        if !path.exists() {
             anyhow::bail!(
-                "{}: the weights' SHA-256 differs from the manifest's (a corrupt or replaced file); delete {dir} to retrain",
+                "{}: no model manifest beside {} (a save interrupted before it was written, or not a folder written by forsaken)",
+                path.display(),
                 stem.with_extension("mpk").display()
             );
         }
-        Ok(true)
+        let advice = "rewrite the folder with the command that made it";
+        Self::read(stem, advice)?.weights_match(stem, advice)
+    }
+
+    /// The manifest at `stem`, of a version this build reads.
+    fn read(stem: &std::path::Path, advice: &str) -> anyhow::Result<Self> {
+        let path = manifest_path(stem);
+        let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
+            .map_err(|e| anyhow::anyhow!("{}: not a model manifest ({e}); {advice}", path.display()))?;
+        let version = value["version"].as_u64().unwrap_or(0);
+        if version != MANIFEST_VERSION as u64 {
+            anyhow::bail!(
+                "{}: manifest version {version}, this build reads version {MANIFEST_VERSION}; use the forsaken that wrote it, or {advice}",
+                path.display()
+            );
+        }
+        serde_json::from_value(value).map_err(|e| anyhow::anyhow!("{}: {e}; {advice}", path.display()))
+    }
+
+    fn weights_match(&self, stem: &std::path::Path, advice: &str) -> anyhow::Result<()> {
+        let weights = stem.with_extension("mpk");
+        let bytes = std::fs::read(&weights).map_err(|e| anyhow::anyhow!("{}: {e}", weights.display()))?;
+        if sha256_hex(&bytes) != self.weights_sha256 {
+            anyhow::bail!("{}: the weights' SHA-256 differs from the manifest's (a corrupt or replaced file); {advice}", weights.display());
+        }
+        Ok(())
     }
 }
 

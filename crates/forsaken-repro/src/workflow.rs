@@ -438,7 +438,7 @@ pub fn unlearn<B: AutodiffBackend>(job: &UnlearnJob, env: &Env, device: &B::Devi
         );
     }
     let p = prepared(&man.spec, &env.data_dir)?;
-    let original = checkpoint::load::<B>(&job.model.join("model"), device)?;
+    let original = original::<B>(&job.model, device)?;
     let fs = job.forget.parse::<ForgetSpec>()?.select(&p.data, &p.splits.target_train, man.spec.seed)?;
     let method = crate::methods::build::<B>(&job.method, &settings)?;
     let oracles = match &stop {
@@ -611,8 +611,17 @@ fn model_stems(dir: &Path) -> Vec<PathBuf> {
     (0..).map(|k| dir.join(format!("shard-{k}"))).take_while(|s| s.with_extension("mpk").exists()).collect()
 }
 
+/// The model of a folder, its weights checked against their manifests first.
 fn loaded<B: AutodiffBackend>(dir: &Path, device: &B::Device) -> Result<Unlearned<B::InnerBackend>> {
+    model_stems(dir).iter().try_for_each(|stem| ModelManifest::check_weights(stem))?;
     Ok(Unlearned::<B::InnerBackend>::load(dir, device)?)
+}
+
+/// The network of an original model's folder (trained or imported), its weights checked.
+fn original<B: burn::tensor::backend::Backend>(dir: &Path, device: &B::Device) -> Result<forsaken_models::Net<B>> {
+    let stem = dir.join("model");
+    ModelManifest::check_weights(&stem)?;
+    Ok(checkpoint::load::<B>(&stem, device)?)
 }
 
 /// Audit an unlearned model against its original under the selected oracles: the logits
@@ -706,7 +715,7 @@ pub fn layout_of<B: AutodiffBackend>(job: &AuditJob, env: &Env, device: &B::Devi
     Ok(LogitsLayout {
         labels: rows.iter().map(|&i| data.labels[i]).collect(),
         num_classes: data.num_classes,
-        original: checkpoint::load::<B::InnerBackend>(&job.before.join("model"), device)?.logits(data, &rows),
+        original: original::<B::InnerBackend>(&job.before, device)?.logits(data, &rows),
         unlearned: loaded::<B>(&job.after, device)?.logits(data, &rows),
         retrained: retrained.map(|r| r.logits(data, &rows)),
         members: pos(&s.target_train)?,
@@ -906,7 +915,7 @@ pub fn deletion_audit<B: AutodiffBackend>(job: &DeletionAuditJob, env: &Env, dev
         );
     }
     let p = prepared(&man.spec, &env.data_dir)?;
-    let original = checkpoint::load::<B>(&job.model.join("model"), device)?;
+    let original = original::<B>(&job.model, device)?;
     let forget_spec = job.forget.parse::<ForgetSpec>()?;
     let fs = forget_spec.select(&p.data, &p.splits.target_train, man.spec.seed)?;
     let ids = vec![job.stop_oracle.clone(), "shadow".to_string()];
