@@ -130,7 +130,19 @@ fn parse() -> anyhow::Result<Cli> {
     Ok(cli)
 }
 
+/// Let a closed pipe end the process quietly, as command-line tools do (`forsaken methods |
+/// head`): Rust starts with SIGPIPE ignored, so a write to a closed pipe would make `println!`
+/// panic instead.
+fn end_quietly_on_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; restores the default action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
+    end_quietly_on_broken_pipe();
     forsaken_models::tune_allocator();
     let result = parse().and_then(|cli| {
         forsaken_models::progress::set_quiet(cli.quiet);

@@ -436,6 +436,17 @@ fn imported_weights_must_expect_the_preprocessing_forsaken_feeds_them() {
 }
 
 #[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    // stdout is a pipe whose reading end is already closed: the first write fails
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = bin().arg("methods").stdout(writer).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert!(!o.status.success(), "the output was not written, so the command did not succeed");
+}
+
+#[test]
 fn truncated_data_file_is_a_clear_error() {
     let dir = tmp("trunc");
     std::fs::create_dir_all(dir.join("digits")).unwrap();
