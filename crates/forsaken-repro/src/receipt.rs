@@ -44,25 +44,13 @@ pub struct OracleLine {
     pub fr: Option<f64>,
     /// Its 95% bootstrap interval.
     pub fr_ci: Option<(f64, f64)>,
-    /// The counts FR is computed from: forget-set samples judged members before (`b_t`) and after
-    /// (`a_t`) unlearning, of `n`.
-    pub counts: Counts,
+    /// The counts FR is computed from: forget-set samples judged members (`b_t`, `a_t`) and
+    /// non-members (`b_f`, `a_f`) before and after unlearning.
+    pub counts: forsaken_metrics::FrCounts,
     /// FR on (a sample of) the retained set.
     pub fr_retained: Option<f64>,
     /// Selectivity against the retrained model, when one was given.
     pub selectivity: Option<f64>,
-}
-
-/// Members among the forget set before and after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Counts {
-    /// Forget-set samples.
-    pub n: usize,
-    /// Judged members before unlearning.
-    pub b_t: usize,
-    /// Judged members after.
-    pub a_t: usize,
 }
 
 /// A deletion receipt.
@@ -223,12 +211,11 @@ pub fn issue<B: AutodiffBackend>(job: &ReceiptJob, env: &Env, device: &B::Device
 }
 
 fn lines(audit: &Audit) -> BTreeMap<String, OracleLine> {
-    let n = audit.forget;
     let line = |o: &workflow::OracleAudit| OracleLine {
         auc: o.strength.auc,
         fr: o.after.fr,
         fr_ci: o.after.fr_ci_low.zip(o.after.fr_ci_high),
-        counts: Counts { n, b_t: o.after.members_before, a_t: o.after.members_after },
+        counts: o.after.counts(audit.forget),
         fr_retained: o.after.fr_retained,
         selectivity: o.after.selectivity,
     };

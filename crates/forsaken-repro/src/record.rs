@@ -29,6 +29,18 @@ pub struct OracleView {
     pub members_after: usize,
 }
 
+impl OracleView {
+    /// The four counts FR comes from, on a forget set of `forget` samples.
+    pub fn counts(&self, forget: usize) -> forsaken_metrics::FrCounts {
+        forsaken_metrics::FrCounts {
+            b_t: self.members_before,
+            b_f: forget - self.members_before,
+            a_t: self.members_after,
+            a_f: forget - self.members_after,
+        }
+    }
+}
+
 /// A run's full result, with its config for re-derivation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {

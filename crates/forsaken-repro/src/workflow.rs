@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use forsaken_data::split::{read_indices, write_indices};
 use forsaken_data::{registry, ForgetSpec, ModelFamily};
-use forsaken_metrics::FrCounts;
 use forsaken_mia::{OracleSet, OracleSettings, QueryOutputs, ShadowConfig, ShadowEvidence, ShadowOutputs, WEAK_ORACLE_AUC};
 use forsaken_models::settings::{self, SettingError};
 use forsaken_models::{checkpoint, Outputs, Predict, Role, SavedLogits, StoppingRule, UnlearnRequest, Unlearned};
@@ -811,12 +810,7 @@ impl Audit {
     /// The audit as the JSON `--json` writes: every oracle's strength and view, the shadow
     /// oracle's counts, accuracies before and after.
     pub fn json(&self) -> serde_json::Value {
-        let shadow_counts = self.oracles.get("shadow").map(|o| FrCounts {
-            b_t: o.after.members_before,
-            b_f: self.forget - o.after.members_before,
-            a_t: o.after.members_after,
-            a_f: self.forget - o.after.members_after,
-        });
+        let shadow_counts = self.oracles.get("shadow").map(|o| o.after.counts(self.forget));
         let acc = |a: (f64, f64, f64)| serde_json::json!({"acc_forget": a.0, "acc_retain": a.1, "acc_test": a.2});
         serde_json::json!({
             "oracles": self.oracles,
